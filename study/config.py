@@ -1,0 +1,226 @@
+"""One memorization trial, described by one frozen, validated object.
+
+Every result row carries the whole config (``TrialConfig.to_row()``), so any row
+can be re-run with ``TrialConfig.from_row(row)``. A sweep is a grid over these
+fields; nothing else about a trial is configurable.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A bad config value. The message names the field and what is allowed."""
+
+
+DATASETS = ("digits", "gaussian", "uniform", "lfw", "photos", "mnist", "cifar10")
+ARCHS = ("fc", "conv", "conv_down")
+ACTIVATIONS = ("identity", "leaky_relu", "relu", "selu", "elu", "tanh", "sigmoid", "softplus", "cosid")
+INITS = ("default", "xavier", "normal", "zero")
+OPTIMIZERS = ("adam", "gd")
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    # --- data -------------------------------------------------------------------------------
+    dataset: str = "digits"          # sklearn's 8x8 digits ship in the wheel: real images, offline
+    data_dir: str | None = None      # folder holding MNIST IDX / CIFAR-10 python batches
+    n_train: int = 10                # the paper's small-n regime: few images, many parameters
+    n_heldout: int = 10              # for span residuals and held-out starts
+    image_size: int | None = None    # None: the data set's own side (8 for digits)
+    channels: int | None = None      # None: the data set's own (1 for digits); 1 on colour = grayscale
+    # --- model ------------------------------------------------------------------------------
+    arch: str = "fc"
+    depth: int = 5                   # number of weight layers
+    width: int = 512                 # hidden units (fc) or channels (conv)
+    kernel_size: int = 3             # conv only; odd, so "same" padding keeps the size
+    activation: str = "leaky_relu"
+    final_activation: bool = False   # apply the activation after the last layer too (C1: f = phi(Ax))
+    bias: bool = True
+    init: str = "default"            # torch's default, xavier, normal (std = init_scale/sqrt(fan_in)), zero
+    init_scale: float = 1.0
+    # --- training ---------------------------------------------------------------------------
+    optimizer: str = "adam"
+    lr: float = 1e-4                 # the papers' Adam setting
+    max_steps: int = 5000            # n=10 digits interpolate in ~700 steps at the defaults
+    loss_tol: float = 1e-8           # MSE per coordinate; interpolation, not just a low loss
+    train_noise: float = 0.0         # Gaussian input noise sigma during training (strengthens attractors)
+    seed: int = 0
+    # --- probes -----------------------------------------------------------------------------
+    fixed_point_tol: float = 1e-2    # r_i = |f(x_i)-x_i|/|x_i| below this counts as a fixed point
+    noise_levels: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)  # per-pixel sigma of noisy starts
+    headline_sigma: float = 0.1      # the sigma reported in retrieval_same_frac / retrieval_any_frac
+    starts_per_example: int = 2      # noisy starts per (training example, sigma); masked starts per example
+    mask_frac: float = 0.25          # masked starts: this fraction of pixels replaced by uniform noise
+    n_random_starts: int = 50
+    iter_steps: int = 1000           # T: the cap on x <- f(x) steps
+    iter_tol: float = 1e-5           # converged when RMS(x_{t+1} - x_t) < iter_tol
+    match_tol: float = 1e-2          # a limit within this relative distance of x_j "is" x_j
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _choice(self, "dataset", DATASETS)
+        _choice(self, "arch", ARCHS)
+        _choice(self, "activation", ACTIVATIONS)
+        _choice(self, "init", INITS)
+        _choice(self, "optimizer", OPTIMIZERS)
+        for name in ("n_train", "depth", "width", "kernel_size", "max_steps", "iter_steps"):
+            _at_least(self, name, 1)
+        for name in ("n_heldout", "starts_per_example", "n_random_starts", "seed"):
+            _at_least(self, name, 0)
+        for name in ("lr", "loss_tol", "fixed_point_tol", "iter_tol", "match_tol", "init_scale"):
+            _positive(self, name)
+        if self.train_noise < 0:
+            raise ConfigError(f"train_noise must be >= 0, got {self.train_noise}")
+        if not 0.0 <= self.mask_frac <= 1.0:
+            raise ConfigError(f"mask_frac must be in [0, 1], got {self.mask_frac}")
+        if not self.noise_levels or any(not (s > 0 and math.isfinite(s)) for s in self.noise_levels):
+            raise ConfigError(f"noise_levels must be a non-empty list of positive numbers, got {list(self.noise_levels)}")
+        if self.headline_sigma not in self.noise_levels:
+            raise ConfigError(f"headline_sigma must be one of noise_levels {list(self.noise_levels)}, got {self.headline_sigma}")
+        if self.image_size is not None and self.image_size < 2:
+            raise ConfigError(f"image_size must be >= 2 (or None for the data set's own), got {self.image_size}")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3 (or None for the data set's own), got {self.channels}")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"kernel_size must be odd so that 'same' padding keeps the image size, got {self.kernel_size}")
+        if self.init == "zero" and self.depth != 1:
+            raise ConfigError("init='zero' needs depth=1: deeper nets get no gradient from an all-zero start "
+                              f"(got depth={self.depth})")
+        if self.arch == "conv_down" and self.depth < 2:
+            raise ConfigError(f"arch='conv_down' needs depth >= 2 (one layer down, one up), got depth={self.depth}")
+        if self.dataset in ("mnist", "cifar10") and not self.data_dir:
+            raise ConfigError(f"dataset={self.dataset!r} reads local files: set data_dir to the folder holding them")
+
+    # --- identity and rows ------------------------------------------------------------------
+    @property
+    def trial_id(self) -> str:
+        """Readable and unique: ``fc-d5-w256-leaky_relu-n10-s0-1a2b3c``.
+
+        The suffix hashes every field not spelled out in front, so the seeds of one grid
+        point share it and two configs differing in, say, ``lr`` never collide.
+        """
+        shown = {"arch", "depth", "width", "activation", "n_train", "seed"}
+        rest = {k: v for k, v in self.to_row().items() if k not in shown}
+        digest = hashlib.sha1(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
+        return f"{self.arch}-d{self.depth}-w{self.width}-{self.activation}-n{self.n_train}-s{self.seed}-{digest}"
+
+    def to_row(self) -> dict[str, Any]:
+        """The config as plain column values (tuples become lists)."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "TrialConfig":
+        """Rebuild a config from a result row (extra columns such as metrics are ignored)."""
+        names = {f.name for f in fields(cls)}
+        kwargs = {}
+        for k, v in row.items():
+            if k not in names:
+                continue
+            if hasattr(v, "tolist"):  # numpy scalars / arrays from pandas
+                v = v.tolist()
+            if isinstance(v, float) and math.isnan(v):
+                v = None
+            kwargs[k] = v
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> "TrialConfig":
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; known: {field_names()}")
+        return dataclasses.replace(self, **changes)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(TrialConfig)]
+
+
+def field_type(name: str) -> tuple[type, bool, bool]:
+    """(base type, is optional, is a tuple) of a config field, from its annotation."""
+    ann = get_type_hints(TrialConfig)[name]
+    optional = False
+    args = get_args(ann)
+    if type(None) in args:
+        optional = True
+        ann = next(a for a in args if a is not type(None))
+    if get_origin(ann) is tuple:
+        return get_args(ann)[0], optional, True
+    return ann, optional, False
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Parse a command-line string for field ``name`` (``none`` for optional, commas for lists)."""
+    if name not in field_names():
+        raise ConfigError(f"unknown config field {name!r}; known: {field_names()}")
+    base, optional, is_tuple = field_type(name)
+    if optional and text.strip().lower() in ("none", "null", ""):
+        return None
+    if is_tuple:
+        return tuple(_parse_scalar(name, base, t) for t in text.split(",") if t.strip())
+    return _parse_scalar(name, base, text)
+
+
+def _parse_scalar(name: str, base: type, text: str) -> Any:
+    text = text.strip()
+    if base is bool:
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {text!r}")
+    try:
+        return base(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be {base.__name__}, got {text!r}") from None
+
+
+def _check_types(cfg: TrialConfig) -> None:
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        base, optional, is_tuple = field_type(f.name)
+        if value is None:
+            if optional:
+                continue
+            raise ConfigError(f"{f.name} must be set (got None)")
+        if is_tuple:
+            if isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(cfg, f.name, value)
+            if not isinstance(value, tuple) or not all(_is(v, base) for v in value):
+                raise ConfigError(f"{f.name} must be a list of {base.__name__}, got {value!r}")
+            object.__setattr__(cfg, f.name, tuple(base(v) for v in value))
+            continue
+        if not _is(value, base):
+            raise ConfigError(f"{f.name} must be {base.__name__}, got {type(value).__name__} {value!r}")
+        if base is float:
+            if not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+            object.__setattr__(cfg, f.name, float(value))
+
+
+def _is(value: Any, base: type) -> bool:
+    if base is float:  # an int is a fine float; a bool is not a number here
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, base)
+
+
+def _choice(cfg: TrialConfig, name: str, allowed: tuple[str, ...]) -> None:
+    if getattr(cfg, name) not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(cfg, name)!r}")
+
+
+def _at_least(cfg: TrialConfig, name: str, low: int) -> None:
+    if getattr(cfg, name) < low:
+        raise ConfigError(f"{name} must be >= {low}, got {getattr(cfg, name)}")
+
+
+def _positive(cfg: TrialConfig, name: str) -> None:
+    if not getattr(cfg, name) > 0:
+        raise ConfigError(f"{name} must be > 0, got {getattr(cfg, name)}")
