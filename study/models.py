@@ -1,0 +1,153 @@
+"""Autoencoders: fully connected, convolutional, convolutional with downsampling.
+
+Architectures are chosen by name from ``ARCHS``; every builder takes the trial config
+and the image shape (C, H, W) and returns an ``nn.Module`` mapping a batch in the
+arch's input layout to the same layout:
+
+    fc         x: [B, C*H*W]    depth weight layers  d -> w -> ... -> w -> d
+    conv       x: [B, C, H, W]  depth stride-1 'same' convs  C -> w -> ... -> w -> C
+    conv_down  x: [B, C, H, W]  first half: stride-2 convs (halving H, W while it divides);
+                                second half: nearest 2x upsampling + stride-1 conv back up
+
+Hidden layers are followed by the activation; the output layer is linear unless
+``final_activation`` (C1's single layer f(x) = phi(Ax)).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import ConfigError, TrialConfig
+
+
+class CosId(nn.Module):
+    """phi(x) = cos(x) - x: the non-monotone activation of the PNAS paper."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cos(x) - x
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "identity": nn.Identity,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+    "relu": nn.ReLU,
+    "selu": nn.SELU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "cosid": CosId,
+}
+
+
+def _stack(layers: list[nn.Module], cfg: TrialConfig) -> nn.Sequential:
+    """Interleave weight layers with the activation (none after the last unless final_activation)."""
+    out: list[nn.Module] = []
+    for i, layer in enumerate(layers):
+        out.append(layer)
+        if i < len(layers) - 1 or cfg.final_activation:
+            out.append(ACTIVATIONS[cfg.activation]())
+    return nn.Sequential(*out)
+
+
+def build_fc(cfg: TrialConfig, shape: tuple[int, int, int]) -> nn.Module:
+    d = math.prod(shape)
+    sizes = [d] + [cfg.width] * (cfg.depth - 1) + [d]
+    return _stack([nn.Linear(a, b, bias=cfg.bias) for a, b in zip(sizes[:-1], sizes[1:])], cfg)
+
+
+def build_conv(cfg: TrialConfig, shape: tuple[int, int, int]) -> nn.Module:
+    c = shape[0]
+    chans = [c] + [cfg.width] * (cfg.depth - 1) + [c]
+    k = cfg.kernel_size
+    return _stack([nn.Conv2d(a, b, k, padding=k // 2, bias=cfg.bias) for a, b in zip(chans[:-1], chans[1:])], cfg)
+
+
+def n_downsamplings(cfg: TrialConfig, shape: tuple[int, int, int]) -> int:
+    """How many times conv_down halves the image: depth // 2, capped by the factors of 2 in the side."""
+    side, n = shape[1], 0
+    while n < cfg.depth // 2 and side % 2 == 0 and side > 1:
+        side, n = side // 2, n + 1
+    return n
+
+
+class _Up(nn.Sequential):
+    """Nearest 2x upsampling then a stride-1 conv: linear, so the C3 operator study applies."""
+
+    def __init__(self, a: int, b: int, k: int, bias: bool):
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(a, b, k, padding=k // 2, bias=bias))
+
+
+def build_conv_down(cfg: TrialConfig, shape: tuple[int, int, int]) -> nn.Module:
+    c, k, n_down = shape[0], cfg.kernel_size, n_downsamplings(cfg, shape)
+    if n_down == 0:
+        raise ConfigError(f"arch='conv_down' cannot downsample images of side {shape[1]}: "
+                          "set image_size to an even number (e.g. 8, 16, 32)")
+    chans = [c] + [cfg.width] * (cfg.depth - 1) + [c]
+    n_down_layers = cfg.depth // 2
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(chans[:-1], chans[1:])):
+        if i < n_down_layers:
+            stride = 2 if i < n_down else 1
+            layers.append(nn.Conv2d(a, b, k, stride=stride, padding=k // 2, bias=cfg.bias))
+        elif i - n_down_layers < n_down:
+            layers.append(_Up(a, b, k, cfg.bias))
+        else:
+            layers.append(nn.Conv2d(a, b, k, padding=k // 2, bias=cfg.bias))
+    return _stack(layers, cfg)
+
+
+ARCHS: dict[str, Callable[[TrialConfig, tuple[int, int, int]], nn.Module]] = {
+    "fc": build_fc,
+    "conv": build_conv,
+    "conv_down": build_conv_down,
+}
+
+
+def build(cfg: TrialConfig, shape: tuple[int, int, int]) -> nn.Module:
+    """The autoencoder for ``cfg`` on images of ``shape`` = (C, H, W), initialised from ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    model = ARCHS[cfg.arch](cfg, shape)
+    init_weights(model, cfg)
+    return model
+
+
+def init_weights(model: nn.Module, cfg: TrialConfig) -> None:
+    if cfg.init == "default":  # torch's own (Kaiming-uniform) init, as most papers' code used
+        return
+    for m in model.modules():
+        if not isinstance(m, (nn.Linear, nn.Conv2d)):
+            continue
+        with torch.no_grad():
+            if cfg.init == "zero":
+                m.weight.zero_()
+            elif cfg.init == "xavier":
+                nn.init.xavier_uniform_(m.weight)
+            else:  # "normal": variance init_scale^2 / fan_in, so the scale is comparable across widths
+                fan_in = m.weight[0].numel()
+                m.weight.normal_(0.0, cfg.init_scale / math.sqrt(fan_in))
+            if m.bias is not None:
+                m.bias.zero_()
+
+
+def to_input(images: torch.Tensor, arch: str) -> torch.Tensor:
+    """[B, C, H, W] images -> the arch's input layout ([B, C*H*W] for fc)."""
+    return images.flatten(1) if arch == "fc" else images
+
+
+def to_images(x: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Inverse of ``to_input``: any layout -> [B, C, H, W]."""
+    return x.reshape(x.shape[0], *shape)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def check(cfg: TrialConfig, shape: tuple[int, int, int]) -> None:
+    """Raise ConfigError if ``cfg``'s architecture cannot be built for images of ``shape``."""
+    if cfg.arch == "conv_down" and n_downsamplings(cfg, shape) == 0:
+        build_conv_down(cfg, shape)  # raises with the message
