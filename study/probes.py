@@ -1,0 +1,226 @@
+"""Memorization probes: pure functions of a trained map f and its training set X.
+
+Notation: X = [x_1 ... x_n], each x_i a point of R^d (any layout; flattened here),
+P_X the orthogonal projector onto span(X), J_f(x) the d x d Jacobian of f at x.
+``f`` is any callable taking a batch [B, ...] to a batch of the same shape (a
+``torch.nn.Module`` in eval mode, or a hand-built map in the tests).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.sparse.linalg as sla
+import torch
+from torch.func import jacfwd, linearize, vjp, vmap
+
+Map = Callable[[torch.Tensor], torch.Tensor]
+
+DENSE_MAX_DIM = 256  # below this a batched dense Jacobian beats ARPACK (benchmarks/probe_bench.py)
+
+
+def _flat(f: Map, shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """g: R^d -> R^d, g(v) = vec(f(v reshaped to one example of ``shape``))."""
+    return lambda v: f(v.reshape(1, *shape)).reshape(-1)
+
+
+# --- fixed points -------------------------------------------------------------------------------
+
+@torch.no_grad()
+def fixed_point_residuals(f: Map, X: torch.Tensor) -> torch.Tensor:
+    """r_i = ||f(x_i) - x_i|| / ||x_i||.   X: [n, ...] -> r: [n]."""
+    diff = (f(X) - X).flatten(1).norm(dim=1)
+    return diff / X.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
+# --- Jacobian spectra -----------------------------------------------------------------------------
+
+def jacobians_dense(f: Map, X: torch.Tensor) -> torch.Tensor:
+    """J_f(x_i) for every i, by forward-mode autodiff batched over i.   X: [n, ...] -> [n, d, d]."""
+    g = _flat(f, tuple(X.shape[1:]))
+    return vmap(jacfwd(g))(X.flatten(1).detach())
+
+
+def spectra_dense(f: Map, X: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """rho_i = max |eig J_f(x_i)|, s_i = sigma_1(J_f(x_i)) from dense Jacobians (the test oracle).
+
+    Eigenvalues in float64, so complex pairs and near-1 moduli are resolved exactly. -> ([n], [n])
+    """
+    J = jacobians_dense(f, X).double()
+    rho = torch.linalg.eigvals(J).abs().amax(dim=-1)
+    s1 = torch.linalg.matrix_norm(J, ord=2)
+    return rho.cpu().numpy(), s1.cpu().numpy()
+
+
+def jacobian_operator(f: Map, x: torch.Tensor) -> sla.LinearOperator:
+    """J_f(x) as a scipy LinearOperator: matvec by a jvp (torch.func.linearize), rmatvec by a vjp.
+
+    x: one example [...] (no batch dim). ARPACK sees float64; products run in f's dtype.
+    """
+    g = _flat(f, tuple(x.shape))
+    v0 = x.reshape(-1).detach()
+    with warnings.catch_warnings():  # linearize's tracer warns about an internal constant; harmless
+        warnings.simplefilter("ignore", UserWarning)
+        _, jvp_fn = linearize(g, v0)
+    _, vjp_fn = vjp(g, v0)
+    d = v0.numel()
+
+    def to_t(v: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(v).reshape(-1), dtype=v0.dtype, device=v0.device)
+
+    def mv(v: np.ndarray) -> np.ndarray:
+        if np.iscomplexobj(v):  # ARPACK may hand a complex vector; J is real so split the parts
+            return mv(v.real) + 1j * mv(v.imag)
+        return jvp_fn(to_t(v)).double().cpu().numpy()
+
+    def rmv(v: np.ndarray) -> np.ndarray:
+        if np.iscomplexobj(v):
+            return rmv(v.real) + 1j * rmv(v.imag)
+        return vjp_fn(to_t(v))[0].double().cpu().numpy()
+
+    return sla.LinearOperator((d, d), matvec=mv, rmatvec=rmv, dtype=np.float64)
+
+
+def spectra_matrix_free(f: Map, X: torch.Tensor, tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """rho_i = max |lambda(J_f(x_i))| by ARPACK's implicitly restarted Arnoldi (scipy ``eigs``, which
+    returns both members of a dominant complex pair), and sigma_1(J_f(x_i)) by ``svds`` (Lanczos on
+    J^T J), from Jacobian-vector products only: O(d) memory, never the d x d matrix.
+
+    A point where ARPACK does not converge gets NaN (counted by the caller), never an exception.
+    X: [n, ...] -> ([n], [n]).
+    """
+    n, d = X.shape[0], X[0].numel()
+    if d < 4:  # ARPACK needs k < d - 1; tiny maps are cheap to do densely
+        return spectra_dense(f, X)
+    rho, s1 = np.full(n, np.nan), np.full(n, np.nan)
+    k = min(3, d - 2)  # a few eigenvalues, so a complex pair or a near-tie is not missed
+    for i in range(n):
+        op = jacobian_operator(f, X[i])
+        try:
+            rho[i] = np.abs(sla.eigs(op, k=k, which="LM", tol=tol, return_eigenvectors=False)).max()
+        except sla.ArpackNoConvergence:
+            pass
+        try:
+            s1[i] = sla.svds(op, k=1, tol=tol, return_singular_vectors=False, solver="arpack").max()
+        except sla.ArpackNoConvergence:
+            pass
+    return rho, s1
+
+
+def spectra(f: Map, X: torch.Tensor, method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Spectral radius and top singular value of J_f at every row of X: 'dense', 'arpack' or 'auto'."""
+    if method == "auto":
+        method = "dense" if X[0].numel() <= DENSE_MAX_DIM else "arpack"
+    return spectra_dense(f, X) if method == "dense" else spectra_matrix_free(f, X)
+
+
+# --- iteration x <- f(x) --------------------------------------------------------------------------
+
+@dataclass
+class Limits:
+    x: torch.Tensor          # [m, ...] the last iterate of each start
+    converged: torch.Tensor  # [m] bool: RMS(x_{t+1} - x_t) < tol within the step cap
+    steps: torch.Tensor      # [m] int: steps taken
+
+
+@torch.no_grad()
+def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float) -> Limits:
+    """Iterate x_{t+1} = f(x_t) from every start at once; a start stops (early exit) once
+    RMS(x_{t+1} - x_t) = ||x_{t+1} - x_t|| / sqrt(d) < tol, or when it becomes non-finite.
+    starts: [m, ...]."""
+    x = starts.clone()
+    m, d = x.shape[0], x[0].numel()
+    converged = torch.zeros(m, dtype=torch.bool, device=x.device)
+    steps = torch.full((m,), max_steps, dtype=torch.long, device=x.device)
+    active = torch.arange(m, device=x.device)
+    for t in range(1, max_steps + 1):
+        if active.numel() == 0:
+            break
+        cur = x[active]
+        nxt = f(cur)
+        move = (nxt - cur).flatten(1).norm(dim=1) / d ** 0.5
+        x[active] = nxt
+        finite = torch.isfinite(nxt.flatten(1)).all(dim=1)
+        done = (move < tol) & finite
+        converged[active[done]] = True
+        stop = done | ~finite
+        steps[active[stop]] = t
+        active = active[~stop]
+    return Limits(x, converged, steps)
+
+
+NONE, SPURIOUS, TRAIN = 0, 1, 2  # where a start ended: nowhere, a non-training fixed point, a training example
+
+
+@torch.no_grad()
+def classify(limits: Limits, X: torch.Tensor, match_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each limit, the nearest training example j* = argmin_j ||x - x_j|| and its class:
+    TRAIN if converged and ||x - x_j*|| / ||x_j*|| <= match_tol, SPURIOUS if converged otherwise,
+    NONE if not converged.   -> (nearest [m] long, kind [m] long)."""
+    L, T = limits.x.flatten(1), X.flatten(1)
+    dist = torch.cdist(torch.nan_to_num(L, nan=1e30).double(), T.double())
+    nearest = dist.argmin(dim=1)
+    rel = dist.gather(1, nearest[:, None])[:, 0] / T.norm(dim=1)[nearest].clamp_min(1e-12)
+    kind = torch.full_like(nearest, NONE)
+    kind[limits.converged] = SPURIOUS
+    kind[limits.converged & (rel <= match_tol)] = TRAIN
+    return nearest, kind
+
+
+def noisy_starts(X: torch.Tensor, sigmas: tuple[float, ...], per_example: int,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x_i + sigma * eps, eps ~ N(0, I), ``per_example`` draws per (sigma, i).
+    -> (starts [S*n*k, ...], origin index [S*n*k], sigma [S*n*k])."""
+    n = X.shape[0]
+    origin = torch.arange(n).repeat_interleave(per_example).repeat(len(sigmas))
+    sigma = torch.tensor(sigmas, dtype=X.dtype).repeat_interleave(n * per_example)
+    eps = torch.randn((origin.numel(), *X.shape[1:]), generator=gen, dtype=X.dtype)
+    scale = sigma.reshape(-1, *[1] * (X.dim() - 1))
+    return X.cpu()[origin] + scale * eps, origin, sigma
+
+
+def masked_starts(X: torch.Tensor, frac: float, per_example: int, low: float, high: float,
+                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_i with a random ``frac`` of its coordinates replaced by U[low, high] noise.
+    -> (starts [n*k, ...], origin index [n*k])."""
+    origin = torch.arange(X.shape[0]).repeat_interleave(per_example)
+    base = X.cpu()[origin]
+    mask = torch.rand(base.shape, generator=gen) < frac
+    noise = low + (high - low) * torch.rand(base.shape, generator=gen, dtype=X.dtype)
+    return torch.where(mask, noise, base), origin
+
+
+def basin_radius(same: np.ndarray, origin: np.ndarray, sigma: np.ndarray, n: int) -> np.ndarray:
+    """Per example i: the largest sigma at which >= half of i's noisy starts came back to x_i
+    (0 if at no tested sigma).   same, origin, sigma: [m] per start -> [n]."""
+    out = np.zeros(n)
+    for s in np.unique(sigma):
+        at = sigma == s
+        rate = np.bincount(origin[at], weights=same[at], minlength=n) / np.maximum(np.bincount(origin[at], minlength=n), 1)
+        out = np.where(rate >= 0.5, np.maximum(out, s), out)
+    return out
+
+
+# --- span ------------------------------------------------------------------------------------------
+
+def span_basis(X: torch.Tensor, rtol: float = 1e-6) -> torch.Tensor:
+    """Orthonormal basis U of span(X) from the SVD of X^T (rank-revealing), so P_X = U U^T.
+    X: [n, ...] -> U: [d, r]."""
+    U, s, _ = torch.linalg.svd(X.flatten(1).T.double(), full_matrices=False)
+    return U[:, s > rtol * s.max()]
+
+
+@torch.no_grad()
+def span_residuals(f: Map, X: torch.Tensor, H: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """For held-out points h: ||(I - P_X) f(h)|| / ||f(h)||  (is the output in the span of the
+    training set?) and ||f(h) - f(P_X h)|| / ||f(h)||  (does f ignore the off-span part of its
+    input? C1's "nonlinear span").   X: [n, ...], H: [m, ...] -> ([m], [m])."""
+    U = span_basis(X)
+    fh = f(H).flatten(1).double()
+    proj_out = fh @ U @ U.T
+    norm = fh.norm(dim=1).clamp_min(1e-12)
+    ph = (H.flatten(1).double() @ U @ U.T).to(H.dtype).reshape(H.shape)
+    f_ph = f(ph).flatten(1).double()
+    return (((fh - proj_out).norm(dim=1) / norm).cpu().numpy(), ((fh - f_ph).norm(dim=1) / norm).cpu().numpy())

@@ -1,0 +1,188 @@
+"""Probes against cases whose answer is known by construction."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from study import probes
+
+
+def linear_map(A: torch.Tensor):
+    """f(x) = A x on a batch of flat vectors."""
+    return lambda x: x @ A.T
+
+
+def with_spectrum(blocks: list[np.ndarray], seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """A = S B S^-1 with B block-diagonal: eigenvalues are those of the blocks, exactly."""
+    d = sum(b.shape[0] for b in blocks)
+    B = np.zeros((d, d))
+    i = 0
+    for b in blocks:
+        k = b.shape[0]
+        B[i:i + k, i:i + k] = b
+        i += k
+    rng = np.random.default_rng(seed)
+    S = np.eye(d) + 0.1 * rng.standard_normal((d, d))
+    A = S @ B @ np.linalg.inv(S)
+    return torch.tensor(A, dtype=torch.float64), np.linalg.eigvals(B)
+
+
+def rotation(r: float, theta: float) -> np.ndarray:
+    return r * np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+
+
+@pytest.mark.parametrize("method", ["dense", "arpack"])
+def test_dominant_complex_pair(method):
+    # |0.95 e^{+-i 0.7}| = 0.95 dominates real eigenvalues 0.9, -0.8, ...: power iteration would oscillate
+    blocks = [rotation(0.95, 0.7), np.array([[0.9]]), np.array([[-0.8]])] + [np.array([[0.1 * k]]) for k in range(8)]
+    A, eig = with_spectrum(blocks)
+    X = torch.randn(3, A.shape[0], dtype=torch.float64)
+    rho, s1 = probes.spectra(linear_map(A), X, method)
+    np.testing.assert_allclose(rho, 0.95, rtol=1e-6)
+    np.testing.assert_allclose(s1, np.linalg.norm(A.numpy(), 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["dense", "arpack"])
+def test_contractive_spectrum_but_expanding_norm(method):
+    # upper-triangular: eigenvalues 0.5 (rho < 1) yet sigma_1 ~ 10 (> 1): the two conditions differ
+    d = 12
+    A = 0.5 * torch.eye(d, dtype=torch.float64)
+    A[0, 1] = 10.0
+    rho, s1 = probes.spectra(linear_map(A), torch.zeros(2, d, dtype=torch.float64), method)
+    np.testing.assert_allclose(rho, 0.5, rtol=1e-6)
+    assert (s1 > 9.9).all() and (rho < 1).all()
+    np.testing.assert_allclose(s1, np.linalg.norm(A.numpy(), 2), rtol=1e-6)
+
+
+def test_jacobian_of_nonlinear_map_at_origin_is_its_linear_part():
+    A, _ = with_spectrum([rotation(1.2, 0.3)] + [np.array([[0.2 * k]]) for k in range(1, 6)], seed=3)
+    f = lambda x: torch.tanh(x @ A.T)  # J_f(0) = A, J_f(x) = diag(1 - tanh^2) A elsewhere
+    rho, _ = probes.spectra_matrix_free(f, torch.zeros(1, A.shape[0], dtype=torch.float64))
+    np.testing.assert_allclose(rho, 1.2, rtol=1e-6)
+    x = torch.full((1, A.shape[0]), 0.7, dtype=torch.float64)
+    J = probes.jacobians_dense(f, x)[0]
+    expected = torch.diag(1 - torch.tanh(x @ A.T)[0] ** 2) @ A
+    torch.testing.assert_close(J, expected)
+
+
+@pytest.mark.parametrize("net", ["fc", "conv"])
+def test_matrix_free_equals_dense_on_random_nets(net):
+    torch.manual_seed(0)
+    if net == "fc":
+        model = nn.Sequential(nn.Linear(40, 64), nn.ELU(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 40))
+        X = torch.randn(4, 40)
+    else:
+        model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.SELU(), nn.Conv2d(4, 2, 3, padding=1))
+        X = torch.randn(4, 2, 5, 5)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    rho_d, s1_d = probes.spectra(model, X, "dense")
+    rho_m, s1_m = probes.spectra(model, X, "arpack")
+    np.testing.assert_allclose(rho_m, rho_d, rtol=1e-4)
+    np.testing.assert_allclose(s1_m, s1_d, rtol=1e-4)
+    assert (rho_d <= s1_d + 1e-6).all()  # rho <= sigma_1 always
+    assert not np.allclose(rho_d, rho_d[0])  # the Jacobian really depends on the point
+
+
+def test_fixed_point_residuals():
+    X = torch.randn(5, 7)
+    assert probes.fixed_point_residuals(lambda x: x, X).abs().max() < 1e-7
+    torch.testing.assert_close(probes.fixed_point_residuals(lambda x: 3 * x, X), torch.full((5,), 2.0))
+
+
+# --- iteration ------------------------------------------------------------------------------------
+
+def nearest_point_contraction(X: torch.Tensor, c: float = 0.5):
+    """f(x) = x_j + c (x - x_j), j = the training point nearest to x: every x_j is an attractor
+    whose basin is its Voronoi cell, and there are no other fixed points."""
+    def f(x):
+        j = torch.cdist(x, X).argmin(dim=1)
+        return X[j] + c * (x - X[j])
+    return f
+
+
+def test_contraction_toward_training_points_retrieves_nearest():
+    torch.manual_seed(0)
+    X = 3 * torch.eye(6)[:3]  # three well separated points in R^6
+    starts = torch.cat([X + 0.1 * torch.randn(3, 6), X[[0]] * 0.4 + X[[1]] * 0.6])  # last: nearer x_1
+    lim = probes.iterate(nearest_point_contraction(X), starts, max_steps=200, tol=1e-7)
+    nearest, kind = probes.classify(lim, X, match_tol=1e-3)
+    assert lim.converged.all()
+    assert (kind == probes.TRAIN).all()
+    assert nearest.tolist() == [0, 1, 2, 1]
+    assert (lim.steps < 40).all()  # halves the distance each step: ~25 steps to 1e-7
+
+
+def test_projection_retrieves_only_off_span_noise_and_makes_spurious_points():
+    torch.manual_seed(0)
+    X = torch.randn(3, 10, dtype=torch.float64)
+    U = probes.span_basis(X)
+    P = U @ U.T  # f = P_X: every point of the span is a fixed point, so x_i is fixed but not attracting
+    off = torch.randn(3, 10, dtype=torch.float64)
+    off = off - off @ P  # noise orthogonal to the span is removed in one step
+    in_span = 0.5 * (X[[1]] - X[[0]])  # noise inside the span stays
+    starts = torch.cat([X, X + off, X[[0]] + in_span, torch.randn(2, 10, dtype=torch.float64)])
+    lim = probes.iterate(linear_map(P), starts, max_steps=10, tol=1e-9)
+    nearest, kind = probes.classify(lim, X, match_tol=1e-6)
+    assert lim.converged.all()
+    assert kind[:6].tolist() == [probes.TRAIN] * 6 and nearest[:6].tolist() == [0, 1, 2, 0, 1, 2]
+    assert kind[6:].tolist() == [probes.SPURIOUS] * 3
+    rho, _ = probes.spectra_dense(linear_map(P), X)
+    np.testing.assert_allclose(rho, 1.0, rtol=1e-9)
+
+
+def test_oscillation_and_divergence_do_not_converge():
+    X = torch.eye(4)
+    starts = torch.ones(2, 4)
+    flip = probes.iterate(lambda x: -x, starts, max_steps=50, tol=1e-6)
+    grow = probes.iterate(lambda x: 10 * x, starts, max_steps=500, tol=1e-6)
+    for lim in (flip, grow):
+        _, kind = probes.classify(lim, X, match_tol=1e-2)
+        assert (kind == probes.NONE).all()
+    assert (flip.steps == 50).all()
+    assert (grow.steps < 500).all()  # stopped early once it overflowed to inf
+
+
+def test_noisy_and_masked_starts():
+    X = torch.rand(4, 100)
+    g = torch.Generator().manual_seed(0)
+    starts, origin, sigma = probes.noisy_starts(X, (0.1, 0.5), 3, g)
+    assert starts.shape == (24, 100) and origin.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] * 2
+    std = (starts - X[origin]).std(dim=1)
+    assert (abs(std[sigma == 0.1] - 0.1) < 0.04).all() and (abs(std[sigma == 0.5] - 0.5) < 0.2).all()
+    masked, origin = probes.masked_starts(X, 0.25, 2, 0.0, 1.0, g)
+    changed = (masked != X[origin]).float().mean()
+    assert 0.15 < changed < 0.35 and masked.min() >= 0 and masked.max() <= 1
+
+
+def test_basin_radius():
+    # example 0 returns at both sigmas, example 1 only at the small one, example 2 never;
+    # example 3 returns at the large sigma only (counted: the largest sigma with >= half back)
+    origin = np.array([0, 0, 1, 1, 2, 2, 3, 3] * 2)
+    sigma = np.array([0.1] * 8 + [0.4] * 8)
+    same = np.array([1, 1, 1, 0, 0, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 1, 1], dtype=float)
+    np.testing.assert_allclose(probes.basin_radius(same, origin, sigma, 4), [0.4, 0.1, 0.0, 0.4])
+
+
+# --- span ------------------------------------------------------------------------------------------
+
+def test_span_residuals_of_projection_and_identity():
+    torch.manual_seed(1)
+    X, H = torch.randn(4, 20, dtype=torch.float64), torch.randn(6, 20, dtype=torch.float64)
+    U = probes.span_basis(X)
+    assert U.shape == (20, 4)
+    P = U @ U.T
+    res, sens = probes.span_residuals(linear_map(P), X, H)
+    assert res.max() < 1e-12 and sens.max() < 1e-12
+    res, sens = probes.span_residuals(lambda x: x, X, H)
+    expected = ((H - H @ P).norm(dim=1) / H.norm(dim=1)).numpy()
+    np.testing.assert_allclose(res, expected, rtol=1e-10)
+    np.testing.assert_allclose(sens, expected, rtol=1e-10)  # identity: |h - P h| / |h| again
+
+
+def test_span_basis_drops_dependent_rows():
+    X = torch.randn(2, 9, dtype=torch.float64)
+    X3 = torch.cat([X, X[[0]] + 2 * X[[1]]])
+    assert probes.span_basis(X3).shape == (9, 2)
