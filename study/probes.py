@@ -175,9 +175,9 @@ def noisy_starts(X: torch.Tensor, sigmas: tuple[float, ...], per_example: int,
     -> (starts [S*n*k, ...], origin index [S*n*k], sigma [S*n*k])."""
     n = X.shape[0]
     origin = torch.arange(n).repeat_interleave(per_example).repeat(len(sigmas))
-    sigma = torch.tensor(sigmas, dtype=X.dtype).repeat_interleave(n * per_example)
+    sigma = torch.tensor(sigmas, dtype=torch.float64).repeat_interleave(n * per_example)  # exact, for lookups
     eps = torch.randn((origin.numel(), *X.shape[1:]), generator=gen, dtype=X.dtype)
-    scale = sigma.reshape(-1, *[1] * (X.dim() - 1))
+    scale = sigma.to(X.dtype).reshape(-1, *[1] * (X.dim() - 1))
     return X.cpu()[origin] + scale * eps, origin, sigma
 
 

@@ -1,0 +1,129 @@
+"""The ``memsweep`` command: one entry point, one subcommand per job.
+
+    memsweep trial --depth 8 --activation selu --out results/one    # one trial, printed and saved
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
+
+EXAMPLES = """examples:
+  memsweep trial                                   # the default trial on sklearn's digits
+  memsweep trial --depth 8 --activation selu --out results/one --save-model
+  memsweep trial --arch conv --width 16 --depth 6 --device cuda
+"""
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    defaults = TrialConfig()
+    g = p.add_argument_group("trial config (any field of study.config.TrialConfig)")
+    for name in field_names():
+        base, optional, is_tuple = field_type(name)
+        default = getattr(defaults, name)
+        shown = ",".join(map(str, default)) if is_tuple else default
+        kind = f"comma-separated {base.__name__}s" if is_tuple else base.__name__ + (" or none" if optional else "")
+        g.add_argument("--" + name.replace("_", "-"), dest="cfg_" + name, metavar=base.__name__.upper(),
+                       help=f"{kind} (default: {shown})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrialConfig:
+    values = {name: parse_value(name, text) for name in field_names()
+              if (text := getattr(args, "cfg_" + name)) is not None}
+    return TrialConfig(**values)
+
+
+def cmd_trial(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import data, models
+    from .results import save_model, write_trial
+    from .trial import run_trial
+
+    cfg = config_from_args(args)
+    data.check(cfg)  # bad data settings fail here, before any compute
+    models.check(cfg, data.pool_shape(cfg)[1:])
+    if args.save_model is not None and args.save_model == "" and not args.out:
+        raise ConfigError("--save-model without a path needs --out (the model goes to OUT/models/<trial_id>.pt)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda, but torch sees no CUDA device")
+
+    print(f"trial {cfg.trial_id} on {device}")
+    print("config: " + json.dumps(cfg.to_row()))
+    start = time.perf_counter()
+    result = run_trial(cfg, device, keep_model=args.save_model is not None)
+    print(summary(result.trial))
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    if args.out:
+        path = write_trial(args.out, result)
+        print(f"rows written: {path} (and examples/, retrieval/, curves/)")
+    if args.save_model is not None and result.model is not None:
+        path = args.save_model or os.path.join(args.out, "models", f"{cfg.trial_id}.pt")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        save_model(path, result)
+        print(f"model saved: {path}  (study.load_model(path) reloads it)")
+    return 0 if result.trial["status"] in ("ok", "not_converged") else 1
+
+
+def summary(row: dict) -> str:
+    """A few readable lines from a trial row."""
+    def f(key: str, fmt: str = ".3f") -> str:
+        v = row.get(key)
+        return "n/a" if v is None else format(v, fmt)
+
+    lines = [f"status {row['status']}: loss {f('final_loss', '.2e')} after {row['steps']} steps "
+             f"({f('train_seconds', '.2f')} s), {row['n_params']} parameters"]
+    if row["status"] == "error":
+        return lines[0] + "\n" + (row.get("error") or "")
+    if row.get("attractor_frac") is not None:
+        lines += [
+            f"fixed points        {f('fixed_point_frac')}   (r_i < {row['fixed_point_tol']})",
+            f"attractors          {f('attractor_frac')}   (fixed and rho(J) < 1)",
+            f"spectral radius     median {f('spectral_radius_median')}, max {f('spectral_radius_max')};"
+            f" top singular value median {f('top_singular_median')}",
+            f"retrieval @ sigma={row['headline_sigma']}  same {f('retrieval_same_frac')}, any {f('retrieval_any_frac')};"
+            f" masked same {f('masked_same_frac')}; basin radius median {f('basin_radius_median', '.2f')}",
+            f"held-out -> train   {f('heldout_to_train_frac')};  random -> train {f('random_to_train_frac')};"
+            f"  spurious {f('spurious_frac')}",
+            f"span residual       {f('span_residual_mean')}   (|(I-P_X) f(h)| / |f(h)| on held-out h)",
+            f"probes took {f('probe_seconds', '.2f')} s",
+        ]
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="memsweep", description="Memorization in overparameterized autoencoders.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("trial", help="train and probe one autoencoder", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--out", help="results folder: writes OUT/trials/<trial_id>.parquet and friends")
+    t.add_argument("--save-model", nargs="?", const="", default=None, metavar="PATH",
+                   help="save weights + config + training examples (default path OUT/models/<trial_id>.pt)")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    _add_config_flags(t)
+    t.set_defaults(func=cmd_trial)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:  # bad input: one clear line, exit 2, nothing computed
+        print(f"memsweep: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

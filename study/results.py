@@ -1,0 +1,157 @@
+"""Results on disk: declared Parquet schemas, atomic per-trial parts, saved models.
+
+Layout under a results folder (local path or a URI pyarrow understands, e.g. s3://):
+
+    trials/<trial_id>.parquet      one row: the full config + headline metrics
+    examples/<trial_id>.parquet    one row per training example
+    retrieval/<trial_id>.parquet   one row per (start kind, sigma)
+    curves/<trial_id>.parquet      the thinned loss curve
+
+Each part is written to a hidden temp name and renamed into place, so a reader never
+sees half a file and a rerun replaces rather than duplicates. Readers skip names that
+start with '.' or '_' (pyarrow's default), so ``pd.read_parquet(DIR / "trials")`` works
+while a sweep is still writing.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, fields
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import torch
+
+from .config import TrialConfig, field_type
+
+SCHEMA_VERSION = "1"
+
+_ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+
+
+def _config_fields() -> list[pa.Field]:
+    out = []
+    for f in fields(TrialConfig):
+        base, _, is_tuple = field_type(f.name)
+        out.append(pa.field(f.name, pa.list_(_ARROW[base]) if is_tuple else _ARROW[base]))
+    return out
+
+
+# name -> (type, meaning); units are in the names where they matter
+TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
+    "trial_id": (pa.string(), "readable unique id of the config (TrialConfig.trial_id)"),
+    "status": (pa.string(), "ok | not_converged | diverged | error"),
+    "error": (pa.string(), "exception and traceback when status = error"),
+    "device": (pa.string(), "cpu or cuda"),
+    "input_dim": (pa.int64(), "d = C*H*W"),
+    "n_params": (pa.int64(), "trainable parameters"),
+    "final_loss": (pa.float64(), "training MSE per coordinate at the last step"),
+    "steps": (pa.int64(), "optimizer steps taken"),
+    "train_seconds": (pa.float64(), "wall time of training"),
+    "probe_seconds": (pa.float64(), "wall time of all probes"),
+    "spectra_seconds": (pa.float64(), "wall time of the Jacobian spectra"),
+    "iteration_seconds": (pa.float64(), "wall time of iterating all starts"),
+    "span_seconds": (pa.float64(), "wall time of the span probes"),
+    "fixed_point_frac": (pa.float64(), "fraction of training examples with r_i < fixed_point_tol"),
+    "attractor_frac": (pa.float64(), "fraction with r_i < fixed_point_tol and rho(J_f(x_i)) < 1"),
+    "fixed_point_residual_max": (pa.float64(), "max_i |f(x_i)-x_i|/|x_i|"),
+    "spectral_radius_median": (pa.float64(), "median_i rho(J_f(x_i))"),
+    "spectral_radius_max": (pa.float64(), "max_i rho(J_f(x_i))"),
+    "top_singular_median": (pa.float64(), "median_i sigma_1(J_f(x_i))"),
+    "spectral_failures": (pa.int64(), "eigen/singular solves that did not converge (NaN values)"),
+    "retrieval_same_frac": (pa.float64(), "noisy starts at headline_sigma that return to their own x_i"),
+    "retrieval_any_frac": (pa.float64(), "noisy starts at headline_sigma that reach any training example"),
+    "masked_same_frac": (pa.float64(), "masked starts that return to their own x_i"),
+    "basin_radius_median": (pa.float64(), "median over examples of the basin radius (see examples)"),
+    "heldout_to_train_frac": (pa.float64(), "held-out starts whose limit is a training example"),
+    "random_to_train_frac": (pa.float64(), "uniform random starts whose limit is a training example"),
+    "spurious_frac": (pa.float64(), "held-out + random starts that converge to a non-training fixed point"),
+    "unconverged_frac": (pa.float64(), "held-out + random starts that do not converge within iter_steps"),
+    "iter_steps_median": (pa.float64(), "median steps to convergence over all starts"),
+    "span_residual_mean": (pa.float64(), "mean over held-out h of |(I-P_X) f(h)| / |f(h)|"),
+    "span_input_sensitivity_mean": (pa.float64(), "mean over held-out h of |f(h) - f(P_X h)| / |f(h)|"),
+}
+
+TRIAL_SCHEMA = pa.schema(_config_fields() + [pa.field(k, t) for k, (t, _) in TRIAL_METRICS.items()])
+
+EXAMPLE_SCHEMA = pa.schema([
+    ("trial_id", pa.string()), ("example", pa.int64()), ("fixed_point_residual", pa.float64()),
+    ("spectral_radius", pa.float64()), ("top_singular_value", pa.float64()),
+    ("basin_radius", pa.float64()), ("attractor", pa.bool_()),
+])
+
+RETRIEVAL_SCHEMA = pa.schema([
+    ("trial_id", pa.string()), ("start", pa.string()), ("sigma", pa.float64()), ("n_starts", pa.int64()),
+    ("same_frac", pa.float64()), ("any_frac", pa.float64()), ("spurious_frac", pa.float64()),
+    ("none_frac", pa.float64()),
+])
+
+CURVE_SCHEMA = pa.schema([("trial_id", pa.string()), ("step", pa.int64()), ("loss", pa.float64())])
+
+TABLES = {"trials": TRIAL_SCHEMA, "examples": EXAMPLE_SCHEMA, "retrieval": RETRIEVAL_SCHEMA, "curves": CURVE_SCHEMA}
+
+
+def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows -> a table of exactly ``schema`` (a missing or extra column is a bug: raise)."""
+    for row in rows:
+        if set(row) != set(schema.names):
+            raise ValueError(f"row columns differ from the schema: missing {sorted(set(schema.names) - set(row))}, "
+                             f"extra {sorted(set(row) - set(schema.names))}")
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return table.replace_schema_metadata({"memsweep_schema_version": SCHEMA_VERSION})
+
+
+def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in root:
+        return pafs.FileSystem.from_uri(root)
+    return pafs.LocalFileSystem(), os.path.abspath(root)
+
+
+def write_part(root: str, table_name: str, trial_id: str, rows: list[dict[str, Any]]) -> str:
+    """Write ``rows`` as ``root/table_name/trial_id.parquet`` atomically (temp name, then rename)."""
+    fs, base = _filesystem(root)
+    folder = f"{base}/{table_name}"
+    fs.create_dir(folder, recursive=True)
+    final = f"{folder}/{trial_id}.parquet"
+    tmp = f"{folder}/.{trial_id}.{uuid.uuid4().hex[:8]}.tmp"
+    pq.write_table(to_table(rows, TABLES[table_name]), tmp, filesystem=fs)
+    fs.move(tmp, final)  # atomic on POSIX; object stores publish the object whole
+    return final
+
+
+def write_trial(root: str, result) -> str:
+    """Write every table of one ``TrialResult``; the trial row goes last, so its presence means
+    the others are complete (the sweep's resume looks only at ``trials/``)."""
+    tid = result.trial["trial_id"]
+    write_part(root, "examples", tid, result.examples)
+    write_part(root, "retrieval", tid, result.retrieval)
+    write_part(root, "curves", tid, result.curve)
+    return write_part(root, "trials", tid, [result.trial])
+
+
+# --- saved models ------------------------------------------------------------------------------
+
+@dataclass
+class SavedModel:
+    model: torch.nn.Module   # eval mode, on CPU
+    config: TrialConfig
+    train_x: torch.Tensor    # [n, ...] training examples in the model's input layout, row = example index
+
+
+def save_model(path: str, result) -> None:
+    torch.save({"config": result.config.to_row(), "state_dict": result.model.state_dict(),
+                "train_x": result.train_x.cpu(), "image_shape": list(result.image_shape),
+                "schema_version": SCHEMA_VERSION}, path)
+
+
+def load_model(path: str) -> SavedModel:
+    """Load a file written by ``memsweep trial --save-model``: rebuild the net from its config."""
+    from . import models
+    blob = torch.load(path, map_location="cpu", weights_only=True)  # no code runs on load
+    cfg = TrialConfig.from_row(blob["config"])
+    model = models.build(cfg, tuple(blob["image_shape"]))
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return SavedModel(model, cfg, blob["train_x"])

@@ -1,0 +1,167 @@
+"""One trial end to end: data -> model -> training -> probes -> tidy rows.
+
+``run_trial`` knows nothing of Ray: it is what the sweep's trainable calls, what
+``memsweep trial`` calls, and what the tests call. It never raises for a run that
+went badly (divergence, no convergence, a failed probe): that is the row's status.
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import data as data_mod
+from . import models, probes
+from .config import TrialConfig
+from .train import train
+
+
+@dataclass
+class TrialResult:
+    config: TrialConfig
+    trial: dict[str, Any]                  # one row: the config + headline metrics
+    examples: list[dict[str, Any]]         # one row per training example
+    retrieval: list[dict[str, Any]]        # one row per (start kind, sigma)
+    curve: list[dict[str, Any]]            # thinned loss curve
+    model: torch.nn.Module | None = None   # trained, eval mode (None if the trial failed early)
+    train_x: torch.Tensor | None = None    # [n, ...] in the model's input layout
+    image_shape: tuple[int, ...] = ()      # (C, H, W)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def pick_device(gpus: float = 0.0) -> torch.device:
+    """CUDA when the trial was given a GPU and one is visible, else CPU."""
+    return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
+
+
+def run_trial(cfg: TrialConfig, device: torch.device | str = "cpu", keep_model: bool = False) -> TrialResult:
+    """Train and probe one autoencoder. Errors inside become a row with status='error'."""
+    device = torch.device(device)
+    try:
+        return _run(cfg, device, keep_model)
+    except Exception as exc:  # a trial that raises is data, not a crashed sweep
+        row = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": "error",
+               "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}", "device": str(device)}
+        return TrialResult(cfg, row, [], [], [])
+
+
+def empty_metrics() -> dict[str, Any]:
+    from .results import TRIAL_METRICS  # the schema owns the column list
+    return {name: None for name in TRIAL_METRICS}
+
+
+def _run(cfg: TrialConfig, device: torch.device, keep_model: bool) -> TrialResult:
+    images = data_mod.load(cfg)
+    shape = images.shape
+    x = models.to_input(images.train, cfg.arch).to(device)
+    heldout = models.to_input(images.heldout, cfg.arch).to(device)
+    model = models.build(cfg, shape).to(device)
+
+    fit = train(model, x, cfg)
+    timings = {"train": fit.train_seconds}
+    row: dict[str, Any] = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": fit.status,
+                           "error": None, "final_loss": fit.final_loss, "steps": fit.steps,
+                           "train_seconds": fit.train_seconds, "n_params": models.n_params(model),
+                           "device": str(device), "input_dim": math.prod(shape)}
+    curve = [{"trial_id": cfg.trial_id, "step": s, "loss": l} for s, l in fit.curve]
+    if fit.status == "diverged":  # nothing sensible to probe
+        return TrialResult(cfg, row, [], [], curve, model if keep_model else None, x, shape, timings)
+
+    for p in model.parameters():
+        p.requires_grad_(False)
+    probe_start = time.perf_counter()
+    examples, retrieval = probe(model, x, heldout, images.low, images.high, cfg, row, timings)
+    row["probe_seconds"] = time.perf_counter() - probe_start
+    return TrialResult(cfg, row, examples, retrieval, curve, model if keep_model else None, x, shape, timings)
+
+
+def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cfg: TrialConfig,
+          row: dict[str, Any], timings: dict[str, float]) -> tuple[list[dict], list[dict]]:
+    """Run every probe on map ``f`` with training set ``x``; fill ``row``'s metrics in place."""
+    n = x.shape[0]
+    t0 = time.perf_counter()
+    resid = probes.fixed_point_residuals(f, x).cpu().numpy()
+    rho, s1 = probes.spectra(f, x)
+    timings["spectra"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    noisy, n_origin, n_sigma = probes.noisy_starts(x, cfg.noise_levels, cfg.starts_per_example, gen)
+    masked, m_origin = probes.masked_starts(x, cfg.mask_frac, cfg.starts_per_example, low, high, gen)
+    random = low + (high - low) * torch.rand((cfg.n_random_starts, *x.shape[1:]), generator=gen, dtype=x.dtype)
+    groups = {"noisy": noisy, "masked": masked, "heldout": heldout.cpu(), "random": random}
+    starts = torch.cat(list(groups.values())).to(x.device)
+    limits = probes.iterate(f, starts, cfg.iter_steps, cfg.iter_tol)  # all starts in one batch
+    nearest, kind = (t.cpu().numpy() for t in probes.classify(limits, x, cfg.match_tol))
+    timings["iteration"] = time.perf_counter() - t0
+
+    bounds = np.cumsum([0] + [len(g) for g in groups.values()])
+    part = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(groups)}
+    origins = {"noisy": n_origin.numpy(), "masked": m_origin.numpy()}
+    retrieval = []
+    same_noisy = None
+    for name in groups:
+        k, near = kind[part[name]], nearest[part[name]]
+        same = (k == probes.TRAIN) & (near == origins[name]) if name in origins else None
+        sig = n_sigma.numpy() if name == "noisy" else None
+        if name == "noisy":
+            same_noisy = same
+        for level in (np.unique(sig) if sig is not None else [None]):
+            at = sig == level if sig is not None else np.ones(len(k), bool)
+            retrieval.append({
+                "trial_id": cfg.trial_id, "start": name,
+                "sigma": float(level) if level is not None else (cfg.mask_frac if name == "masked" else None),
+                "n_starts": int(at.sum()),
+                "same_frac": float(same[at].mean()) if same is not None and at.any() else None,
+                "any_frac": _frac(k[at] == probes.TRAIN), "spurious_frac": _frac(k[at] == probes.SPURIOUS),
+                "none_frac": _frac(k[at] == probes.NONE)})
+
+    t0 = time.perf_counter()
+    span_res, span_f = probes.span_residuals(f, x, heldout) if len(heldout) else (np.array([]), np.array([]))
+    timings["span"] = time.perf_counter() - t0
+
+    head = n_sigma.numpy() == cfg.headline_sigma
+    outside = kind[np.r_[part["heldout"], part["random"]]]
+    basin = probes.basin_radius(same_noisy.astype(float), n_origin.numpy(), n_sigma.numpy(), n)
+    fixed = resid < cfg.fixed_point_tol
+    attractor = fixed & (rho < 1)  # NaN rho (ARPACK failed) is not evidence of an attractor
+    row.update({
+        "fixed_point_frac": float(fixed.mean()),
+        "attractor_frac": float(attractor.mean()),
+        "fixed_point_residual_max": float(resid.max()),
+        "spectral_radius_median": _nanstat(np.nanmedian, rho),
+        "spectral_radius_max": _nanstat(np.nanmax, rho),
+        "top_singular_median": _nanstat(np.nanmedian, s1),
+        "spectral_failures": int(np.isnan(rho).sum() + np.isnan(s1).sum()),
+        "retrieval_same_frac": float(same_noisy[head].mean()),
+        "retrieval_any_frac": _frac(kind[part["noisy"]][head] == probes.TRAIN),
+        "masked_same_frac": float(((kind[part["masked"]] == probes.TRAIN) & (nearest[part["masked"]] == origins["masked"])).mean()),
+        "basin_radius_median": float(np.median(basin)),
+        "heldout_to_train_frac": _frac(kind[part["heldout"]] == probes.TRAIN),
+        "random_to_train_frac": _frac(kind[part["random"]] == probes.TRAIN),
+        "spurious_frac": _frac(outside == probes.SPURIOUS),
+        "unconverged_frac": _frac(outside == probes.NONE),
+        "iter_steps_median": float(limits.steps.float().median().item()),
+        "span_residual_mean": _nanstat(np.mean, span_res),
+        "span_input_sensitivity_mean": _nanstat(np.mean, span_f),
+        "spectra_seconds": timings["spectra"], "iteration_seconds": timings["iteration"],
+        "span_seconds": timings["span"],
+    })
+    examples = [{"trial_id": cfg.trial_id, "example": i, "fixed_point_residual": float(resid[i]),
+                 "spectral_radius": float(rho[i]), "top_singular_value": float(s1[i]),
+                 "basin_radius": float(basin[i]), "attractor": bool(attractor[i])} for i in range(n)]
+    return examples, retrieval
+
+
+def _frac(mask: np.ndarray) -> float | None:
+    return float(mask.mean()) if mask.size else None
+
+
+def _nanstat(fn, values: np.ndarray) -> float | None:
+    values = np.asarray(values, dtype=float)
+    return None if values.size == 0 or np.isnan(values).all() else float(fn(values))
