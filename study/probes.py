@@ -125,29 +125,32 @@ class Limits:
     steps: torch.Tensor      # [m] int: steps taken
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float) -> Limits:
     """Iterate x_{t+1} = f(x_t) from every start at once; a start stops (early exit) once
     RMS(x_{t+1} - x_t) = ||x_{t+1} - x_t|| / sqrt(d) < tol, or when it becomes non-finite.
-    starts: [m, ...]."""
+    Only the still-moving starts are carried from step to step.   starts: [m, ...]."""
     x = starts.clone()
     m, d = x.shape[0], x[0].numel()
     converged = torch.zeros(m, dtype=torch.bool, device=x.device)
     steps = torch.full((m,), max_steps, dtype=torch.long, device=x.device)
-    active = torch.arange(m, device=x.device)
+    idx, cur = torch.arange(m, device=x.device), x
     for t in range(1, max_steps + 1):
-        if active.numel() == 0:
-            break
-        cur = x[active]
         nxt = f(cur)
         move = (nxt - cur).flatten(1).norm(dim=1) / d ** 0.5
-        x[active] = nxt
-        finite = torch.isfinite(nxt.flatten(1)).all(dim=1)
+        finite = torch.isfinite(move)
         done = (move < tol) & finite
-        converged[active[done]] = True
         stop = done | ~finite
-        steps[active[stop]] = t
-        active = active[~stop]
+        if stop.any():
+            x[idx[stop]] = nxt[stop]
+            converged[idx[done]] = True
+            steps[idx[stop]] = t
+            idx, nxt = idx[~stop], nxt[~stop]
+            if idx.numel() == 0:
+                break
+        cur = nxt
+    if idx.numel():
+        x[idx] = cur  # the starts that hit the step cap keep their last iterate
     return Limits(x, converged, steps)
 
 
