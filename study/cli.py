@@ -64,8 +64,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     print(summary(result.trial))
     print(f"done in {time.perf_counter() - start:.1f} s")
     if args.out:
-        path = write_trial(args.out, result)
-        print(f"rows written: {path} (and examples/, retrieval/, curves/)")
+        write_trial(args.out, result)
+        print(f"rows written: {args.out}/{{trials,examples,retrieval,curves}}/{cfg.trial_id}.parquet")
     if args.save_model is not None and result.model is not None:
         path = args.save_model or os.path.join(args.out, "models", f"{cfg.trial_id}.pt")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
