@@ -53,6 +53,7 @@ class TrialConfig:
     seed: int = 0
     # --- probes -----------------------------------------------------------------------------
     fixed_point_tol: float = 1e-2    # r_i = |f(x_i)-x_i|/|x_i| below this counts as a fixed point
+    rho_margin: float = 1e-3         # attractor: rho < 1 - rho_margin, so a projection (rho = 1 up to rounding) is not one
     noise_levels: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)  # per-pixel sigma of noisy starts
     headline_sigma: float = 0.1      # the sigma reported in retrieval_same_frac / retrieval_any_frac
     starts_per_example: int = 2      # noisy starts per (training example, sigma); masked starts per example
@@ -75,6 +76,8 @@ class TrialConfig:
             _at_least(self, name, 0)
         for name in ("lr", "loss_tol", "fixed_point_tol", "iter_tol", "match_tol", "init_scale"):
             _positive(self, name)
+        if not 0.0 <= self.rho_margin < 1.0:
+            raise ConfigError(f"rho_margin must be in [0, 1), got {self.rho_margin}")
         if self.train_noise < 0:
             raise ConfigError(f"train_noise must be >= 0, got {self.train_noise}")
         if not 0.0 <= self.mask_frac <= 1.0:

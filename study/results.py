@@ -55,7 +55,7 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "iteration_seconds": (pa.float64(), "wall time of iterating all starts"),
     "span_seconds": (pa.float64(), "wall time of the span probes"),
     "fixed_point_frac": (pa.float64(), "fraction of training examples with r_i < fixed_point_tol"),
-    "attractor_frac": (pa.float64(), "fraction with r_i < fixed_point_tol and rho(J_f(x_i)) < 1"),
+    "attractor_frac": (pa.float64(), "fraction with r_i < fixed_point_tol and rho(J_f(x_i)) < 1 - rho_margin"),
     "fixed_point_residual_max": (pa.float64(), "max_i |f(x_i)-x_i|/|x_i|"),
     "spectral_radius_median": (pa.float64(), "median_i rho(J_f(x_i))"),
     "spectral_radius_max": (pa.float64(), "max_i rho(J_f(x_i))"),

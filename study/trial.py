@@ -129,7 +129,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     outside = kind[np.r_[part["heldout"], part["random"]]]
     basin = probes.basin_radius(same_noisy.astype(float), n_origin.numpy(), n_sigma.numpy(), n)
     fixed = resid < cfg.fixed_point_tol
-    attractor = fixed & (rho < 1)  # NaN rho (ARPACK failed) is not evidence of an attractor
+    attractor = fixed & (rho < 1 - cfg.rho_margin)  # NaN rho (ARPACK failed) is not evidence of one
     row.update({
         "fixed_point_frac": float(fixed.mean()),
         "attractor_frac": float(attractor.mean()),

@@ -48,7 +48,7 @@ def test_row_metrics_agree_with_per_example_rows(small):
     assert row["spectral_radius_median"] == pytest.approx(ex["spectral_radius"].median())
     assert (ex["spectral_radius"] <= ex["top_singular_value"] + 1e-6).all()
     assert row["attractor_frac"] == pytest.approx(
-        ((ex["fixed_point_residual"] < SMALL.fixed_point_tol) & (ex["spectral_radius"] < 1)).mean())
+        ((ex["fixed_point_residual"] < SMALL.fixed_point_tol) & (ex["spectral_radius"] < 1 - SMALL.rho_margin)).mean())
     retrieval = pd.DataFrame(small.retrieval)
     noisy = retrieval[retrieval.start == "noisy"]
     assert sorted(noisy.sigma) == sorted(SMALL.noise_levels)
@@ -122,3 +122,15 @@ def test_cli_bad_input_exits_2_with_one_clear_line(argv, message, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_projection_learned_by_single_linear_layer_is_not_an_attractor():
+    # C1's linear autoencoder is P_X: every training example is a fixed point with rho = 1 exactly,
+    # so none may count as an attractor, however the rounding falls
+    cfg = TrialConfig(dataset="gaussian", n_train=5, image_size=6, depth=1, activation="identity", bias=False,
+                      init="zero", optimizer="gd", lr=2.0, max_steps=4000, loss_tol=1e-12, n_random_starts=10)
+    row = run_trial(cfg).trial
+    assert row["fixed_point_frac"] == 1.0
+    assert abs(row["spectral_radius_median"] - 1.0) < 1e-4
+    assert row["attractor_frac"] == 0.0
+    assert row["span_residual_mean"] < 1e-3
