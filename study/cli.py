@@ -13,6 +13,9 @@ import time
 from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
 
 EXAMPLES = """examples:
+  memsweep run --preset local                      # the local sweep on sklearn's digits (minutes, 2 cores)
+  memsweep run --preset smoke --set depth=2,8 --out results/try
+  memsweep run --preset paper-fc --address auto --gpus-per-trial 0.25 --out s3://bucket/paper-fc
   memsweep trial                                   # the default trial on sklearn's digits
   memsweep trial --depth 8 --activation selu --out results/one --save-model
   memsweep trial --arch conv --width 16 --depth 6 --device cuda
@@ -74,6 +77,20 @@ def cmd_trial(args: argparse.Namespace) -> int:
     return 0 if result.trial["status"] in ("ok", "not_converged") else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .sweep import PRESETS, build_grid, run_sweep
+
+    grid = build_grid(args.preset, args.grid, args.set or [])
+    out = args.out or os.path.join("results", args.preset or os.path.splitext(os.path.basename(args.grid))[0])
+    mode = "force" if args.force else "resume" if args.resume else "auto"
+    summary = run_sweep(grid, out, preset=args.preset, address=args.address, cpus_per_trial=args.cpus_per_trial,
+                        gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent, mode=mode,
+                        verbose=args.verbose, max_failures=args.max_failures)
+    print(f"[memsweep] {summary.line()}")
+    print(f"[memsweep] results: {out}/trials (one Parquet part per trial; pd.read_parquet('{out}/trials'))")
+    return 1 if summary.failed else 0
+
+
 def summary(row: dict) -> str:
     """A few readable lines from a trial row."""
     def f(key: str, fmt: str = ".3f") -> str:
@@ -113,6 +130,26 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     _add_config_flags(t)
     t.set_defaults(func=cmd_trial)
+
+    from .sweep import PRESETS
+    r = sub.add_parser("run", help="run a sweep of trials with Ray Tune", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--preset", help=f"a named grid: {', '.join(PRESETS)}")
+    r.add_argument("--grid", metavar="FILE.toml", help="a grid file: [axes] field = [values], [fixed] field = value")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="fix a field (depth=8) or make it an axis (depth=2,4,8); repeatable")
+    r.add_argument("--out", help="results folder or URI (default: results/<preset>)")
+    r.add_argument("--address", help="join a running Ray cluster ('auto', or host:port); default: start Ray locally")
+    r.add_argument("--cpus-per-trial", type=float, default=1.0,
+                   help="CPUs (and torch threads) per trial (default 1: two 1-thread trials beat one 2-thread)")
+    r.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, e.g. 0.25 runs 4 per GPU")
+    r.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
+    r.add_argument("--max-failures", type=int, default=2, help="retries of a Tune trial whose process died")
+    mx = r.add_mutually_exclusive_group()
+    mx.add_argument("--resume", action="store_true", help="require an earlier sweep in --out and finish it")
+    mx.add_argument("--force", action="store_true", help="discard what --out holds and start over")
+    r.add_argument("--verbose", action="store_true", help="show Ray's own output")
+    r.set_defaults(func=cmd_run)
     return p
 
 

@@ -155,3 +155,74 @@ def load_model(path: str) -> SavedModel:
     model.load_state_dict(blob["state_dict"])
     model.eval()
     return SavedModel(model, cfg, blob["train_x"])
+
+
+# --- a results folder as a whole --------------------------------------------------------------------
+
+def finished_ids(root: str) -> set[str]:
+    """Trial ids with a ``trials/`` part: the trials a resumed sweep does not run again."""
+    fs, base = _filesystem(root)
+    selector = pafs.FileSelector(f"{base}/trials", allow_not_found=True)
+    names = (info.base_name for info in fs.get_file_info(selector) if info.type == pafs.FileType.File)
+    return {n[:-len(".parquet")] for n in names if n.endswith(".parquet") and not n.startswith((".", "_"))}
+
+
+def read_trials(root: str, columns: list[str] | None = None):
+    """``trials/`` as a pandas DataFrame (empty when there are none yet)."""
+    import pandas as pd
+    if not finished_ids(root):
+        return pd.DataFrame(columns=columns or TRIAL_SCHEMA.names)
+    fs, base = _filesystem(root)
+    return pq.read_table(f"{base}/trials", columns=columns, filesystem=fs).to_pandas()
+
+
+MANIFEST = "sweep.json"
+
+
+def sweep_manifest(grid: dict[str, Any], preset: str | None, n_trials: int, argv: list[str]) -> dict[str, Any]:
+    """What ``sweep.json`` records: the grid, versions, when, where."""
+    import platform
+    import sys
+    import time
+
+    import ray
+
+    from . import __version__
+    return {
+        "preset": preset, "grid": grid, "n_trials": n_trials, "command": " ".join(argv),
+        "schema_version": SCHEMA_VERSION,
+        "versions": {"memsweep": __version__, "torch": torch.__version__, "ray": ray.__version__,
+                     "pyarrow": pa.__version__, "python": platform.python_version()},
+        "host": {"name": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(),
+                 "cuda_devices": torch.cuda.device_count()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None,
+    }
+
+
+def write_manifest(root: str, manifest: dict[str, Any]) -> None:
+    import json
+    fs, base = _filesystem(root)
+    fs.create_dir(base, recursive=True)
+    tmp = f"{base}/.{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
+    with fs.open_output_stream(tmp) as fh:
+        fh.write(json.dumps(manifest, indent=2, default=str).encode())
+    fs.move(tmp, f"{base}/{MANIFEST}")
+
+
+def read_manifest(root: str) -> dict[str, Any] | None:
+    import json
+    fs, base = _filesystem(root)
+    if fs.get_file_info(f"{base}/{MANIFEST}").type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(f"{base}/{MANIFEST}") as fh:
+        return json.loads(fh.read().decode())
+
+
+def clear(root: str) -> None:
+    """Remove a sweep's results, Tune state and manifest (``memsweep run --force``)."""
+    fs, base = _filesystem(root)
+    for name in [*TABLES, "_tune", "models"]:
+        if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.Directory:
+            fs.delete_dir(f"{base}/{name}")
+    if fs.get_file_info(f"{base}/{MANIFEST}").type == pafs.FileType.File:
+        fs.delete_file(f"{base}/{MANIFEST}")

@@ -1,0 +1,428 @@
+"""Sweeps: a grid over ``TrialConfig`` fields, run by Ray Tune, one Parquet part per trial.
+
+A ``Grid`` is plain data: ``axes`` (field -> values, their cartesian product) and ``fixed``
+(field -> value). ``param_space(grid)`` turns every axis except the packed one into a
+``tune.grid_search``; the packed axis (default ``seed``) is run inside one Tune trial, so
+Ray's per-trial overhead is paid once per grid point rather than once per seed.
+
+The trainable is a thin wrapper around ``run_pack``, a plain function that runs configs in
+order, skips those whose ``trials/`` part already exists (that is what makes resume exact),
+and writes each config's parts as soon as it finishes. Scheduling, resources, retries
+(``FailureConfig``) and resume (``Tuner.restore``) are Ray Tune's.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import results
+from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+@dataclass(frozen=True)
+class Grid:
+    axes: dict[str, list[Any]]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    pack: str | None = "seed"  # the axis run inside one Tune trial (None: one config per Tune trial)
+
+    def configs(self) -> list[TrialConfig]:
+        """Every config of the grid, validated (a bad value raises ConfigError naming its field)."""
+        names = list(self.axes)
+        return [TrialConfig(**self.fixed, **dict(zip(names, values)))
+                for values in itertools.product(*(self.axes[n] for n in names))]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"axes": self.axes, "fixed": self.fixed, "pack": self.pack}
+
+    @classmethod
+    def from_json(cls, blob: dict[str, Any]) -> "Grid":
+        return cls(blob["axes"], blob.get("fixed", {}), blob.get("pack", "seed"))
+
+
+# --- presets: plain data ---------------------------------------------------------------------------
+# Digits (64-dim) at lr 1e-3 interpolate in a few hundred Adam steps; depth is where memorization
+# appears (fc: no attractors at depth 1-2, most examples at depth >= 8 on 10 digits).
+_FAST = {"lr": 1e-3, "loss_tol": 1e-7, "max_steps": 3000}
+
+PRESETS: dict[str, Grid] = {
+    # a handful of tiny trials for tests and CI: < 1 minute on 2 cores
+    "smoke": Grid(axes={"depth": [2, 6], "seed": [0, 1]},
+                  fixed={**_FAST, "width": 64, "loss_tol": 1e-6, "max_steps": 1500, "n_random_starts": 10,
+                         "iter_steps": 300}),
+    # the README's main job: where memorization appears with depth and width, fc and conv_down, on digits
+    "local": Grid(axes={"arch": ["fc"], "depth": [1, 2, 4, 6, 8, 12], "width": [64, 256],
+                        "activation": ["leaky_relu", "selu"], "seed": [0, 1, 2]},
+                  fixed={**_FAST}),
+    # the papers' FC setting, for a GPU cluster: 784-dim-size images, widths 128..2048, depth 1..16
+    "paper-fc": Grid(axes={"depth": [1, 2, 3, 4, 6, 8, 10, 12, 16], "width": [128, 256, 512, 1024, 2048],
+                           "activation": ["leaky_relu", "selu", "elu", "tanh", "sigmoid", "softplus", "cosid"],
+                           "n_train": [1, 10, 100], "seed": [0, 1, 2]},
+                     fixed={"image_size": 28, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
+    # C3: conv depth vs image side, with and without downsampling, 3x3 filters, 16x16 images
+    "paper-conv": Grid(axes={"arch": ["conv", "conv_down"], "depth": [2, 4, 6, 8, 10, 12, 16],
+                             "width": [16, 64], "n_train": [1, 10], "seed": [0, 1, 2]},
+                       fixed={"image_size": 16, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
+}
+
+
+# --- building a grid from preset + TOML + --set ------------------------------------------------------
+
+def _coerce(name: str, value: Any) -> Any:
+    """A TOML value for field ``name``: TOML already typed it; strings go through parse_value."""
+    if isinstance(value, str):
+        return parse_value(name, value)
+    _, _, is_tuple = field_type(name)
+    return tuple(value) if is_tuple and isinstance(value, list) else value
+
+
+def _check_names(names, where: str) -> None:
+    unknown = sorted(set(names) - set(field_names()))
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {unknown} in {where}; known fields: {', '.join(field_names())}")
+
+
+def read_grid_file(path: str, base: Grid | None) -> Grid:
+    """TOML: optional ``pack = "seed"``, an ``[axes]`` table of lists, a ``[fixed]`` table of values."""
+    try:
+        with open(path, "rb") as fh:
+            blob = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--grid {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise ConfigError(f"--grid {path}: not a readable TOML file ({exc})") from None
+    extra = sorted(set(blob) - {"axes", "fixed", "pack"})
+    if extra:
+        raise ConfigError(f"--grid {path}: unknown top-level key(s) {extra}; allowed: axes, fixed, pack")
+    axes, fixed = blob.get("axes", {}), blob.get("fixed", {})
+    if not isinstance(axes, dict) or not isinstance(fixed, dict):
+        raise ConfigError(f"--grid {path}: [axes] and [fixed] must be tables")
+    _check_names(axes, f"--grid {path} [axes]")
+    _check_names(fixed, f"--grid {path} [fixed]")
+    for name, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"--grid {path}: axis {name!r} must be a non-empty list, got {values!r}")
+    grid = base or Grid(axes={})
+    new_axes = {k: v for k, v in grid.axes.items() if k not in fixed}
+    new_axes.update({k: [_coerce(k, v) for v in vals] for k, vals in axes.items()})
+    new_fixed = {k: v for k, v in grid.fixed.items() if k not in axes}
+    new_fixed.update({k: _coerce(k, v) for k, v in fixed.items()})
+    return Grid(new_axes, new_fixed, blob.get("pack", grid.pack))
+
+
+def apply_sets(grid: Grid, sets: list[str]) -> Grid:
+    """``key=value`` fixes a field; ``key=v1,v2`` makes it an axis (a list field takes the commas itself)."""
+    axes, fixed = dict(grid.axes), dict(grid.fixed)
+    for item in sets:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        _check_names([key], f"--set {item}")
+        _, _, is_tuple = field_type(key)
+        if "," in text and not is_tuple:
+            axes[key] = [parse_value(key, t) for t in text.split(",")]
+            fixed.pop(key, None)
+        else:
+            fixed[key] = parse_value(key, text)
+            axes.pop(key, None)
+    return Grid(axes, fixed, grid.pack)
+
+
+def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str] = ()) -> Grid:
+    if preset is None and grid_file is None:
+        raise ConfigError("give --preset NAME or --grid FILE.toml")
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    grid = PRESETS[preset] if preset else None
+    if grid_file:
+        grid = read_grid_file(grid_file, grid)
+    grid = apply_sets(grid, list(sets))
+    if grid.pack is not None and grid.pack not in field_names():
+        raise ConfigError(f"pack must be a config field or none, got {grid.pack!r}")
+    return grid
+
+
+def validate(grid: Grid) -> list[TrialConfig]:
+    """Every config of the grid, checked against its data and architecture: all before Ray starts."""
+    from . import data, models
+    configs = grid.configs()
+    if len({c.trial_id for c in configs}) != len(configs):
+        raise ConfigError("the grid lists the same config twice (a repeated axis value?)")
+    seen: set[tuple] = set()
+    for cfg in configs:
+        key = (cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_heldout, cfg.image_size, cfg.channels,
+               cfg.arch, cfg.depth)
+        if key in seen:
+            continue
+        seen.add(key)
+        data.check(cfg)
+        models.check(cfg, data.pool_shape(cfg)[1:])
+    return configs
+
+
+# --- the work inside one Tune trial ---------------------------------------------------------------
+
+def pack_configs(params: dict[str, Any], pack: str | None) -> list[TrialConfig]:
+    """The configs one Tune trial runs: ``params`` holds the packed axis as a list."""
+    names = set(field_names())
+    base = {k: v for k, v in params.items() if k in names}
+    if pack is None or not isinstance(base.get(pack), list):
+        return [TrialConfig(**base)]
+    return [TrialConfig(**{**base, pack: v}) for v in base[pack]]
+
+
+def run_pack(configs: list[TrialConfig], out: str, device: str = "cpu",
+             on_done: Callable[[dict[str, Any], bool], None] | None = None) -> list[dict[str, Any]]:
+    """Run ``configs`` in order, writing each one's parts under ``out`` as soon as it finishes.
+
+    A config whose ``trials/<trial_id>.parquet`` already exists is skipped: on resume nothing
+    that finished is run twice. Returns the trial rows (None for skipped ones)."""
+    from .trial import run_trial
+    finished = results.finished_ids(out)
+    rows = []
+    for cfg in configs:
+        if cfg.trial_id in finished:
+            rows.append(None)
+            if on_done:
+                on_done({"trial_id": cfg.trial_id, "status": "skipped"}, True)
+            continue
+        result = run_trial(cfg, device)
+        results.write_trial(out, result)
+        rows.append(result.trial)
+        if on_done:
+            on_done(result.trial, False)
+    return rows
+
+
+def _trainable(params: dict[str, Any]) -> None:
+    """Ray Tune's entry point: threads, device, then ``run_pack``; reports once per config."""
+    import torch
+    from ray import tune
+
+    run = params["_run"]
+    torch.set_num_threads(max(1, int(run["cpus"])))  # Ray reuses workers: an earlier task's count leaks
+    device = "cpu"
+    if run["gpus"] > 0 and torch.cuda.is_available():
+        device = "cuda"
+        if run["gpus"] < 1:  # Ray does not enforce GPU memory; each fractional trial caps itself
+            torch.cuda.set_per_process_memory_fraction(run["gpus"])
+    configs = pack_configs(params, run["pack"])
+    counts = {"configs_done": 0, "configs_failed": 0, "configs_skipped": 0}
+
+    def report(row: dict[str, Any], skipped: bool) -> None:
+        # cumulative counts: Tune may hand callbacks only the latest of several quick reports
+        counts["configs_skipped" if skipped else "configs_done"] += 1
+        counts["configs_failed"] += row["status"] == "error"
+        tune.report(dict(counts))
+
+    run_pack(configs, run["out"], device, report)
+
+
+# --- the driver --------------------------------------------------------------------------------------
+
+@dataclass
+class Summary:
+    total: int
+    done: int = 0          # rows written by this run
+    skipped: int = 0       # rows already there from an earlier run
+    failed: int = 0        # status 'error', or no row at all
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        by = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
+        return (f"{self.total} trials: {self.done} done, {self.skipped} skipped (already there), "
+                f"{self.failed} failed  [{by}]")
+
+
+class Progress:
+    """A Tune callback printing one progress line per finished config: done/total, running, failed, ETA."""
+
+    def __new__(cls, *args, **kwargs):  # subclass Ray's Callback lazily, so importing sweep needs no Ray
+        from ray import tune
+
+        class _Progress(tune.Callback):
+            def __init__(self, out: str, ids: list[str]):
+                self.out, self.ids = out, ids  # plain data: Tuner.restore unpickles this callback
+
+            def setup(self, **info):  # runs at every fit, the first and each resumed one
+                self.total = len(self.ids)
+                self.already = len(set(self.ids) & results.finished_ids(self.out))
+                self.done, self.failed, self.start = 0, 0, time.time()
+                self.per_trial: dict[str, tuple[int, int]] = {}  # Tune trial -> (done, failed) in this fit
+                self.tty = sys.stderr.isatty()
+
+            def on_trial_result(self, iteration, trials, trial, result, **info):
+                self.count(trial, result, trials)
+
+            def on_trial_complete(self, iteration, trials, trial, **info):
+                self.count(trial, trial.last_result or {}, trials)
+
+            def count(self, trial, result, trials) -> None:
+                new = (result.get("configs_done", 0), result.get("configs_failed", 0))
+                if new == self.per_trial.get(trial.trial_id, (0, 0)):
+                    return
+                self.per_trial[trial.trial_id] = new
+                self.done = sum(d for d, _ in self.per_trial.values())
+                self.failed = sum(f for _, f in self.per_trial.values())
+                self.show(sum(t.status == "RUNNING" for t in trials))
+
+            def on_trial_error(self, iteration, trials, trial, **info):
+                sys.stderr.write(f"\n[memsweep] a Tune trial failed (Ray retries it up to max_failures): "
+                                  f"{trial.error_file or trial}\n")
+
+            def show(self, running: int) -> None:
+                elapsed = time.time() - self.start
+                left = self.total - self.already - self.done
+                eta = elapsed / self.done * left if self.done else float("nan")
+                line = (f"[memsweep] {self.already + self.done}/{self.total} trials done, {running} running, "
+                        f"{self.failed} failed, {_hms(elapsed)} elapsed, ETA {_hms(eta)}")
+                sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+                sys.stderr.flush()
+
+        return _Progress(*args, **kwargs)
+
+
+def _hms(seconds: float) -> str:
+    if seconds != seconds:  # NaN
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def resolve_out(out: str) -> str:
+    """URIs stay as they are; local paths become absolute (Tune rejects relative storage paths)."""
+    return out if "://" in out else os.path.abspath(out)
+
+
+def prepare_out(out: str, grid: Grid, preset: str | None, mode: str) -> bool:
+    """Check ``out`` and decide between a fresh start and a resume. Returns True when resuming.
+
+    mode: 'auto' (resume if the same grid is there), 'resume' (must be there), 'force' (start over)."""
+    manifest = results.read_manifest(out)
+    if "://" not in out:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ConfigError(f"--out {out} is a file, not a folder")
+        parent = out if os.path.isdir(out) else os.path.dirname(out.rstrip("/")) or "."
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.access(parent, os.W_OK):
+            raise ConfigError(f"--out {out}: cannot write there (permission denied on {parent})")
+    if manifest is None:
+        if mode == "resume":
+            raise ConfigError(f"--resume: no sweep in {out} (no sweep.json)")
+        if "://" not in out and os.path.isdir(out) and any(
+                os.path.isdir(os.path.join(out, t)) for t in results.TABLES):
+            if mode != "force":
+                raise ConfigError(f"--out {out} holds results without sweep.json; use --force to start over there")
+        return False
+    if mode == "force":
+        results.clear(out)
+        return False
+    if Grid.from_json(manifest["grid"]).to_json() != json.loads(json.dumps(grid.to_json())):
+        raise ConfigError(f"--out {out} holds a sweep of a different grid (preset {manifest.get('preset')!r}); "
+                          "use another --out, or --force to discard it and start over")
+    return True
+
+
+def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | None = None,
+              cpus_per_trial: float = 1, gpus_per_trial: float = 0, max_concurrent: int | None = None,
+              mode: str = "auto", verbose: bool = False, max_failures: int = 2) -> Summary:
+    """Validate everything, then run the grid with Ray Tune. Raises ConfigError before Ray on bad input."""
+    configs = validate(grid)
+    out = resolve_out(out)
+    if cpus_per_trial <= 0:
+        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
+    if gpus_per_trial < 0 or (gpus_per_trial > 1 and gpus_per_trial != int(gpus_per_trial)):
+        raise ConfigError(f"--gpus-per-trial must be a fraction of one GPU or a whole number, got {gpus_per_trial}")
+    resuming = prepare_out(out, grid, preset, mode)
+    ids = [c.trial_id for c in configs]
+    already = len(set(ids) & results.finished_ids(out))
+    manifest = results.sweep_manifest(grid.to_json(), preset, len(configs), sys.argv)
+    if resuming:  # keep the first start; note each resume
+        old = results.read_manifest(out)
+        manifest["started"], manifest["resumed"] = old["started"], [*old.get("resumed", []), manifest["started"]]
+    results.write_manifest(out, manifest)
+    print(f"[memsweep] {'resuming' if resuming else 'starting'} sweep of {len(configs)} trials "
+          f"({already} already done) -> {out}", file=sys.stderr)
+    if already == len(configs):  # nothing to run: no need to start Ray
+        return _finish(out, ids, already, manifest)
+
+    if not verbose:  # Tune's boxed banner and TensorBoard hints; our progress line replaces them
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+    import ray
+    from ray import tune
+
+    _init_ray(address, verbose)
+    try:
+        run = {"out": out, "cpus": cpus_per_trial, "gpus": gpus_per_trial, "pack": grid.pack}
+        space: dict[str, Any] = {**grid.fixed, "_run": run}
+        for name, values in grid.axes.items():
+            space[name] = values if name == grid.pack else tune.grid_search(values)
+        trainable = tune.with_resources(_trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+        exp = f"{out}/_tune"
+        progress = Progress(out, ids)
+        run_config = tune.RunConfig(
+            name="_tune", storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
+        if resuming and tune.Tuner.can_restore(exp):
+            tuner = tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
+        else:
+            tuner = tune.Tuner(trainable, param_space=space, run_config=run_config,
+                               tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent))
+        tuner.fit()
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+    finally:
+        if not address and not os.environ.get("RAY_ADDRESS"):
+            ray.shutdown()
+    return _finish(out, ids, already, manifest)
+
+
+def _finish(out: str, ids: list[str], already: int, manifest: dict[str, Any]) -> Summary:
+    summary = summarize(out, ids, already)
+    manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    manifest["summary"] = summary.__dict__
+    results.write_manifest(out, manifest)
+    return summary
+
+
+QUIET_LOGGERS = (
+    "ray._private.authentication.authentication_token_setup",  # "token auth is enabled", at every local start
+    "ray.tune.analysis.experiment_analysis",  # "failed to fetch metrics" of trials killed with a driver
+)
+
+
+def _init_ray(address: str | None, verbose: bool) -> None:
+    import ray
+    quiet = {"log_to_driver": verbose, "configure_logging": verbose, "include_dashboard": False}
+    if address or os.environ.get("RAY_ADDRESS"):
+        # joining a cluster: its resources are its own (ray.init(num_cpus=...) fails there)
+        ray.init(address=address, log_to_driver=verbose, configure_logging=verbose)
+    else:
+        ray.init(num_cpus=os.cpu_count(), **quiet)
+
+
+def summarize(out: str, ids: list[str], already: int) -> Summary:
+    table = results.read_trials(out, columns=["trial_id", "status"])
+    rows = table[table.trial_id.isin(ids)] if len(table) else table
+    summary = Summary(total=len(ids), skipped=already)
+    summary.statuses = rows.status.value_counts().to_dict() if len(rows) else {}
+    missing = len(set(ids) - set(rows.trial_id if len(rows) else []))
+    summary.statuses.update({"missing": missing} if missing else {})
+    summary.failed = int(summary.statuses.get("error", 0)) + missing
+    summary.done = len(rows) - already
+    return summary
