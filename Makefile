@@ -1,5 +1,5 @@
 # The two commands of the README. Both create .venv on first use.
-#   make run    set up, then run the main job (one trial on bundled data, results in results/)
+#   make run    set up, then run the main job (the local sweep on bundled digits, results in results/local)
 #   make test   set up, then run the test suite
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
 # accident; override it for a GPU machine, e.g.  make run TORCH="torch==2.13.0 --index-url ..."
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/memsweep trial --out results/trial --save-model
+	$(BIN)/memsweep run --preset local
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -104,7 +104,7 @@ def summary(row: dict) -> str:
     if row.get("attractor_frac") is not None:
         lines += [
             f"fixed points        {f('fixed_point_frac')}   (r_i < {row['fixed_point_tol']})",
-            f"attractors          {f('attractor_frac')}   (fixed and rho(J) < 1)",
+            f"attractors          {f('attractor_frac')}   (fixed and rho(J) < 1 - {row['rho_margin']})",
             f"spectral radius     median {f('spectral_radius_median')}, max {f('spectral_radius_max')};"
             f" top singular value median {f('top_singular_median')}",
             f"retrieval @ sigma={row['headline_sigma']}  same {f('retrieval_same_frac')}, any {f('retrieval_any_frac')};"

@@ -7,6 +7,7 @@ fields; nothing else about a trial is configurable.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -143,6 +144,7 @@ def field_names() -> list[str]:
     return [f.name for f in fields(TrialConfig)]
 
 
+@functools.lru_cache(maxsize=None)
 def field_type(name: str) -> tuple[type, bool, bool]:
     """(base type, is optional, is a tuple) of a config field, from its annotation."""
     ann = get_type_hints(TrialConfig)[name]

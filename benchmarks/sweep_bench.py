@@ -1,0 +1,66 @@
+"""Ray Tune's cost over a plain loop, measured side by side in one run.
+
+1. Plain loop: every config of the preset, one after another in this process, 1 thread.
+2. The same grid as a sweep (``run_sweep``: Ray started locally, 1 CPU and 1 thread per trial),
+   wall time from the call to its return, Ray's start-up and shut-down included.
+
+Ratio = sweep wall time / (plain-loop time / parallel workers), workers = min(CPUs, Tune trials).
+1.0 would be perfect parallel speed-up with zero scheduling overhead.
+
+    python benchmarks/sweep_bench.py [--preset local] [--out benchmarks/sweep_bench.md]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+import torch
+
+from study.sweep import PRESETS, run_sweep
+from study.trial import run_trial
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="local")
+    ap.add_argument("--out", help="also write the table to this Markdown file")
+    args = ap.parse_args()
+    grid = PRESETS[args.preset]
+    configs = grid.configs()
+
+    torch.set_num_threads(1)
+    run_trial(configs[0].replace(max_steps=10))  # warm-up, as a reused Ray worker would be
+    start = time.perf_counter()
+    for cfg in configs:
+        run_trial(cfg)
+    plain = time.perf_counter() - start
+
+    tmp = tempfile.mkdtemp(prefix="memsweep-bench-")
+    try:
+        start = time.perf_counter()
+        summary = run_sweep(grid, os.path.join(tmp, "out"), preset=args.preset)
+        sweep = time.perf_counter() - start
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    packs = len(configs) // len(grid.axes.get(grid.pack, [0])) if grid.pack else len(configs)
+    workers = min(os.cpu_count() or 1, packs)
+    ratio = sweep / (plain / workers)
+    text = "\n".join([
+        f"## Sweep vs plain loop: preset `{args.preset}`, {len(configs)} trials in {packs} Tune trials", "",
+        "| plain loop, 1 process (s) | workers | ideal = plain / workers (s) | Ray Tune sweep (s) | sweep / ideal |",
+        "|---|---|---|---|---|",
+        f"| {plain:.1f} | {workers} | {plain / workers:.1f} | {sweep:.1f} | {ratio:.3f} |", "",
+        f"Sweep summary: {summary.line()}",
+    ])
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(f"Written by `python benchmarks/sweep_bench.py --preset {args.preset}` "
+                     f"on a {os.cpu_count()}-CPU machine.\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Sweeps: grids from presets / TOML / --set, and real Ray Tune runs of the smoke preset.
+
+The Ray tests run ``memsweep run`` in a subprocess, as a user would, each in its own process
+session; whatever it leaves behind (Ray's agents outlive a killed driver) is killed by process
+group, never by name.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from study.config import ConfigError
+from study.results import TRIAL_SCHEMA, finished_ids
+from study.sweep import PRESETS, Grid, apply_sets, build_grid, pack_configs, run_pack, validate
+
+MEMSWEEP = [sys.executable, "-m", "study"]
+
+
+# --- grids, no Ray ---------------------------------------------------------------------------------
+
+def test_presets_are_valid_grids():
+    for name, grid in PRESETS.items():
+        configs = grid.configs()
+        assert len(configs) == len({c.trial_id for c in configs}), name
+    assert len(PRESETS["smoke"].configs()) <= 6
+
+
+def test_grid_file_and_sets_merge_over_preset(tmp_path):
+    toml = tmp_path / "g.toml"
+    toml.write_text('pack = "seed"\n[axes]\ndepth = [3, 5]\nactivation = ["selu", "tanh"]\n'
+                    '[fixed]\nwidth = 48\nnoise_levels = [0.1, 0.2]\n')
+    grid = build_grid("smoke", str(toml), ["seed=7", "lr=1e-2,1e-3"])
+    assert grid.axes["depth"] == [3, 5] and grid.axes["activation"] == ["selu", "tanh"]
+    assert grid.axes["lr"] == [1e-2, 1e-3] and "seed" not in grid.axes and grid.fixed["seed"] == 7
+    assert grid.fixed["width"] == 48 and grid.fixed["noise_levels"] == (0.1, 0.2)
+    configs = grid.configs()
+    assert len(configs) == 2 * 2 * 2 and {c.width for c in configs} == {48}
+    assert apply_sets(grid, ["noise_levels=0.1,0.2"]).fixed["noise_levels"] == (0.1, 0.2)  # commas of a list field
+
+
+def test_pack_runs_the_packed_axis_inside_one_trial():
+    params = {"depth": 3, "width": 16, "seed": [0, 1, 2]}
+    assert [c.seed for c in pack_configs(params, "seed")] == [0, 1, 2]
+    assert len(pack_configs({"depth": 3, "seed": 4}, "seed")) == 1
+
+
+BAD_GRIDS = [
+    (dict(preset="nope"), "unknown preset 'nope'"),
+    (dict(preset=None), "give --preset NAME or --grid FILE.toml"),
+    (dict(preset="smoke", sets=["detph=3"]), "unknown config field(s) ['detph']"),
+    (dict(preset="smoke", sets=["depth"]), "expected key=value"),
+    (dict(preset="smoke", sets=["depth=0"]), "depth must be >= 1"),
+    (dict(preset="smoke", sets=["depth=a,b"]), "depth must be int"),
+    (dict(preset="smoke", sets=["arch=mlp"]), "arch must be one of"),
+    (dict(preset="smoke", sets=["n_train=5000"]), "exceeds"),
+    (dict(preset="smoke", sets=["arch=conv_down", "image_size=9"]), "cannot downsample images of side 9"),
+    (dict(preset="smoke", sets=["dataset=mnist", "data_dir=/nonexistent"]), "data_dir"),
+    (dict(preset="smoke", sets=["depth=2,2"]), "same config twice"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", BAD_GRIDS)
+def test_bad_grids_fail_before_ray(kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        validate(build_grid(kwargs["preset"], None, kwargs.get("sets", [])))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[axes\ndepth = [1]", "not a readable TOML file"),
+    ("[axes]\nwdth = [1, 2]", "unknown config field(s) ['wdth']"),
+    ("[axes]\ndepth = 3", "axis 'depth' must be a non-empty list"),
+    ("[grid]\ndepth = [3]", "unknown top-level key(s) ['grid']"),
+    ("[fixed]\ndepth = 'deep'", "depth must be int"),
+])
+def test_bad_grid_files(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        validate(build_grid("smoke", str(path)))
+    assert message in str(err.value)
+
+
+def test_run_pack_skips_finished_configs(tmp_path):
+    grid = Grid(axes={"seed": [0, 1]}, fixed={"depth": 2, "width": 16, "max_steps": 50, "n_random_starts": 4,
+                                               "iter_steps": 20})
+    configs = grid.configs()
+    out = str(tmp_path)
+    first = run_pack(configs[:1], out)
+    seen = []
+    rows = run_pack(configs, out, on_done=lambda row, skipped: seen.append((row["trial_id"], skipped)))
+    assert first[0]["trial_id"] == configs[0].trial_id
+    assert rows[0] is None and rows[1]["trial_id"] == configs[1].trial_id  # the finished one is not rerun
+    assert seen == [(configs[0].trial_id, True), (configs[1].trial_id, False)]
+    assert finished_ids(out) == {c.trial_id for c in configs}
+
+
+# --- through Ray ------------------------------------------------------------------------------------
+
+def memsweep(*args, **kw) -> subprocess.Popen:
+    return subprocess.Popen([*MEMSWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        _kill_group(proc)
+    return proc.returncode, out
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill what the subprocess left in its process session (e.g. Ray's agents after a kill -9)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def smoke_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    code, text = finish(memsweep("run", "--preset", "smoke", "--out", str(out)))
+    assert code == 0, text
+    return out, text
+
+
+def test_smoke_sweep_writes_one_part_per_grid_point(smoke_out):
+    out, text = smoke_out
+    expected = {c.trial_id for c in PRESETS["smoke"].configs()}
+    assert {f[:-8] for f in os.listdir(out / "trials")} == expected
+    assert pq.read_schema(next((out / "trials").iterdir())).remove_metadata().equals(TRIAL_SCHEMA)
+    trials = pd.read_parquet(out / "trials")
+    assert set(trials.trial_id) == expected and (trials.status == "ok").all()
+    assert trials.fixed_point_frac.between(0, 1).all() and (trials.final_loss < 1e-6).all()
+    assert len(pd.read_parquet(out / "examples")) == 10 * len(expected)
+    assert "4/4 trials done" in text and "4 trials: 4 done, 0 skipped" in text
+    assert "Traceback" not in text and "Configuration for experiment" not in text  # no raw Ray banner
+
+
+def test_rerun_of_finished_sweep_skips_everything_and_other_grid_is_refused(smoke_out):
+    out, _ = smoke_out
+    before = {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")}
+    code, text = finish(memsweep("run", "--preset", "smoke", "--out", str(out)))
+    assert code == 0 and "4 skipped" in text
+    assert {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")} == before
+    code, text = finish(memsweep("run", "--preset", "smoke", "--set", "depth=3", "--out", str(out)))
+    assert code == 2 and "different grid" in text
+    assert {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")} == before
+
+
+def test_killed_driver_resumes_with_every_grid_point_once(tmp_path):
+    out = tmp_path / "killed"
+    args = ["run", "--preset", "smoke", "--set", "seed=0,1,2", "--out", str(out)]
+    proc = memsweep(*args)
+    deadline = time.time() + 180
+    while len(finished_ids(str(out))) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    parts_at_kill = finished_ids(str(out))
+    assert len(pd.read_parquet(out / "trials")) == len(parts_at_kill)  # readable while the sweep runs
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _kill_group(proc)
+    code, text = finish(memsweep(*args))
+    assert code == 0, text
+    expected = {c.trial_id for c in build_grid("smoke", None, ["seed=0,1,2"]).configs()}
+    trials = pd.read_parquet(out / "trials")
+    assert sorted(trials.trial_id) == sorted(expected)  # every grid point exactly once
+    assert not [f for f in os.listdir(out / "trials") if not f.endswith(".parquet")]  # no temp files left
+    assert "resuming sweep of 6 trials" in text
+
+
+def test_failing_trials_are_rows_and_the_sweep_goes_on(tmp_path):
+    out = tmp_path / "fail"
+    code, text = finish(memsweep("run", "--preset", "smoke", "--set", "depth=2", "--set", "seed=0",
+                                 "--set", "optimizer=gd", "--set", "lr=1e-2,1e6", "--out", str(out)))
+    trials = pd.read_parquet(out / "trials").set_index("lr")
+    assert trials.loc[1e6, "status"] == "diverged" and pd.isna(trials.loc[1e6, "attractor_frac"])
+    assert trials.loc[1e-2, "status"] in ("ok", "not_converged") and trials.loc[1e-2, "fixed_point_frac"] >= 0
+    assert code == 0 and "diverged 1" in text  # a diverged trial is a result, not a failure
