@@ -1,7 +1,10 @@
 """Ray Tune's cost over a plain loop, measured side by side in one run.
 
 1. Plain loop: every config of the preset, one after another in this process, 1 thread.
-2. The same grid as a sweep (``run_sweep``: Ray started locally, 1 CPU and 1 thread per trial),
+2. Plain parallel loop, no Ray: a multiprocessing pool of one 1-thread process per CPU taking
+   configs expensive-first. It shows what two busy cores cost each other (shared caches, memory
+   bandwidth, clock) before any scheduler is involved.
+3. The same grid as a sweep (``run_sweep``: Ray started locally, 1 CPU and 1 thread per trial),
    wall time from the call to its return, Ray's start-up and shut-down included.
 
 Ratio = sweep wall time / (plain-loop time / parallel workers), workers = min(CPUs, Tune trials).
@@ -12,6 +15,7 @@ Ratio = sweep wall time / (plain-loop time / parallel workers), workers = min(CP
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import shutil
 import tempfile
@@ -19,8 +23,16 @@ import time
 
 import torch
 
-from study.sweep import PRESETS, run_sweep
+from study.sweep import PRESETS, estimated_seconds, run_sweep
 from study.trial import run_trial
+
+
+def _pool_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _one(cfg) -> float:
+    return run_trial(cfg).trial["train_seconds"]
 
 
 def main() -> None:
@@ -38,6 +50,13 @@ def main() -> None:
         run_trial(cfg)
     plain = time.perf_counter() - start
 
+    workers = min(os.cpu_count() or 1, len(configs))
+    start = time.perf_counter()
+    by_cost = sorted(configs, key=estimated_seconds, reverse=True)
+    with mp.get_context("spawn").Pool(workers, initializer=_pool_init) as pool:
+        list(pool.imap_unordered(_one, by_cost))
+    pool_wall = time.perf_counter() - start
+
     tmp = tempfile.mkdtemp(prefix="memsweep-bench-")
     try:
         start = time.perf_counter()
@@ -47,12 +66,14 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     packs = len(configs) // len(grid.axes.get(grid.pack, [0])) if grid.pack else len(configs)
     workers = min(os.cpu_count() or 1, packs)
-    ratio = sweep / (plain / workers)
+    ideal = plain / workers
     text = "\n".join([
         f"## Sweep vs plain loop: preset `{args.preset}`, {len(configs)} trials in {packs} Tune trials", "",
-        "| plain loop, 1 process (s) | workers | ideal = plain / workers (s) | Ray Tune sweep (s) | sweep / ideal |",
-        "|---|---|---|---|---|",
-        f"| {plain:.1f} | {workers} | {plain / workers:.1f} | {sweep:.1f} | {ratio:.3f} |", "",
+        "| plain loop, 1 process (s) | workers | ideal = plain / workers (s) | plain parallel pool, no Ray (s) "
+        "| Ray Tune sweep (s) | pool / ideal | sweep / ideal | sweep / pool |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {plain:.1f} | {workers} | {ideal:.1f} | {pool_wall:.1f} | {sweep:.1f} | {pool_wall / ideal:.3f} "
+        f"| {sweep / ideal:.3f} | {sweep / pool_wall:.3f} |", "",
         f"Sweep summary: {summary.line()}",
     ])
     print(text)
