@@ -1,4 +1,15 @@
-"""memsweep's analysis package: read a results folder into pandas and map where memorization appears.
+"""memsweep's analysis package: results folders -> pandas -> where memorization appears.
 
-For now it only loads the tables; maps, plots and the report build on this.
+    import analysis
+    res = analysis.load("results/local")                  # trials, examples, retrieval, curves, manifest
+    analysis.maps.onset_depth(res.trials)                 # onset depth per (arch, width, ...) with a CI
+    analysis.plots.phase_map(res.trials)                  # a matplotlib Figure
+    analysis.report.build("results/local")                # results/local/report/report.html
+
+Modules: load (read, tolerant of running sweeps, strict about damaged parts), maps (pure
+functions on DataFrames), plots (seaborn figures), report (the HTML page and claim verdicts).
 """
+from . import maps
+from .load import DamagedPartError, Results, load
+
+__all__ = ["load", "Results", "DamagedPartError", "maps"]

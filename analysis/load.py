@@ -1,0 +1,109 @@
+"""Read a results folder (local path or URI) into tidy pandas DataFrames.
+
+    res = analysis.load("results/local")
+    res.trials      # one row per trial: full config + metrics
+    res.examples    # one row per (trial, training example)
+    res.retrieval   # one row per (trial, start kind, sigma)
+    res.curves      # thinned loss curves
+    res.manifest    # sweep.json (None for folders written by `memsweep trial`)
+
+Safe on a sweep that is still running: only finished parts are visible (parts are renamed
+into place whole; hidden temp files are ignored). Strict about damage: a part that is not
+readable Parquet of the declared schema raises ``DamagedPartError`` naming the file, unless
+``skip_damaged=True``, which skips it with a warning.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from study.results import MANIFEST, TABLES
+
+
+class DamagedPartError(RuntimeError):
+    """A part file that cannot be read as the table it belongs to."""
+
+
+@dataclass
+class Results:
+    path: str
+    trials: pd.DataFrame
+    examples: pd.DataFrame
+    retrieval: pd.DataFrame
+    curves: pd.DataFrame
+    manifest: dict | None
+    skipped: list[str]  # damaged parts skipped under skip_damaged=True
+
+    def __repr__(self) -> str:
+        return (f"Results({self.path!r}: {len(self.trials)} trials, {len(self.examples)} example rows, "
+                f"{len(self.retrieval)} retrieval rows, {len(self.curves)} curve points)")
+
+
+def _fs(path: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def part_files(path: str, table: str) -> list[str]:
+    """The finished parts of one table, sorted (temp and hidden files excluded)."""
+    fs, base = _fs(path)
+    infos = fs.get_file_info(pafs.FileSelector(f"{base}/{table}", allow_not_found=True))
+    return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+                  and not i.base_name.startswith((".", "_")))
+
+
+def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
+    """One part, checked against its declared schema. Raises DamagedPartError naming the file."""
+    try:
+        table = pq.read_table(file, filesystem=fs)
+    except (pa.ArrowException, OSError) as exc:
+        raise DamagedPartError(f"{file}: not a readable Parquet file ({exc})") from None
+    missing = sorted(set(schema.names) - set(table.schema.names))
+    if missing:
+        raise DamagedPartError(f"{file}: not a memsweep part of this table (missing columns {missing[:5]}"
+                               f"{'...' if len(missing) > 5 else ''})")
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowException, ValueError) as exc:
+        raise DamagedPartError(f"{file}: columns of the wrong type ({exc})") from None
+
+
+def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None) -> pd.DataFrame:
+    schema = TABLES[table]
+    fs, _ = _fs(path)
+    parts = []
+    for file in part_files(path, table):
+        try:
+            parts.append(read_part(fs, file, schema))
+        except DamagedPartError as exc:
+            if not skip_damaged:
+                raise DamagedPartError(f"{exc}; pass skip_damaged=True to skip damaged parts") from None
+            warnings.warn(f"skipping damaged part {exc}", stacklevel=2)
+            if skipped is not None:
+                skipped.append(file)
+    if not parts:
+        return schema.empty_table().to_pandas()
+    return pa.concat_tables(parts).to_pandas()
+
+
+def load(path: str, skip_damaged: bool = False) -> Results:
+    """All tables of a results folder. ``path`` may be local or a URI (s3://, gs://, ...)."""
+    fs, base = _fs(path)
+    if fs.get_file_info(base).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no results folder at {path}")
+    skipped: list[str] = []
+    tables = {name: load_table(path, name, skip_damaged, skipped) for name in TABLES}
+    manifest = None
+    if fs.get_file_info(f"{base}/{MANIFEST}").type == pafs.FileType.File:
+        with fs.open_input_stream(f"{base}/{MANIFEST}") as fh:
+            manifest = json.loads(fh.read().decode())
+    return Results(path, tables["trials"], tables["examples"], tables["retrieval"], tables["curves"],
+                   manifest, skipped)

@@ -1,0 +1,123 @@
+"""Where memorization appears: pure functions from the trials table to tidy summary frames.
+
+Vocabulary. A trial *memorizes* when its training examples are attractors that iteration
+retrieves (``memorized``; the criterion is a parameter). Over the seeds of one grid point the
+*memorization rate* is the fraction of seeds whose trial memorizes. The *onset depth* of a
+group of grid points (same arch, width, ...) is the smallest depth whose rate reaches a
+threshold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # what an onset depth is per, by default
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """memorized(trial) = attractor_frac >= min_attractor_frac and retrieval_same_frac >= min_retrieval.
+
+    Defaults: at least half of the training examples are attractors (fixed points with rho < 1),
+    and at least half of the noisy starts at the headline sigma return to their own example.
+    A trial with no probe values (diverged, error) does not memorize."""
+    min_attractor_frac: float = 0.5
+    min_retrieval: float = 0.5
+
+    def __str__(self) -> str:
+        return f"attractor_frac >= {self.min_attractor_frac} and retrieval_same_frac >= {self.min_retrieval}"
+
+
+DEFAULT = Criterion()
+
+
+def memorized(trials: pd.DataFrame, criterion: Criterion = DEFAULT) -> pd.Series:
+    """Boolean per trial row (NaN metrics count as False)."""
+    a = trials["attractor_frac"].astype(float).fillna(-1.0)
+    r = trials["retrieval_same_frac"].astype(float).fillna(-1.0)
+    return (a >= criterion.min_attractor_frac) & (r >= criterion.min_retrieval)
+
+
+def _present(trials: pd.DataFrame, cols: list[str]) -> list[str]:
+    return [c for c in cols if c in trials.columns]
+
+
+def rate_map(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
+             by: list[str] | None = None, criterion: Criterion = DEFAULT) -> pd.DataFrame:
+    """Memorization rate over ``index`` x ``columns`` (per ``by`` group), over seeds.
+
+    rate = mean_seeds 1[memorized], with its standard error sqrt(rate (1 - rate) / n_seeds);
+    also the mean attractor_frac. -> tidy frame: by..., index, columns, rate, rate_se, attractor_frac, n_seeds."""
+    by = _present(trials, by if by is not None else ["arch", "activation", "n_train"])
+    df = trials.assign(memorized=memorized(trials, criterion).astype(float))
+    keys = [*by, index, columns]
+    out = (df.groupby(keys, dropna=False)
+             .agg(rate=("memorized", "mean"), attractor_frac=("attractor_frac", "mean"), n_seeds=("seed", "nunique"))
+             .reset_index())
+    out["rate_se"] = np.sqrt(out.rate * (1 - out.rate) / out.n_seeds)
+    return out
+
+
+def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Criterion = DEFAULT,
+                threshold: float = 0.5, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> pd.DataFrame:
+    """Smallest depth at which the memorization rate over seeds is >= ``threshold``, per group.
+
+    onset = min { d : mean_{s in seeds} 1[memorized(d, s)] >= threshold }   (NaN: not reached)
+    Interval: bootstrap over seeds (resampled with replacement, jointly across depths since a seed
+    fixes the data and the init), the (1-level)/2 and (1+level)/2 quantiles of the bootstrap onsets,
+    "not reached" counting as +inf (so onset_high = inf says the interval is open above).
+    -> one row per group: by..., onset_depth, onset_low, onset_high, reached, p_reached (share of
+    bootstrap draws that reach it), n_seeds, depths (tested, sorted)."""
+    by = _present(trials, by if by is not None else GROUP)
+    df = trials.assign(memorized=memorized(trials, criterion).astype(float))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, g in df.groupby(by, dropna=False) if by else [((), df)]:
+        table = g.pivot_table(index="seed", columns="depth", values="memorized", aggfunc="mean")
+        depths = np.array(sorted(table.columns))
+        table = table[depths]
+        m = table.to_numpy()  # seeds x depths; NaN where a seed lacks that depth
+        onset = _onset(np.nanmean(m, axis=0), depths, threshold)
+        draws = rng.integers(0, m.shape[0], size=(n_boot, m.shape[0]))
+        boot = np.array([_onset(np.nanmean(m[d], axis=0), depths, threshold) for d in draws])
+        lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")  # no inf - inf
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), "onset_depth": onset, "onset_low": lo, "onset_high": hi,
+                     "reached": bool(np.isfinite(onset)), "p_reached": float(np.isfinite(boot).mean()),
+                     "n_seeds": m.shape[0], "depths": depths.tolist()})
+    out = pd.DataFrame(rows)
+    out["onset_depth"] = out["onset_depth"].replace(np.inf, np.nan)
+    return out
+
+
+def _onset(rate: np.ndarray, depths: np.ndarray, threshold: float) -> float:
+    with np.errstate(invalid="ignore"):
+        hit = np.flatnonzero(rate >= threshold)
+    return float(depths[hit[0]]) if hit.size else np.inf
+
+
+def describe_onset(row: pd.Series) -> str:
+    """'6 (90% CI 4-8)', '> 12 (not reached)', '8 (90% CI 6 - not reached)'."""
+    if not row["reached"]:
+        return f"> {max(row['depths'])} (not reached)"
+    hi = "not reached" if not np.isfinite(row["onset_high"]) else f"{row['onset_high']:g}"
+    return f"{row['onset_depth']:g} (CI {row['onset_low']:g} - {hi})"
+
+
+def metric_vs(trials: pd.DataFrame, metric: str, x: str = "depth", by: list[str] | None = None) -> pd.DataFrame:
+    """Mean, median, standard error, min and max of ``metric`` over seeds, per ``by`` group and ``x``."""
+    by = _present(trials, by if by is not None else ["arch", "width", "activation", "n_train"])
+    g = trials.groupby([*by, x], dropna=False)[metric]
+    out = g.agg(["mean", "median", "sem", "min", "max", "count"]).reset_index()
+    return out.rename(columns={"count": "n_seeds"})
+
+
+def retrieval_vs_sigma(retrieval: pd.DataFrame, trials: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """Noisy-start retrieval (same / any training example) against sigma, averaged over seeds."""
+    by = _present(trials, by if by is not None else ["arch", "depth", "width", "activation"])
+    noisy = retrieval[retrieval["start"] == "noisy"].merge(trials[["trial_id", *by, "seed"]], on="trial_id")
+    return (noisy.groupby([*by, "sigma"], dropna=False)
+                 .agg(same_frac=("same_frac", "mean"), any_frac=("any_frac", "mean"), n_seeds=("seed", "nunique"))
+                 .reset_index())

@@ -1,0 +1,82 @@
+"""Loading results (running sweeps, damaged parts), the report, the notebook."""
+import os
+import shutil
+import warnings
+
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+import analysis
+from analysis import report
+from study.cli import main
+from study.results import TABLES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_load_reads_every_table(smoke_results):
+    res = analysis.load(str(smoke_results))
+    assert len(res.trials) == 4 and set(res.trials.depth) == {2, 6}
+    assert len(res.examples) == 40 and set(res.examples.trial_id) == set(res.trials.trial_id)
+    assert set(res.retrieval.start) == {"noisy", "masked", "heldout", "random"}
+    assert len(res.curves) > 4 and res.manifest["preset"] == "smoke"
+
+
+def test_load_ignores_temp_files_of_a_running_sweep(smoke_results, tmp_path):
+    out = tmp_path / "running"
+    shutil.copytree(smoke_results, out)
+    (out / "trials" / ".fc-d9-w1-x.1234abcd.tmp").write_bytes(b"PAR1 half a file")
+    assert len(analysis.load(str(out)).trials) == 4
+
+
+@pytest.mark.parametrize("damage", ["truncated", "zero-byte", "foreign"])
+def test_damaged_part_fails_clearly_or_is_skipped_when_asked(smoke_results, tmp_path, damage):
+    out = tmp_path / damage
+    shutil.copytree(smoke_results, out)
+    victim = sorted((out / "trials").iterdir())[0]
+    if damage == "truncated":
+        victim.write_bytes(victim.read_bytes()[:200])
+    elif damage == "zero-byte":
+        victim.write_bytes(b"")
+    else:
+        pd.DataFrame({"x": [1, 2]}).to_parquet(victim)
+    with pytest.raises(analysis.DamagedPartError) as err:
+        analysis.load(str(out))
+    assert victim.name in str(err.value) and "skip_damaged=True" in str(err.value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = analysis.load(str(out), skip_damaged=True)
+    assert len(res.trials) == 3 and res.skipped == [str(victim)]
+    assert any(victim.name in str(w.message) for w in caught)
+
+
+def test_report_holds_figures_table_and_verdicts(smoke_results, tmp_path):
+    page = report.build(str(smoke_results), str(tmp_path / "rep"))
+    text = open(page).read()
+    for name in ("phase_map", "attractor_frac", "spectral_radius", "retrieval_sigma", "loss_curves", "trajectories"):
+        assert os.path.getsize(tmp_path / "rep" / f"{name}.png") > 1000
+    assert text.count("data:image/png;base64,") == 6 and "not drawn" not in text
+    assert "<h2>Onset depth</h2>" in text and "<table" in text
+    claims = open(tmp_path / "rep" / "claims.txt").read().splitlines()
+    assert [c.split(" ")[0] for c in claims] == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert claims[0].startswith("C1 [not covered]")  # the smoke grid has no depth-1 trials
+    assert claims[1].startswith("C2 [") and "fc, width 64, 2 seeds" in claims[1]
+
+
+def test_report_command(smoke_results, tmp_path, capsys):
+    assert main(["report", str(smoke_results), "--out", str(tmp_path / "r"), "--no-trajectories"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "C2 [" in out
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_notebook_runs_on_smoke_results(smoke_results, monkeypatch):
+    monkeypatch.setenv("MEMSWEEP_RESULTS", str(smoke_results))
+    nb = nbformat.read(os.path.join(ROOT, "notebooks", "explore.ipynb"), as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the figures rendered
