@@ -43,11 +43,47 @@ def run_trial(cfg: TrialConfig, device: torch.device | str = "cpu", keep_model: 
     """Train and probe one autoencoder. Errors inside become a row with status='error'."""
     device = torch.device(device)
     try:
-        return _run(cfg, device, keep_model)
+        setup = _setup(cfg, device)
+        return _finish(setup, train(setup.model, setup.x, cfg), keep_model)
     except Exception as exc:  # a trial that raises is data, not a crashed sweep
-        row = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": "error",
-               "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}", "device": str(device)}
-        return TrialResult(cfg, row, [], [], [])
+        return error_result(cfg, exc, device)
+
+
+def run_trials(cfgs: list[TrialConfig], device: torch.device | str = "cpu", pack: bool = True,
+               keep_model: bool = False) -> list[TrialResult]:
+    """Several trials; with ``pack``, fc configs that differ only in seed (and probe settings) are
+    trained together as one batch of models (``study.packed``), then probed one by one. Each
+    result is the one ``run_trial`` gives, up to float rounding."""
+    from .packed import pack_key, train_packed
+    device = torch.device(device)
+    groups: dict[Any, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        key = pack_key(cfg) if pack else None
+        groups.setdefault(key if key is not None else ("single", i), []).append(i)
+    out: list[TrialResult | None] = [None] * len(cfgs)
+    for key, idx in groups.items():
+        if len(idx) == 1:
+            out[idx[0]] = run_trial(cfgs[idx[0]], device, keep_model)
+            continue
+        try:
+            setups = [_setup(cfgs[i], device) for i in idx]
+            fits = train_packed([cfgs[i] for i in idx], torch.stack([s.x for s in setups]), [s.model for s in setups])
+        except Exception:  # a pack that cannot run together runs one by one
+            for i in idx:
+                out[i] = run_trial(cfgs[i], device, keep_model)
+            continue
+        for i, s, fit in zip(idx, setups, fits):
+            try:
+                out[i] = _finish(s, fit, keep_model)
+            except Exception as exc:
+                out[i] = error_result(cfgs[i], exc, device)
+    return out  # type: ignore[return-value]
+
+
+def error_result(cfg: TrialConfig, exc: Exception, device: torch.device) -> TrialResult:
+    row = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": "error",
+           "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}", "device": str(device)}
+    return TrialResult(cfg, row, [], [], [])
 
 
 def empty_metrics() -> dict[str, Any]:
@@ -55,27 +91,37 @@ def empty_metrics() -> dict[str, Any]:
     return {name: None for name in TRIAL_METRICS}
 
 
-def _run(cfg: TrialConfig, device: torch.device, keep_model: bool) -> TrialResult:
-    images = data_mod.load(cfg)
-    shape = images.shape
-    x = models.to_input(images.train, cfg.arch).to(device)
-    heldout = models.to_input(images.heldout, cfg.arch).to(device)
-    model = models.build(cfg, shape).to(device)
+@dataclass
+class _Setup:
+    cfg: TrialConfig
+    images: data_mod.ImageData
+    x: torch.Tensor        # training examples, model layout, on the device
+    heldout: torch.Tensor
+    model: torch.nn.Module
 
-    fit = train(model, x, cfg)
+
+def _setup(cfg: TrialConfig, device: torch.device) -> _Setup:
+    images = data_mod.load(cfg)
+    return _Setup(cfg, images, models.to_input(images.train, cfg.arch).to(device),
+                  models.to_input(images.heldout, cfg.arch).to(device), models.build(cfg, images.shape).to(device))
+
+
+def _finish(s: _Setup, fit, keep_model: bool) -> TrialResult:
+    cfg, model, x, shape = s.cfg, s.model, s.x, s.images.shape
+    model.eval()
     timings = {"train": fit.train_seconds}
     row: dict[str, Any] = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": fit.status,
                            "error": None, "final_loss": fit.final_loss, "steps": fit.steps,
                            "train_seconds": fit.train_seconds, "n_params": models.n_params(model),
-                           "device": str(device), "input_dim": math.prod(shape)}
-    curve = [{"trial_id": cfg.trial_id, "step": s, "loss": l} for s, l in fit.curve]
+                           "device": str(x.device), "input_dim": math.prod(shape)}
+    curve = [{"trial_id": cfg.trial_id, "step": st, "loss": l} for st, l in fit.curve]
     if fit.status == "diverged":  # nothing sensible to probe
         return TrialResult(cfg, row, [], [], curve, model if keep_model else None, x, shape, timings)
 
     for p in model.parameters():
         p.requires_grad_(False)
     probe_start = time.perf_counter()
-    examples, retrieval = probe(model, x, heldout, images.low, images.high, cfg, row, timings)
+    examples, retrieval = probe(model, x, s.heldout, s.images.low, s.images.high, cfg, row, timings)
     row["probe_seconds"] = time.perf_counter() - probe_start
     return TrialResult(cfg, row, examples, retrieval, curve, model if keep_model else None, x, shape, timings)
 
