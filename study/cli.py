@@ -91,6 +91,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import os.path
+
+    if not os.path.isdir(args.path) and "://" not in args.path:
+        raise ConfigError(f"no results folder at {args.path}")
+    from analysis.report import build
+
+    page = build(args.path, args.out, trajectories=not args.no_trajectories)
+    with open(os.path.join(os.path.dirname(page), "claims.txt")) as fh:
+        print(fh.read().rstrip())
+    print(f"[memsweep] report: {page}")
+    return 0
+
+
 def summary(row: dict) -> str:
     """A few readable lines from a trial row."""
     def f(key: str, fmt: str = ".3f") -> str:
@@ -150,6 +164,13 @@ def parser() -> argparse.ArgumentParser:
     mx.add_argument("--force", action="store_true", help="discard what --out holds and start over")
     r.add_argument("--verbose", action="store_true", help="show Ray's own output")
     r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="write an HTML report (figures, onset depths, claim verdicts)")
+    rep.add_argument("path", help="a results folder written by memsweep run")
+    rep.add_argument("--out", help="report folder (default: PATH/report)")
+    rep.add_argument("--no-trajectories", action="store_true",
+                     help="skip the trajectory figure (it re-trains one trial from its row)")
+    rep.set_defaults(func=cmd_report)
     return p
 
 

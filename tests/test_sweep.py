@@ -185,3 +185,23 @@ def test_failing_trials_are_rows_and_the_sweep_goes_on(tmp_path):
     assert trials.loc[1e6, "status"] == "diverged" and pd.isna(trials.loc[1e6, "attractor_frac"])
     assert trials.loc[1e-2, "status"] in ("ok", "not_converged") and trials.loc[1e-2, "fixed_point_frac"] >= 0
     assert code == 0 and "diverged 1" in text  # a diverged trial is a result, not a failure
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "depth=0"], "depth must be >= 1"),
+    (["--gpus-per-trial", "1.5"], "--gpus-per-trial must be a fraction of one GPU or a whole number"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
+    (["--resume"], "--resume: no sweep in"),
+    (["--out", "FILE"], "is a file, not a folder"),
+])
+def test_cli_run_rejects_bad_input_before_ray(tmp_path, capsys, extra, message):
+    from study.cli import main
+    target = tmp_path / "file.txt"
+    target.write_text("not a folder")
+    argv = ["run", "--preset", "smoke", "--out", str(tmp_path / "o"), *extra]
+    argv = [str(target) if a == "FILE" else a for a in argv]
+    start = time.time()
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert time.time() - start < 5  # no Ray start
+    assert not (tmp_path / "o" / "_tune").exists()
