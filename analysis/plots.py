@@ -23,7 +23,7 @@ def _panels(df: pd.DataFrame, facet: list[str]) -> list[tuple[str, pd.DataFrame]
 def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
               facet: tuple[str, ...] = ("arch", "activation", "n_train")) -> plt.Figure:
     """Heat maps of the memorization rate over depth (x) x width (y), one panel per facet value;
-    a black dot marks each width's onset depth."""
+    a red frame marks each width's onset depth."""
     rate = maps.rate_map(trials, "depth", "width", by=list(facet), criterion=criterion)
     onset = maps.onset_depth(trials, by=[*facet, "width"], criterion=criterion, n_boot=200)
     panels = _panels(rate, list(facet))
@@ -37,10 +37,10 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
             sub = sub[sub[col] == val]
         for _, row in sub.iterrows():
             if row.reached and row.width in grid.index:
-                ax.plot(list(grid.columns).index(row.onset_depth) + 0.5, list(grid.index).index(row.width) + 0.5,
-                        "o", color="black", ms=7, mfc="none", mew=2)
+                cell = (list(grid.columns).index(row.onset_depth), list(grid.index).index(row.width))
+                ax.add_patch(plt.Rectangle(cell, 1, 1, fill=False, edgecolor="red", lw=2.5))
         ax.set_title(title or "memorization rate")
-    fig.suptitle(f"Memorization rate ({criterion}); circles: onset depth", fontsize=9)
+    fig.suptitle(f"Memorization rate ({criterion}); red frame: onset depth", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -77,12 +77,14 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
         shallow = rate[rate.depth == rate.depth.min()].rate.mean()
         parts = [f"{a}: onset depth {maps.describe_onset(r)}" for a, r in on.iterrows()]
         necessary = shallow == 0 and on.reached.any()
-        helps = ("conv_down" in on.index and on.loc["conv_down"].reached and
-                 ("conv" not in on.index or not on.loc["conv"].reached or
-                  on.loc["conv_down"].onset_depth <= on.loc["conv"].onset_depth))
+        both = {"conv", "conv_down"} <= set(on.index)
+        helps = both and on.loc["conv_down"].reached and (
+            not on.loc["conv"].reached or on.loc["conv_down"].onset_depth <= on.loc["conv"].onset_depth)
         verdict = "reproduced" if necessary and helps else "partly" if necessary or helps else "not reproduced"
+        note = "" if both else " (the grid lacks " + ({"conv", "conv_down"} - set(on.index)).pop() + \
+            ", so whether downsampling helps is not tested)"
         out.append(Verdict("C3", verdict, f"memorization rate at depth {rate.depth.min()}: {_pct(shallow)}; "
-                           + "; ".join(parts)))
+                           + "; ".join(parts) + note))
     else:
         out.append(Verdict("C3", "not covered", "needs conv or conv_down trials at two or more depths"))
 

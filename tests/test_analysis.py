@@ -80,3 +80,35 @@ def test_notebook_runs_on_smoke_results(smoke_results, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figures rendered
+
+
+def _results(rows):
+    from analysis.load import Results
+    trials = pd.DataFrame(rows)
+    return Results("hand-built", trials, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), None, [])
+
+
+def _row(arch, depth, seed, memorizes, width=16, n_train=10):
+    return {"trial_id": f"{arch}-{depth}-{seed}-{width}-{n_train}", "arch": arch, "depth": depth, "seed": seed,
+            "width": width, "n_train": n_train, "activation": "relu", "dataset": "digits",
+            "attractor_frac": 0.9 if memorizes else 0.0, "retrieval_same_frac": 0.9 if memorizes else 0.0,
+            "span_residual_mean": 0.3}
+
+
+def test_c3_verdict_needs_both_conv_archs_to_say_downsampling_helps():
+    rows = [_row(a, d, s, d >= first) for a, first in (("conv_down", 4), ("conv", 8)) for d in (2, 4, 8) for s in (0, 1)]
+    c3 = {v.claim: v for v in report.verdicts(_results(rows))}["C3"]
+    assert c3.verdict == "reproduced" and "conv_down: onset depth 4" in c3.text and "conv: onset depth 8" in c3.text
+    only_down = [r for r in rows if r["arch"] == "conv_down"]
+    c3 = {v.claim: v for v in report.verdicts(_results(only_down))}["C3"]
+    assert c3.verdict == "partly" and "lacks conv" in c3.text
+    never = [_row(a, d, s, False) for a in ("conv", "conv_down") for d in (2, 4) for s in (0, 1)]
+    assert {v.claim: v for v in report.verdicts(_results(never))}["C3"].verdict == "not reproduced"
+
+
+def test_c4_and_c6_verdicts():
+    rows = [_row("fc", d, s, True, width=w, n_train=1) for d in (2, 4) for s in (0, 1) for w in (32, 128)]
+    rows += [_row("fc", 4, s, w == 128, width=w) for s in (0, 1) for w in (32, 128)]
+    v = {x.claim: x for x in report.verdicts(_results(rows))}
+    assert v["C4"].verdict == "reproduced" and "90% of 8 trials" in v["C4"].text
+    assert v["C6"].verdict == "reproduced" and "32: 45%" in v["C6"].text and "128: 90%" in v["C6"].text
