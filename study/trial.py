@@ -7,6 +7,7 @@ went badly (divergence, no convergence, a failed probe): that is the row's statu
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -34,9 +35,12 @@ class TrialResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def pick_device(gpus: float = 0.0) -> torch.device:
-    """CUDA when the trial was given a GPU and one is visible, else CPU."""
-    return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
+def configure_cuda() -> None:
+    """float32 throughout: TF32 matmuls (10-bit mantissa) cannot interpolate to a loss of 1e-8, so they
+    are off unless MEMSWEEP_TF32=1 (faster, for runs that stop at a looser loss_tol)."""
+    allow = os.environ.get("MEMSWEEP_TF32") == "1"
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
 
 
 def run_trial(cfg: TrialConfig, device: torch.device | str = "cpu", keep_model: bool = False) -> TrialResult:
@@ -101,6 +105,8 @@ class _Setup:
 
 
 def _setup(cfg: TrialConfig, device: torch.device) -> _Setup:
+    if device.type == "cuda":
+        configure_cuda()
     images = data_mod.load(cfg)
     return _Setup(cfg, images, models.to_input(images.train, cfg.arch).to(device),
                   models.to_input(images.heldout, cfg.arch).to(device), models.build(cfg, images.shape).to(device))

@@ -1,0 +1,21 @@
+"""The GPU check script runs its CPU half and skips the CUDA parts cleanly where there is no GPU."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the script runs for real there")
+def test_gpu_check_without_cuda_skips_cleanly(tmp_path):
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "gpu_check.py"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "no CUDA device: the CUDA parts are skipped" in run.stdout
+    assert run.stdout.rstrip().splitlines()[-1].startswith("cuda")  # the summary table comes last
+    summary = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert summary["cuda"] is False and summary["cpu_smoke_seconds"] > 0
