@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from study.results import MANIFEST, TABLES
+from study.results import MANIFEST, TABLES, part_problem
 
 
 class DamagedPartError(RuntimeError):
@@ -62,18 +62,13 @@ def part_files(path: str, table: str) -> list[str]:
 
 def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
     """One part, checked against its declared schema. Raises DamagedPartError naming the file."""
+    problem = part_problem(fs, file, schema)
+    if problem:
+        raise DamagedPartError(f"{file}: {problem}")
     try:
-        table = pq.read_table(file, filesystem=fs)
-    except (pa.ArrowException, OSError) as exc:
-        raise DamagedPartError(f"{file}: not a readable Parquet file ({exc})") from None
-    missing = sorted(set(schema.names) - set(table.schema.names))
-    if missing:
-        raise DamagedPartError(f"{file}: not a memsweep part of this table (missing columns {missing[:5]}"
-                               f"{'...' if len(missing) > 5 else ''})")
-    try:
-        return table.select(schema.names).cast(schema)
+        return pq.read_table(file, filesystem=fs).select(schema.names).cast(schema)
     except (pa.ArrowException, ValueError) as exc:
-        raise DamagedPartError(f"{file}: columns of the wrong type ({exc})") from None
+        raise DamagedPartError(f"{file}: unreadable data or columns of the wrong type ({exc})") from None
 
 
 def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None) -> pd.DataFrame:

@@ -23,6 +23,10 @@ from . import models
 from .config import TrialConfig
 from .train import DIVERGE_FACTOR, TrainResult, curve_steps
 
+# On a CPU packing pays for narrow nets only: benchmarks/pack_bench.py measured 2.1-4.9x at width 64,
+# 1.5-2.7x at 128, and 0.8-1.1x at 256 (one thread). On a GPU it always pays.
+PACK_MAX_WIDTH_CPU = 128
+
 PACK_FIELDS = ("arch", "dataset", "data_dir", "image_size", "channels", "n_train", "depth", "width", "activation",
                "final_activation", "bias", "optimizer", "lr", "max_steps", "loss_tol", "train_noise")
 

@@ -83,7 +83,8 @@ def jacobian_operator(f: Map, x: torch.Tensor) -> sla.LinearOperator:
     return sla.LinearOperator((d, d), matvec=mv, rmatvec=rmv, dtype=np.float64)
 
 
-def spectra_matrix_free(f: Map, X: torch.Tensor, tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+def spectra_matrix_free(f: Map, X: torch.Tensor, tol: float = 1e-8,
+                        maxiter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """rho_i = max |lambda(J_f(x_i))| by ARPACK's implicitly restarted Arnoldi (scipy ``eigs``, which
     returns both members of a dominant complex pair), and sigma_1(J_f(x_i)) by ``svds`` (Lanczos on
     J^T J), from Jacobian-vector products only: O(d) memory, never the d x d matrix.
@@ -99,11 +100,12 @@ def spectra_matrix_free(f: Map, X: torch.Tensor, tol: float = 1e-8) -> tuple[np.
     for i in range(n):
         op = jacobian_operator(f, X[i])
         try:
-            rho[i] = np.abs(sla.eigs(op, k=k, which="LM", tol=tol, return_eigenvectors=False)).max()
+            rho[i] = np.abs(sla.eigs(op, k=k, which="LM", tol=tol, maxiter=maxiter,
+                                     return_eigenvectors=False)).max()
         except sla.ArpackNoConvergence:
             pass
         try:
-            s1[i] = sla.svds(op, k=1, tol=tol, return_singular_vectors=False, solver="arpack").max()
+            s1[i] = sla.svds(op, k=1, tol=tol, maxiter=maxiter, return_singular_vectors=False, solver="arpack").max()
         except sla.ArpackNoConvergence:
             pass
     return rho, s1

@@ -167,6 +167,39 @@ def finished_ids(root: str) -> set[str]:
     return {n[:-len(".parquet")] for n in names if n.endswith(".parquet") and not n.startswith((".", "_"))}
 
 
+def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | None:
+    """Why the file at ``path`` is not a readable part of ``schema``'s table (None if it is).
+    Reads the Parquet footer only: a truncated, empty or foreign file fails here."""
+    try:
+        found = pq.read_schema(path, filesystem=fs)
+    except (pa.ArrowException, OSError) as exc:
+        return f"not a readable Parquet file ({exc})"
+    missing = sorted(set(schema.names) - set(found.names))
+    if missing:
+        return f"not a memsweep part of this table (missing columns {missing[:5]}{'...' if len(missing) > 5 else ''})"
+    return None
+
+
+def quarantine_damaged(root: str) -> list[str]:
+    """Before a sweep (re)starts: move ``trials/`` parts that are not readable parts (truncated,
+    empty, another schema) to ``_damaged/trials/`` so their grid points run again, and delete hidden
+    temp files that a killed writer left. Nothing damaged is read as data or silently deleted.
+    Returns the moved parts' names."""
+    fs, base = _filesystem(root)
+    folder = f"{base}/trials"
+    moved = []
+    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
+        if info.type != pafs.FileType.File:
+            continue
+        if info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
+            fs.delete_file(info.path)
+        elif info.base_name.endswith(".parquet") and part_problem(fs, info.path, TRIAL_SCHEMA):
+            fs.create_dir(f"{base}/_damaged/trials", recursive=True)
+            fs.move(info.path, f"{base}/_damaged/trials/{info.base_name}")
+            moved.append(info.base_name)
+    return moved
+
+
 def read_trials(root: str, columns: list[str] | None = None):
     """``trials/`` as a pandas DataFrame (empty when there are none yet)."""
     import pandas as pd
@@ -221,7 +254,7 @@ def read_manifest(root: str) -> dict[str, Any] | None:
 def clear(root: str) -> None:
     """Remove a sweep's results, Tune state and manifest (``memsweep run --force``)."""
     fs, base = _filesystem(root)
-    for name in [*TABLES, "_tune", "models"]:
+    for name in [*TABLES, "_tune", "_damaged", "models"]:
         if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.Directory:
             fs.delete_dir(f"{base}/{name}")
     if fs.get_file_info(f"{base}/{MANIFEST}").type == pafs.FileType.File:

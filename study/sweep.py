@@ -94,7 +94,7 @@ def _check_names(names, where: str) -> None:
 
 
 def read_grid_file(path: str, base: Grid | None) -> Grid:
-    """TOML: optional ``pack = "seed"``, an ``[axes]`` table of lists, a ``[fixed]`` table of values."""
+    """TOML: optional ``pack = "seed"`` (or "none"), an ``[axes]`` table of lists, a ``[fixed]`` table."""
     try:
         with open(path, "rb") as fh:
             blob = tomllib.load(fh)
@@ -118,7 +118,8 @@ def read_grid_file(path: str, base: Grid | None) -> Grid:
     new_axes.update({k: [_coerce(k, v) for v in vals] for k, vals in axes.items()})
     new_fixed = {k: v for k, v in grid.fixed.items() if k not in axes}
     new_fixed.update({k: _coerce(k, v) for k, v in fixed.items()})
-    return Grid(new_axes, new_fixed, blob.get("pack", grid.pack))
+    pack = blob.get("pack", grid.pack)
+    return Grid(new_axes, new_fixed, None if pack in (None, "none") else pack)
 
 
 def apply_sets(grid: Grid, sets: list[str]) -> Grid:
@@ -280,6 +281,12 @@ def _trainable(params: dict[str, Any]) -> None:
         device = "cuda"
         if run["gpus"] < 1:  # Ray does not enforce GPU memory; each fractional trial caps itself
             torch.cuda.set_per_process_memory_fraction(run["gpus"])
+    crash_dir = os.environ.get("MEMSWEEP_FAULT_CRASH_ONCE")  # fault injection for tests/faults only
+    if crash_dir:
+        marker = os.path.join(crash_dir, tune.get_context().get_trial_id())
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(17)  # the worker process dies mid-trial, as on a lost node
     configs = pack_configs(params, run["pack"])
     counts = {"configs_done": 0, "configs_failed": 0, "configs_skipped": 0}
 
@@ -371,31 +378,34 @@ def resolve_out(out: str) -> str:
 def prepare_out(out: str, grid: Grid, preset: str | None, mode: str) -> bool:
     """Check ``out`` and decide between a fresh start and a resume. Returns True when resuming.
 
-    mode: 'auto' (resume if the same grid is there), 'resume' (must be there), 'force' (start over)."""
+    mode: 'auto' (resume if the same grid is there), 'resume' (must be there), 'force' (start over).
+    Every refusal comes before anything under ``out`` is touched."""
+    local = "://" not in out
+    if local and os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out} is a file, not a folder")
     manifest = results.read_manifest(out)
-    if "://" not in out:
-        if os.path.exists(out) and not os.path.isdir(out):
-            raise ConfigError(f"--out {out} is a file, not a folder")
-        parent = out if os.path.isdir(out) else os.path.dirname(out.rstrip("/")) or "."
-        while not os.path.exists(parent):
-            parent = os.path.dirname(parent)
-        if not os.access(parent, os.W_OK):
-            raise ConfigError(f"--out {out}: cannot write there (permission denied on {parent})")
     if manifest is None:
         if mode == "resume":
             raise ConfigError(f"--resume: no sweep in {out} (no sweep.json)")
-        if "://" not in out and os.path.isdir(out) and any(
-                os.path.isdir(os.path.join(out, t)) for t in results.TABLES):
+        if local and os.path.isdir(out) and any(os.path.isdir(os.path.join(out, t)) for t in results.TABLES):
             if mode != "force":
                 raise ConfigError(f"--out {out} holds results without sweep.json; use --force to start over there")
-        return False
-    if mode == "force":
-        results.clear(out)
-        return False
-    if Grid.from_json(manifest["grid"]).to_json() != json.loads(json.dumps(grid.to_json())):
+    elif mode != "force" and Grid.from_json(manifest["grid"]).to_json() != json.loads(json.dumps(grid.to_json())):
         raise ConfigError(f"--out {out} holds a sweep of a different grid (preset {manifest.get('preset')!r}); "
                           "use another --out, or --force to discard it and start over")
-    return True
+    if local:
+        try:  # a real write, not os.access: root passes access checks on read-only file systems
+            os.makedirs(out, exist_ok=True)
+            probe = os.path.join(out, f".write-test-{os.getpid()}")
+            with open(probe, "w") as fh:
+                fh.write("ok")
+            os.remove(probe)
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot write results there ({exc.strerror or exc})") from None
+    if manifest is not None and mode == "force":
+        results.clear(out)
+        return False
+    return manifest is not None
 
 
 def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | None = None,
@@ -406,9 +416,15 @@ def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | No
     out = resolve_out(out)
     if cpus_per_trial <= 0:
         raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
-    if gpus_per_trial < 0 or (gpus_per_trial > 1 and gpus_per_trial != int(gpus_per_trial)):
-        raise ConfigError(f"--gpus-per-trial must be a fraction of one GPU or a whole number, got {gpus_per_trial}")
+    if not 0 <= gpus_per_trial <= 1:  # a trial (and a pack of models) runs in one process on one GPU
+        raise ConfigError(f"--gpus-per-trial must be between 0 and 1 (0.25 runs four trials per GPU), "
+                          f"got {gpus_per_trial}")
+    if max_concurrent is not None and max_concurrent < 1:
+        raise ConfigError(f"--max-concurrent must be >= 1, got {max_concurrent}")
     resuming = prepare_out(out, grid, preset, mode)
+    for name in results.quarantine_damaged(out):
+        print(f"[memsweep] damaged part trials/{name} moved to _damaged/trials/; its trial runs again",
+              file=sys.stderr)
     ids = [c.trial_id for c in configs]
     already = len(set(ids) & results.finished_ids(out))
     manifest = results.sweep_manifest(grid.to_json(), preset, len(configs), sys.argv)
@@ -443,9 +459,10 @@ def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | No
             name="_tune", storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
-        if resuming and tune.Tuner.can_restore(exp):
+        if resuming and tune.Tuner.can_restore(exp) and _tune_unfinished(exp):
             tuner = tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
-        else:
+        else:  # a fresh start, or Tune's run is complete but parts are missing (damaged ones moved aside):
+            # a new run over the grid, whose trainable skips every config that has its part
             tuner = tune.Tuner(trainable, param_space=space, run_config=run_config,
                                tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent))
         tuner.fit()
@@ -455,6 +472,15 @@ def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | No
         if not address and not os.environ.get("RAY_ADDRESS"):
             ray.shutdown()
     return _finish(out, ids, already, manifest)
+
+
+def _tune_unfinished(exp: str) -> bool:
+    """Whether Tune's saved run has trials it would still run on restore."""
+    from ray import tune
+    try:
+        return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(exp).trials)
+    except Exception:  # unreadable state: a fresh run is the safe choice
+        return False
 
 
 def _finish(out: str, ids: list[str], already: int, manifest: dict[str, Any]) -> Summary:

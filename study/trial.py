@@ -58,11 +58,12 @@ def run_trials(cfgs: list[TrialConfig], device: torch.device | str = "cpu", pack
     """Several trials; with ``pack``, fc configs that differ only in seed (and probe settings) are
     trained together as one batch of models (``study.packed``), then probed one by one. Each
     result is the one ``run_trial`` gives, up to float rounding."""
-    from .packed import pack_key, train_packed
+    from .packed import PACK_MAX_WIDTH_CPU, pack_key, train_packed
     device = torch.device(device)
     groups: dict[Any, list[int]] = {}
     for i, cfg in enumerate(cfgs):
-        key = pack_key(cfg) if pack else None
+        pays = device.type == "cuda" or cfg.width <= PACK_MAX_WIDTH_CPU
+        key = pack_key(cfg) if pack and pays else None
         groups.setdefault(key if key is not None else ("single", i), []).append(i)
     out: list[TrialResult | None] = [None] * len(cfgs)
     for key, idx in groups.items():

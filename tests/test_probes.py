@@ -186,3 +186,13 @@ def test_span_basis_drops_dependent_rows():
     X = torch.randn(2, 9, dtype=torch.float64)
     X3 = torch.cat([X, X[[0]] + 2 * X[[1]]])
     assert probes.span_basis(X3).shape == (9, 2)
+
+
+def test_arpack_failure_is_nan_not_an_exception():
+    # one Arnoldi restart on a spectrum with a near-tie at the top: ARPACK gives up, the probe says NaN
+    blocks = [np.array([[1.0]]), np.array([[0.999999]])] + [np.array([[0.99 - 0.001 * k]]) for k in range(60)]
+    A, _ = with_spectrum(blocks, seed=5)
+    rho, s1 = probes.spectra_matrix_free(linear_map(A), torch.zeros(2, A.shape[0], dtype=torch.float64), maxiter=1)
+    assert np.isnan(rho).all()
+    rho, s1 = probes.spectra_matrix_free(linear_map(A), torch.zeros(1, A.shape[0], dtype=torch.float64))
+    np.testing.assert_allclose(rho, 1.0, rtol=1e-6)  # with the default budget it converges

@@ -189,7 +189,7 @@ def test_failing_trials_are_rows_and_the_sweep_goes_on(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--set", "depth=0"], "depth must be >= 1"),
-    (["--gpus-per-trial", "1.5"], "--gpus-per-trial must be a fraction of one GPU or a whole number"),
+    (["--gpus-per-trial", "1.5"], "--gpus-per-trial must be between 0 and 1"),
     (["--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
     (["--resume"], "--resume: no sweep in"),
     (["--out", "FILE"], "is a file, not a folder"),

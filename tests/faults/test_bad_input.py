@@ -1,0 +1,107 @@
+"""Bad input catalogue: each malformed command gives one clear line and exit code 2 before any
+compute (no Ray start, no trial), and touches no results."""
+import os
+import time
+
+import pytest
+
+from study import results
+from study.cli import main
+from study.sweep import PRESETS
+
+RUN = ["run", "--preset", "smoke"]
+CASES = [
+    # (argv, message); OUT is the results folder, FILE a plain file, GRID a TOML file with the given text
+    (["run", "--preset", "nope"], "unknown preset 'nope'"),
+    (["run"], "give --preset NAME or --grid FILE.toml"),
+    ([*RUN, "--set", "detph=3"], "unknown config field(s) ['detph']"),
+    ([*RUN, "--set", "depth"], "expected key=value"),
+    ([*RUN, "--set", "depth=0"], "depth must be >= 1"),
+    ([*RUN, "--set", "depth=-2"], "depth must be >= 1"),
+    ([*RUN, "--set", "width=0"], "width must be >= 1"),
+    ([*RUN, "--set", "depth=2.5"], "depth must be int"),
+    ([*RUN, "--set", "lr=fast"], "lr must be float"),
+    ([*RUN, "--set", "bias=maybe"], "bias must be true or false"),
+    ([*RUN, "--set", "arch=mlp"], "arch must be one of fc, conv, conv_down"),
+    ([*RUN, "--set", "activation=gelu"], "activation must be one of"),
+    ([*RUN, "--set", "optimizer=sgd"], "optimizer must be one of adam, gd"),
+    ([*RUN, "--set", "n_train=5000"], "exceeds"),
+    ([*RUN, "--set", "arch=conv_down", "--set", "image_size=9"], "cannot downsample images of side 9"),
+    ([*RUN, "--set", "dataset=mnist", "--set", "data_dir=/nonexistent/mnist"], "data_dir"),
+    ([*RUN, "--set", "dataset=mnist"], "set data_dir"),
+    ([*RUN, "--set", "depth=2,2"], "same config twice"),
+    ([*RUN, "--set", "loss_tol=-1"], "loss_tol must be > 0"),
+    ([*RUN, "--set", "noise_levels=0.1,-0.2"], "noise_levels must be a non-empty list of positive numbers"),
+    ([*RUN, "--set", "headline_sigma=0.3"], "headline_sigma must be one of noise_levels"),
+    ([*RUN, "--set", "kernel_size=4"], "kernel_size must be odd"),
+    ([*RUN, "--set", "init=zero"], "init='zero' needs depth=1"),
+    ([*RUN, "--set", "mask_frac=2"], "mask_frac must be in [0, 1]"),
+    (["run", "--grid", "/nonexistent/grid.toml"], "no such file"),
+    (["run", "--grid", "GRID:[axes\ndepth = [1]"], "not a readable TOML file"),
+    (["run", "--grid", "GRID:[axes]\nwdth = [1, 2]"], "unknown config field(s) ['wdth']"),
+    (["run", "--grid", "GRID:[axes]\ndepth = 3"], "axis 'depth' must be a non-empty list"),
+    (["run", "--grid", "GRID:[sweep]\ndepth = [3]"], "unknown top-level key(s) ['sweep']"),
+    (["run", "--grid", "GRID:[fixed]\ndepth = 'deep'"], "depth must be int"),
+    ([*RUN, "--out", "FILE"], "is a file, not a folder"),
+    ([*RUN, "--out", "OLD", "--set", "depth=3"], "holds a sweep of a different grid"),
+    ([*RUN, "--resume"], "--resume: no sweep in"),
+    ([*RUN, "--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
+    ([*RUN, "--gpus-per-trial", "1.5"], "--gpus-per-trial must be between 0 and 1"),
+    ([*RUN, "--gpus-per-trial", "2"], "--gpus-per-trial must be between 0 and 1"),
+    ([*RUN, "--gpus-per-trial", "-1"], "--gpus-per-trial must be between 0 and 1"),
+    ([*RUN, "--max-concurrent", "0"], "--max-concurrent must be >= 1"),
+    ([*RUN, "--out", "/proc/memsweep-results"], "cannot write results there"),
+    (["trial", "--depth", "0"], "depth must be >= 1"),
+    (["trial", "--n-train", "5000"], "exceeds"),
+    (["trial", "--arch", "conv_down", "--image-size", "9", "--depth", "4"], "cannot downsample images of side 9"),
+    (["trial", "--save-model"], "--save-model without a path needs --out"),
+    (["report", "/nonexistent/results"], "no results folder at"),
+]
+
+
+@pytest.fixture(scope="module")
+def old_sweep(tmp_path_factory):
+    """A results folder holding a (fake, finished) smoke sweep, to check a refusal touches nothing."""
+    out = tmp_path_factory.mktemp("old")
+    grid = PRESETS["smoke"]
+    results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", 4, ["test"]))
+    (out / "trials").mkdir()
+    (out / "trials" / "keep.parquet").write_bytes(b"a part")
+    return out
+
+
+def _fill(argv, tmp_path, old_sweep):
+    out = []
+    for a in argv:
+        if a == "FILE":
+            (tmp_path / "plain.txt").write_text("a file")
+            a = str(tmp_path / "plain.txt")
+        elif a == "OLD":
+            a = str(old_sweep)
+        elif a.startswith("GRID:"):
+            (tmp_path / "grid.toml").write_text(a[5:])
+            a = str(tmp_path / "grid.toml")
+        out.append(a)
+    if out[0] == "run" and "--out" not in out:
+        out += ["--out", str(tmp_path / "out")]
+    return out
+
+
+@pytest.mark.parametrize("argv, message", CASES, ids=[f"{i:02d}" for i in range(len(CASES))])
+def test_bad_input_is_one_clear_line_and_exit_2(argv, message, tmp_path, capsys, old_sweep):
+    before = {n: os.stat(old_sweep / "trials" / n).st_mtime_ns for n in os.listdir(old_sweep / "trials")}
+    manifest = (old_sweep / "sweep.json").read_text()
+    start = time.time()
+    code = main(_fill(argv, tmp_path, old_sweep))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err  # one line
+    assert time.time() - start < 5  # refused before Ray or any training
+    assert not (tmp_path / "out").exists()  # nothing created
+    assert {n: os.stat(old_sweep / "trials" / n).st_mtime_ns for n in os.listdir(old_sweep / "trials")} == before
+    assert (old_sweep / "sweep.json").read_text() == manifest
+
+
+def test_catalogue_is_large():
+    assert len(CASES) >= 30
