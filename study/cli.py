@@ -78,7 +78,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .sweep import PRESETS, build_grid, run_sweep
+    from .sweep import build_grid, run_sweep
 
     grid = build_grid(args.preset, args.grid, args.set or [])
     out = args.out or os.path.join("results", args.preset or os.path.splitext(os.path.basename(args.grid))[0])

@@ -214,17 +214,19 @@ MANIFEST = "sweep.json"
 
 def sweep_manifest(grid: dict[str, Any], preset: str | None, n_trials: int, argv: list[str]) -> dict[str, Any]:
     """What ``sweep.json`` records: the grid, versions, when, where."""
+    import importlib.metadata
     import platform
-    import sys
     import time
 
-    import ray
-
     from . import __version__
+    try:
+        ray_version = importlib.metadata.version("ray")
+    except importlib.metadata.PackageNotFoundError:
+        ray_version = None
     return {
         "preset": preset, "grid": grid, "n_trials": n_trials, "command": " ".join(argv),
         "schema_version": SCHEMA_VERSION,
-        "versions": {"memsweep": __version__, "torch": torch.__version__, "ray": ray.__version__,
+        "versions": {"memsweep": __version__, "torch": torch.__version__, "ray": ray_version,
                      "pyarrow": pa.__version__, "python": platform.python_version()},
         "host": {"name": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(),
                  "cuda_devices": torch.cuda.device_count()},

@@ -375,7 +375,7 @@ def resolve_out(out: str) -> str:
     return out if "://" in out else os.path.abspath(out)
 
 
-def prepare_out(out: str, grid: Grid, preset: str | None, mode: str) -> bool:
+def prepare_out(out: str, grid: Grid, mode: str) -> bool:
     """Check ``out`` and decide between a fresh start and a resume. Returns True when resuming.
 
     mode: 'auto' (resume if the same grid is there), 'resume' (must be there), 'force' (start over).
@@ -402,7 +402,7 @@ def prepare_out(out: str, grid: Grid, preset: str | None, mode: str) -> bool:
             os.remove(probe)
         except OSError as exc:
             raise ConfigError(f"--out {out}: cannot write results there ({exc.strerror or exc})") from None
-    if manifest is not None and mode == "force":
+    if mode == "force":  # discard what is there, sweep or stray results, so nothing mixes
         results.clear(out)
         return False
     return manifest is not None
@@ -421,7 +421,7 @@ def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | No
                           f"got {gpus_per_trial}")
     if max_concurrent is not None and max_concurrent < 1:
         raise ConfigError(f"--max-concurrent must be >= 1, got {max_concurrent}")
-    resuming = prepare_out(out, grid, preset, mode)
+    resuming = prepare_out(out, grid, mode)
     for name in results.quarantine_damaged(out):
         print(f"[memsweep] damaged part trials/{name} moved to _damaged/trials/; its trial runs again",
               file=sys.stderr)

@@ -1,3 +1,8 @@
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from study import results
@@ -21,3 +26,51 @@ def pytest_addoption(parser):
 @pytest.fixture
 def stress(request) -> int:
     return 20 if request.config.getoption("--stress") else 5
+
+
+class Sessions:
+    """``memsweep`` subprocesses, each in a process session of its own. Whatever a command leaves
+    behind (Ray's raylet, workers and agents outlive a killed driver) is killed by process group,
+    never by name."""
+
+    def __init__(self):
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "study", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                env={**os.environ, **(env or {})})
+        self.started.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the command and everything in its process session."""
+        for target in (lambda: os.kill(proc.pid, signal.SIGKILL), lambda: os.killpg(proc.pid, signal.SIGKILL)):
+            try:
+                target()
+            except ProcessLookupError:
+                pass
+        proc.wait()
+
+    def finish(self, proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+        """Wait for the command; return (exit code, its output); then clear its process session."""
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return proc.returncode, out
+
+    def run(self, *args: str, env: dict | None = None) -> tuple[int, str]:
+        return self.finish(self.start(*args, env=env))
+
+
+@pytest.fixture(scope="session")
+def sessions():
+    s = Sessions()
+    yield s
+    for proc in s.started:
+        if proc.poll() is None:
+            s.kill(proc)

@@ -11,7 +11,6 @@ from nbclient import NotebookClient
 import analysis
 from analysis import report
 from study.cli import main
-from study.results import TABLES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,13 +1,8 @@
 """Sweeps: grids from presets / TOML / --set, and real Ray Tune runs of the smoke preset.
 
-The Ray tests run ``memsweep run`` in a subprocess, as a user would, each in its own process
-session; whatever it leaves behind (Ray's agents outlive a killed driver) is killed by process
-group, never by name.
+The Ray tests run ``memsweep run`` in subprocesses, as a user would (``sessions`` in conftest.py).
 """
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import pandas as pd
@@ -17,8 +12,6 @@ import pytest
 from study.config import ConfigError
 from study.results import TRIAL_SCHEMA, finished_ids
 from study.sweep import PRESETS, Grid, apply_sets, build_grid, pack_configs, run_pack, validate
-
-MEMSWEEP = [sys.executable, "-m", "study"]
 
 
 # --- grids, no Ray ---------------------------------------------------------------------------------
@@ -102,31 +95,10 @@ def test_run_pack_skips_finished_configs(tmp_path):
 
 # --- through Ray ------------------------------------------------------------------------------------
 
-def memsweep(*args, **kw) -> subprocess.Popen:
-    return subprocess.Popen([*MEMSWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kw)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        _kill_group(proc)
-    return proc.returncode, out
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill what the subprocess left in its process session (e.g. Ray's agents after a kill -9)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 @pytest.fixture(scope="module")
-def smoke_out(tmp_path_factory):
+def smoke_out(tmp_path_factory, sessions):
     out = tmp_path_factory.mktemp("smoke")
-    code, text = finish(memsweep("run", "--preset", "smoke", "--out", str(out)))
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out))
     assert code == 0, text
     return out, text
 
@@ -144,31 +116,29 @@ def test_smoke_sweep_writes_one_part_per_grid_point(smoke_out):
     assert "Traceback" not in text and "Configuration for experiment" not in text  # no raw Ray banner
 
 
-def test_rerun_of_finished_sweep_skips_everything_and_other_grid_is_refused(smoke_out):
+def test_rerun_of_finished_sweep_skips_everything_and_other_grid_is_refused(smoke_out, sessions):
     out, _ = smoke_out
     before = {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")}
-    code, text = finish(memsweep("run", "--preset", "smoke", "--out", str(out)))
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out))
     assert code == 0 and "4 skipped" in text
     assert {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")} == before
-    code, text = finish(memsweep("run", "--preset", "smoke", "--set", "depth=3", "--out", str(out)))
+    code, text = sessions.run("run", "--preset", "smoke", "--set", "depth=3", "--out", str(out))
     assert code == 2 and "different grid" in text
     assert {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")} == before
 
 
-def test_killed_driver_resumes_with_every_grid_point_once(tmp_path):
+def test_killed_driver_resumes_with_every_grid_point_once(tmp_path, sessions):
     out = tmp_path / "killed"
     args = ["run", "--preset", "smoke", "--set", "seed=0,1,2", "--out", str(out)]
-    proc = memsweep(*args)
+    proc = sessions.start(*args)
     deadline = time.time() + 180
     while len(finished_ids(str(out))) < 2 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     assert proc.poll() is None, "the sweep ended before it could be killed"
     parts_at_kill = finished_ids(str(out))
     assert len(pd.read_parquet(out / "trials")) == len(parts_at_kill)  # readable while the sweep runs
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    _kill_group(proc)
-    code, text = finish(memsweep(*args))
+    sessions.kill(proc)
+    code, text = sessions.run(*args)
     assert code == 0, text
     expected = {c.trial_id for c in build_grid("smoke", None, ["seed=0,1,2"]).configs()}
     trials = pd.read_parquet(out / "trials")
@@ -177,10 +147,10 @@ def test_killed_driver_resumes_with_every_grid_point_once(tmp_path):
     assert "resuming sweep of 6 trials" in text
 
 
-def test_failing_trials_are_rows_and_the_sweep_goes_on(tmp_path):
+def test_failing_trials_are_rows_and_the_sweep_goes_on(tmp_path, sessions):
     out = tmp_path / "fail"
-    code, text = finish(memsweep("run", "--preset", "smoke", "--set", "depth=2", "--set", "seed=0",
-                                 "--set", "optimizer=gd", "--set", "lr=1e-2,1e6", "--out", str(out)))
+    code, text = sessions.run("run", "--preset", "smoke", "--set", "depth=2", "--set", "seed=0",
+                              "--set", "optimizer=gd", "--set", "lr=1e-2,1e6", "--out", str(out))
     trials = pd.read_parquet(out / "trials").set_index("lr")
     assert trials.loc[1e6, "status"] == "diverged" and pd.isna(trials.loc[1e6, "attractor_frac"])
     assert trials.loc[1e-2, "status"] in ("ok", "not_converged") and trials.loc[1e-2, "fixed_point_frac"] >= 0
@@ -205,3 +175,21 @@ def test_cli_run_rejects_bad_input_before_ray(tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
     assert time.time() - start < 5  # no Ray start
     assert not (tmp_path / "o" / "_tune").exists()
+
+
+def test_force_discards_old_results_and_auto_refuses_stray_ones(tmp_path):
+    from study import results
+    from study.sweep import prepare_out
+    out = tmp_path / "o"
+    (out / "trials").mkdir(parents=True)
+    (out / "trials" / "old.parquet").write_bytes(b"x")
+    grid = PRESETS["smoke"]
+    with pytest.raises(ConfigError, match="holds results without sweep.json"):
+        prepare_out(str(out), grid, "auto")
+    assert prepare_out(str(out), grid, "force") is False and not (out / "trials").exists()
+    results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", 4, []))
+    assert prepare_out(str(out), grid, "auto") is True  # same grid: resume
+    other = apply_sets(grid, ["depth=3"])
+    with pytest.raises(ConfigError, match="different grid"):
+        prepare_out(str(out), other, "auto")
+    assert prepare_out(str(out), other, "force") is False and not (out / "sweep.json").exists()

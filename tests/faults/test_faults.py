@@ -1,15 +1,13 @@
 """Fault suite: a driver killed at random moments, a worker dying mid-trial, damaged parts,
-unwritable results folders. Each test runs `memsweep run` in subprocesses of its own process
-session and kills what is left of that session (by process group, never by name).
+unwritable results folders. Each test runs `memsweep run` in subprocesses, each in a process
+session of its own, and kills what is left of a session by process group, never by name
+(``sessions`` in conftest.py).
 
     pytest tests/faults                 # 5 kills
     pytest tests/faults --stress        # 20 kills
 """
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 
 import pandas as pd
@@ -17,32 +15,6 @@ import pyarrow.parquet as pq
 
 from study.results import TRIAL_SCHEMA, finished_ids
 from study.sweep import build_grid
-
-MEMSWEEP = [sys.executable, "-m", "study", "run"]
-
-
-def start(args, env=None) -> subprocess.Popen:
-    return subprocess.Popen([*MEMSWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, **(env or {})})
-
-
-def kill_session(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver and everything in its process session (Ray's raylet, workers, agents)."""
-    for target in (lambda: os.kill(proc.pid, signal.SIGKILL), lambda: os.killpg(proc.pid, signal.SIGKILL)):
-        try:
-            target()
-        except ProcessLookupError:
-            pass
-    proc.wait()
-
-
-def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        kill_session(proc)
-    return proc.returncode, out
-
 
 def snapshot(folder) -> dict[str, tuple[int, int]]:
     """Each visible part's (inode, mtime): a part written again gets a new inode."""
@@ -62,17 +34,17 @@ def kill_grid(tmp_path, n_seeds: int) -> tuple[list[str], set[str]]:
     return ["--preset", "smoke", "--grid", str(path)], {c.trial_id for c in grid.configs()}
 
 
-def test_driver_killed_at_random_moments_loses_and_repeats_nothing(tmp_path, stress):
+def test_driver_killed_at_random_moments_loses_and_repeats_nothing(tmp_path, stress, sessions):
     args, expected = kill_grid(tmp_path, 8 if stress <= 5 else 40)
     out = tmp_path / "killed"
     rng = random.Random(1234)
     kills, seen = 0, {}
     while kills < stress:
-        proc = start([*args, "--out", str(out)])
+        proc = sessions.start("run", *args, "--out", str(out))
         time.sleep(rng.uniform(1.0, 9.0))  # Ray starting, trials running, parts being written...
         if proc.poll() is not None:  # finished before the kill: the grid is complete
             break
-        kill_session(proc)
+        sessions.kill(proc)
         kills += 1
         now = snapshot(out / "trials")
         for name, stamp in seen.items():  # a part, once written, is never written again
@@ -80,7 +52,7 @@ def test_driver_killed_at_random_moments_loses_and_repeats_nothing(tmp_path, str
         seen = now
         if now:
             assert len(pd.read_parquet(out / "trials")) == len(now)  # every visible part reads
-    code, text = finish(start([*args, "--out", str(out)]))
+    code, text = sessions.run("run", *args, "--out", str(out))
     assert code == 0, text
     final = snapshot(out / "trials")
     assert all(final[n] == s for n, s in seen.items())
@@ -91,10 +63,11 @@ def test_driver_killed_at_random_moments_loses_and_repeats_nothing(tmp_path, str
     print(f"\nkills survived: {kills}; parts before the last kill: {len(seen)}; rows lost: 0; duplicates: 0")
 
 
-def test_worker_dying_mid_trial_is_retried_and_its_row_written_once(tmp_path):
+def test_worker_dying_mid_trial_is_retried_and_its_row_written_once(tmp_path, sessions):
     out, markers = tmp_path / "crash", tmp_path / "markers"
     markers.mkdir()
-    code, text = finish(start(["--preset", "smoke", "--out", str(out)], {"MEMSWEEP_FAULT_CRASH_ONCE": str(markers)}))
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out),
+                              env={"MEMSWEEP_FAULT_CRASH_ONCE": str(markers)})
     assert code == 0, text
     assert len(os.listdir(markers)) == 2  # both Tune trials lost their worker once
     trials = pd.read_parquet(out / "trials")
@@ -102,16 +75,16 @@ def test_worker_dying_mid_trial_is_retried_and_its_row_written_once(tmp_path):
     assert (trials.status == "ok").all()
 
 
-def test_damaged_parts_are_rerun_on_resume(tmp_path):
+def test_damaged_parts_are_rerun_on_resume(tmp_path, sessions):
     out = tmp_path / "damaged"
-    code, text = finish(start(["--preset", "smoke", "--out", str(out)]))
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out))
     assert code == 0, text
     parts = sorted((out / "trials").iterdir())
     parts[0].write_bytes(parts[0].read_bytes()[:100])          # truncated
     parts[1].write_bytes(b"")                                  # zero bytes
     pd.DataFrame({"x": [1]}).to_parquet(parts[2])              # another schema
     untouched = snapshot(out / "trials")[parts[3].name]
-    code, text = finish(start(["--preset", "smoke", "--out", str(out), "--resume"]))
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out), "--resume")
     assert code == 0, text
     for p in parts[:3]:
         assert f"damaged part trials/{p.name} moved to _damaged/trials/" in text
@@ -123,6 +96,6 @@ def test_damaged_parts_are_rerun_on_resume(tmp_path):
     assert len(finished_ids(str(out))) == 4
 
 
-def test_unwritable_out_stops_before_any_trial(tmp_path):
-    code, text = finish(start(["--preset", "smoke", "--out", "/proc/memsweep-results"]))
+def test_unwritable_out_stops_before_any_trial(sessions):
+    code, text = sessions.run("run", "--preset", "smoke", "--out", "/proc/memsweep-results")
     assert code == 2 and "cannot write results there" in text and "Traceback" not in text
