@@ -229,3 +229,40 @@ def span_residuals(f: Map, X: torch.Tensor, H: torch.Tensor) -> tuple[np.ndarray
     ph = (H.flatten(1).double() @ U @ U.T).to(H.dtype).reshape(H.shape)
     f_ph = f(ph).flatten(1).double()
     return (((fh - proj_out).norm(dim=1) / norm).cpu().numpy(), ((fh - f_ph).norm(dim=1) / norm).cpu().numpy())
+
+
+# --- linear operators (C3) -------------------------------------------------------------------------
+
+def linear_operator(f: Map, shape: tuple[int, ...]) -> torch.Tensor:
+    """The d x d matrix A of a linear map f (a bias-free net with identity activations), read off as
+    its Jacobian at 0: column j is f(e_j). For any x, f(x) = A vec(x).   shape: one example's shape."""
+    return jacobians_dense(f, torch.zeros(1, *shape))[0]
+
+
+@dataclass
+class OperatorSpectrum:
+    eigenvalues: np.ndarray       # [d] complex, sorted by decreasing modulus
+    near_one: int                 # eigenvalues with |lambda - 1| < tol: the directions the map keeps
+    near_one_in_span: int         # dim(E_1 intersect span(X)), E_1 their eigenspace (principal angles)
+    span_dim: int                 # rank of the training set
+
+
+def operator_spectrum(A: torch.Tensor, X: torch.Tensor, tol: float = 1e-2) -> OperatorSpectrum:
+    """Eigen-decomposition of a linear autoencoder's operator A against its training set X: which
+    eigenvalues are ~1 (kept directions), and how much of their eigenspace E_1 lies in span(X),
+    counted as the principal angles between E_1 and span(X) with cosine > 1 - tol. A memorizing
+    linear map is P_X: near_one = near_one_in_span = rank(X); the identity keeps everything
+    (near_one = d); a banded, shallow conv operator keeps nothing of the span (C3).
+    A: [d, d], X: [n, ...]."""
+    vals, vecs = np.linalg.eig(A.double().cpu().numpy())
+    order = np.argsort(-np.abs(vals))
+    vals, vecs = vals[order], vecs[:, order]
+    U = span_basis(X).cpu().numpy()
+    ones = np.abs(vals - 1) < tol
+    inside = 0
+    if ones.any():
+        V = np.concatenate([vecs[:, ones].real, vecs[:, ones].imag], axis=1)
+        Q, sv, _ = np.linalg.svd(V, full_matrices=False)
+        Q = Q[:, sv > 1e-8 * sv.max()]  # an orthonormal basis of E_1
+        inside = int((np.linalg.svd(U.T @ Q, compute_uv=False) > 1 - tol).sum())
+    return OperatorSpectrum(vals, int(ones.sum()), inside, U.shape[1])

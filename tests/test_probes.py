@@ -196,3 +196,32 @@ def test_arpack_failure_is_nan_not_an_exception():
     assert np.isnan(rho).all()
     rho, s1 = probes.spectra_matrix_free(linear_map(A), torch.zeros(1, A.shape[0], dtype=torch.float64))
     np.testing.assert_allclose(rho, 1.0, rtol=1e-6)  # with the default budget it converges
+
+
+# --- linear operators (C3) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ["conv", "conv_down"])
+def test_linear_operator_is_the_network_on_random_inputs(arch):
+    from study import models
+    from study.config import TrialConfig
+    cfg = TrialConfig(arch=arch, depth=4, width=1, activation="identity", bias=False, init="normal")
+    net = models.build(cfg, (1, 8, 8))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    A = probes.linear_operator(net, (1, 8, 8))
+    x = torch.randn(5, 1, 8, 8)
+    torch.testing.assert_close(net(x).flatten(1), x.flatten(1) @ A.T, rtol=1e-5, atol=1e-5)
+
+
+def test_operator_spectrum_of_a_projection_and_of_a_banded_map():
+    torch.manual_seed(0)
+    X = torch.randn(3, 16, dtype=torch.float64)
+    U = probes.span_basis(X)
+    P = U @ U.T
+    s = probes.operator_spectrum(P, X)
+    assert (s.span_dim, s.near_one, s.near_one_in_span) == (3, 3, 3)  # memorization: P_X exactly
+    band = torch.eye(16, dtype=torch.float64) * 0.5 + torch.diag(torch.full((15,), 0.5, dtype=torch.float64), 1)
+    s = probes.operator_spectrum(band, X)
+    assert s.near_one == 0 and np.abs(s.eigenvalues).max() == pytest.approx(0.5)
+    s = probes.operator_spectrum(torch.eye(16, dtype=torch.float64), X)
+    assert s.near_one == 16 and s.near_one_in_span == 3  # identity keeps everything, mostly off the span
