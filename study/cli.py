@@ -94,7 +94,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import os.path
 
-    if not os.path.isdir(args.path) and "://" not in args.path:
+    if "://" in args.path:
+        if not args.out:
+            raise ConfigError(f"{args.path} is remote: give --out, a local folder for the report")
+    elif not os.path.isdir(args.path):
         raise ConfigError(f"no results folder at {args.path}")
     from analysis.report import build
 

@@ -56,6 +56,7 @@ CASES = [
     (["trial", "--arch", "conv_down", "--image-size", "9", "--depth", "4"], "cannot downsample images of side 9"),
     (["trial", "--save-model"], "--save-model without a path needs --out"),
     (["report", "/nonexistent/results"], "no results folder at"),
+    (["report", "s3://bucket/results"], "is remote: give --out"),
 ]
 
 
