@@ -45,15 +45,18 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
 
     single = t[t.depth == 1]
     if len(single):
-        span, attr = single.span_residual_mean.mean(), single.attractor_frac.mean()
-        ok = span < 0.05 and attr < 0.1
-        out.append(Verdict("C1", "reproduced" if ok else "partly",
-                           f"single-layer nets ({len(single)} trials): mean span residual {span:.3f} on held-out "
-                           f"images, {_pct(attr)} of training examples attractors (a projection stores none)"))
+        # f(h) = f(P_X h) is C1 for linear and nonlinear single layers alike (f = phi(A x), A = M X^T)
+        sens, attr = single.span_input_sensitivity_mean.mean(), single.attractor_frac.mean()
+        ok = sens < 0.01 and attr < 0.1
+        out.append(Verdict("C1", "reproduced" if ok else "partly" if sens < 0.1 else "not reproduced",
+                           f"single-layer nets ({len(single)} trials): |f(h) - f(P_X h)| / |f(h)| = {sens:.1e} "
+                           f"on held-out images (0: f sees only the span), {_pct(attr)} of training examples "
+                           "attractors (a projection stores none)"))
     else:
         out.append(Verdict("C1", "not covered", "no depth-1 trials in this grid"))
 
-    fc = t[(t.arch == "fc") & (t.depth >= 2)]
+    several = t[t.n_train > 1]  # C2, C3, C6 speak of storing several examples; n_train = 1 is C4's
+    fc = several[(several.arch == "fc") & (several.depth >= 2)]
     if fc.depth.nunique() >= 2:
         w = fc.width.max()
         g = fc[fc.width == w]
@@ -70,7 +73,7 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
     else:
         out.append(Verdict("C2", "not covered", "needs fc trials at two or more depths >= 2"))
 
-    conv = t[t.arch.isin(["conv", "conv_down"])]
+    conv = several[several.arch.isin(["conv", "conv_down"])]
     if len(conv) and conv.depth.nunique() >= 2:
         on = maps.onset_depth(conv, by=["arch"], criterion=criterion, n_boot=500).set_index("arch")
         rate = maps.rate_map(conv, "depth", "arch", by=[], criterion=criterion)
@@ -100,13 +103,13 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
 
     out.append(Verdict("C5", "not covered", "sequence encoding (f(x_i) = x_(i+1)) is not a trial mode of this sweep"))
 
-    if t.width.nunique() >= 2:
-        deepest = t[t.depth == t.depth.max()]
+    if several.width.nunique() >= 2:
+        deepest = several[several.depth == several.depth.max()]
         by_w = deepest.groupby("width").attractor_frac.mean()
         rising = bool(np.all(np.diff(by_w.to_numpy()) >= 0))
         out.append(Verdict("C6", "reproduced" if rising and by_w.iloc[-1] > by_w.iloc[0] else "partly"
                            if by_w.iloc[-1] > by_w.iloc[0] else "not reproduced",
-                           f"attractor fraction at depth {t.depth.max()} by width: "
+                           f"attractor fraction at depth {several.depth.max()} by width: "
                            + ", ".join(f"{w}: {_pct(v)}" for w, v in by_w.items())))
     else:
         out.append(Verdict("C6", "not covered", "needs two or more widths"))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import results
-from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
+from .config import ACTIVATIONS, ConfigError, TrialConfig, field_names, field_type, parse_value
 
 try:
     import tomllib
@@ -39,7 +39,7 @@ class Grid:
     def configs(self) -> list[TrialConfig]:
         """Every config of the grid, validated (a bad value raises ConfigError naming its field)."""
         names = list(self.axes)
-        return [TrialConfig(**self.fixed, **dict(zip(names, values)))
+        return [TrialConfig(**{**self.fixed, **dict(zip(names, values))})  # an axis overrides a fixed value
                 for values in itertools.product(*(self.axes[n] for n in names))]
 
     def to_json(self) -> dict[str, Any]:
@@ -75,6 +75,39 @@ PRESETS: dict[str, Grid] = {
                              "width": [16, 64], "n_train": [1, 10], "seed": [0, 1, 2]},
                        fixed={"image_size": 16, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
 }
+
+# One preset per claim of ../paper-notes (C1-C6; C5, sequence encoding, is not a trial mode yet):
+# `cN-local` runs on 2 CPU cores in minutes, `cN` is the full size for a GPU cluster.
+_C1 = {"depth": 1, "bias": False, "init": "zero", "optimizer": "gd", "final_activation": True,
+       "dataset": "gaussian", "image_size": 8, "n_train": 5, "loss_tol": 1e-12}  # GD from A = 0
+PRESETS.update({
+    # C1: single layers project onto the (nonlinear) span: f(x) = f(P_X x), no attractors
+    "c1-local": Grid(axes={"activation": ["identity", "tanh", "softplus"], "seed": [0, 1, 2]},
+                     fixed={**_C1, "lr": 1.0, "max_steps": 3000}),
+    "c1": Grid(axes={"activation": ["identity", "tanh", "softplus", "sigmoid", "cosid"],
+                     "dataset": ["gaussian", "digits"], "n_train": [5, 20], "seed": [0, 1, 2]},
+               fixed={**_C1, "lr": 0.5, "max_steps": 50000}),
+    # C2: deep fc nets trained to interpolation are contractive at their training examples
+    "c2-local": Grid(axes={"depth": [2, 4, 6, 8, 12], "width": [64, 256], "activation": ["leaky_relu", "selu"],
+                           "seed": [0, 1, 2]}, fixed={**_FAST}),
+    "c2": PRESETS["paper-fc"],
+    # C3: conv depth is necessary; downsampling reaches memorization at smaller depth
+    "c3-local": Grid(axes={"arch": ["conv", "conv_down"], "depth": [2, 4, 6, 8], "seed": [0, 1]},
+                     fixed={**_FAST, "width": 32}),
+    "c3": PRESETS["paper-conv"],
+    # C4: one training example is stored as an attractor across activations, widths, depths
+    "c4-local": Grid(axes={"activation": ["leaky_relu", "selu", "elu", "tanh", "softplus", "cosid"],
+                           "width": [64, 256], "depth": [3, 6], "seed": [0]},
+                     fixed={**_FAST, "n_train": 1, "n_heldout": 5}),
+    "c4": Grid(axes={"activation": list(ACTIVATIONS[1:]), "width": [128, 512, 2048], "depth": [2, 4, 8, 12],
+                     "seed": [0, 1, 2]}, fixed={"n_train": 1, "image_size": 28, "lr": 1e-4, "loss_tol": 1e-8,
+                                                "max_steps": 50000}),
+    # C6: more depth and more width make the map more contractive: more examples stored
+    "c6-local": Grid(axes={"depth": [4, 8], "width": [32, 128, 512], "seed": [0, 1]},
+                     fixed={**_FAST, "n_train": 30}),
+    "c6": Grid(axes={"depth": [4, 8, 12, 16], "width": [256, 1024, 4096], "n_train": [100, 500], "seed": [0, 1, 2]},
+               fixed={"image_size": 28, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 100000}),
+})
 
 
 # --- building a grid from preset + TOML + --set ------------------------------------------------------

@@ -1,0 +1,37 @@
+"""Each claim's local preset runs at a tiny size and the analysis computes that claim's verdict."""
+import pytest
+
+import analysis
+from analysis import report
+from study.sweep import PRESETS, apply_sets, run_pack, validate
+
+TINY = {  # the -local grids shrunk to seconds: fewer axis values, one seed, short training
+    "c1-local": ("C1", ["seed=0", "activation=identity,tanh", "max_steps=400"]),
+    "c2-local": ("C2", ["seed=0", "depth=2,6", "width=64", "activation=selu", "max_steps=300"]),
+    "c3-local": ("C3", ["seed=0", "depth=2,4", "width=4", "max_steps=60"]),
+    "c4-local": ("C4", ["seed=0", "activation=selu,tanh", "width=64", "depth=3", "max_steps=300"]),
+    "c6-local": ("C6", ["seed=0", "depth=4", "width=32,128", "n_train=10", "max_steps=300"]),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(TINY))
+def test_claim_preset_runs_and_gets_a_verdict(preset, tmp_path):
+    claim, sets = TINY[preset]
+    configs = validate(apply_sets(PRESETS[preset], sets + ["n_random_starts=5", "iter_steps=200"]))
+    rows = run_pack(configs, str(tmp_path))
+    assert all(r["status"] != "error" for r in rows)
+    verdict = {v.claim: v for v in report.verdicts(analysis.load(str(tmp_path)))}[claim]
+    assert verdict.verdict in ("reproduced", "partly", "not reproduced"), verdict.line()
+
+
+def test_claim_presets_have_local_and_full_sizes():
+    for claim in ("c1", "c2", "c3", "c4", "c6"):
+        local, full = PRESETS[f"{claim}-local"], PRESETS[claim]
+        assert len(local.configs()) < len(full.configs())
+
+
+def test_c1_local_single_layers_see_only_the_span(tmp_path):
+    configs = validate(apply_sets(PRESETS["c1-local"], ["seed=0", "n_random_starts=5", "iter_steps=200"]))
+    run_pack(configs, str(tmp_path))
+    c1 = {v.claim: v for v in report.verdicts(analysis.load(str(tmp_path)))}["C1"]
+    assert c1.verdict == "reproduced", c1.line()
