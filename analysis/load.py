@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from study.results import MANIFEST, TABLES, part_problem
+from study.results import CONFIG_DEFAULTS, MANIFEST, TABLES, part_problem
 
 
 class DamagedPartError(RuntimeError):
@@ -66,7 +66,12 @@ def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
     if problem:
         raise DamagedPartError(f"{file}: {problem}")
     try:
-        return pq.read_table(file, filesystem=fs).select(schema.names).cast(schema)
+        table = pq.read_table(file, filesystem=fs)
+        for name in schema.names:  # config fields added since this part was written: their defaults
+            if name not in table.column_names:
+                table = table.append_column(schema.field(name),
+                                            pa.array([CONFIG_DEFAULTS[name]] * len(table), schema.field(name).type))
+        return table.select(schema.names).cast(schema)
     except (pa.ArrowException, ValueError) as exc:
         raise DamagedPartError(f"{file}: unreadable data or columns of the wrong type ({exc})") from None
 

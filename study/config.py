@@ -106,11 +106,13 @@ class TrialConfig:
     def trial_id(self) -> str:
         """Readable and unique: ``fc-d5-w256-leaky_relu-n10-s0-1a2b3c``.
 
-        The suffix hashes every field not spelled out in front, so the seeds of one grid
-        point share it and two configs differing in, say, ``lr`` never collide.
+        The suffix hashes every field not spelled out in front whose value differs from its
+        default, so the seeds of one grid point share it, two configs differing in, say, ``lr``
+        never collide, and a field added to this class later (with a default) leaves every
+        existing id, and so every existing result, valid.
         """
         shown = {"arch", "depth", "width", "activation", "n_train", "seed"}
-        rest = {k: v for k, v in self.to_row().items() if k not in shown}
+        rest = {k: v for k, v in self.to_row().items() if k not in shown and v != _DEFAULTS[k]}
         digest = hashlib.sha1(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
         return f"{self.arch}-d{self.depth}-w{self.width}-{self.activation}-n{self.n_train}-s{self.seed}-{digest}"
 
@@ -229,3 +231,6 @@ def _at_least(cfg: TrialConfig, name: str, low: int) -> None:
 def _positive(cfg: TrialConfig, name: str) -> None:
     if not getattr(cfg, name) > 0:
         raise ConfigError(f"{name} must be > 0, got {getattr(cfg, name)}")
+
+
+_DEFAULTS = TrialConfig().to_row()  # what trial ids are relative to

@@ -74,6 +74,8 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "span_input_sensitivity_mean": (pa.float64(), "mean over held-out h of |f(h) - f(P_X h)| / |f(h)|"),
 }
 
+CONFIG_DEFAULTS = TrialConfig().to_row()
+
 TRIAL_SCHEMA = pa.schema(_config_fields() + [pa.field(k, t) for k, (t, _) in TRIAL_METRICS.items()])
 
 EXAMPLE_SCHEMA = pa.schema([
@@ -174,7 +176,9 @@ def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | Non
         found = pq.read_schema(path, filesystem=fs)
     except (pa.ArrowException, OSError) as exc:
         return f"not a readable Parquet file ({exc})"
-    missing = sorted(set(schema.names) - set(found.names))
+    # config columns may be missing from parts written before a field was added: readers fill in
+    # the field's default (which is what those trials ran with)
+    missing = sorted(set(schema.names) - set(found.names) - set(CONFIG_DEFAULTS))
     if missing:
         return f"not a memsweep part of this table (missing columns {missing[:5]}{'...' if len(missing) > 5 else ''})"
     return None

@@ -112,3 +112,14 @@ def test_c4_and_c6_verdicts():
     assert v["C4"].verdict == "reproduced" and "90% of 8 trials" in v["C4"].text
     # C6 looks at the n_train > 1 trials only: the single-example ones are C4's
     assert v["C6"].verdict == "reproduced" and "32: 0%" in v["C6"].text and "128: 90%" in v["C6"].text
+
+
+def test_parts_written_before_a_config_field_existed_still_load(smoke_results, tmp_path):
+    import pyarrow.parquet as pq
+    out = tmp_path / "older"
+    shutil.copytree(smoke_results, out)
+    part = sorted((out / "trials").iterdir())[0]
+    table = pq.read_table(part)
+    pq.write_table(table.drop_columns(["rho_margin"]), part)  # as if rho_margin were a newer field
+    res = analysis.load(str(out))
+    assert len(res.trials) == 4 and (res.trials.rho_margin == 1e-3).all()

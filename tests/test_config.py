@@ -83,3 +83,12 @@ def test_row_round_trip_and_frozen():
 def test_ints_are_accepted_as_floats_and_stored_as_floats():
     cfg = TrialConfig(lr=1, noise_levels=[1, 2], headline_sigma=1)
     assert isinstance(cfg.lr, float) and cfg.noise_levels == (1.0, 2.0)
+
+
+def test_trial_id_hashes_only_fields_off_their_defaults():
+    # so that a field added to TrialConfig later, with a default, leaves every existing id valid
+    import hashlib
+    import json
+    assert TrialConfig().trial_id.endswith("-" + hashlib.sha1(json.dumps({}).encode()).hexdigest()[:6])
+    lr = TrialConfig(lr=1e-3)
+    assert lr.trial_id.endswith("-" + hashlib.sha1(json.dumps({"lr": 1e-3}).encode()).hexdigest()[:6])
