@@ -40,7 +40,9 @@ def _pct(x: float) -> str:
 
 def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Verdict]:
     """One verdict per claim (C1-C6 of the papers), computed from the trials table."""
-    t = _usable(res.trials)
+    usable = _usable(res.trials)
+    task = usable["task"] if "task" in usable.columns else pd.Series("autoencode", index=usable.index)
+    t, seq = usable[task == "autoencode"], usable[task == "sequence"]
     out = []
 
     single = t[t.depth == 1]
@@ -101,7 +103,19 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
     else:
         out.append(Verdict("C4", "not covered", "no n_train = 1 trials in this grid"))
 
-    out.append(Verdict("C5", "not covered", "sequence encoding (f(x_i) = x_(i+1)) is not a trial mode of this sweep"))
+    if len(seq):
+        # probed through f^n: attractor <=> rho(J(x_(n-1)) ... J(x_0)) < 1, the same at every cycle image
+        stable = seq[(seq.fixed_point_frac == 1) & (seq.attractor_frac == 1)]
+        unstable = seq.drop(stable.index)
+        ret_s, ret_u = stable.retrieval_any_frac.mean(), unstable.retrieval_any_frac.mean()
+        consistent = len(stable) > 0 and ret_s >= 0.5 and (len(unstable) == 0 or ret_u < ret_s)
+        out.append(Verdict("C5", "reproduced" if consistent and len(stable) >= len(seq) / 2 else
+                           "partly" if consistent else "not reproduced",
+                           f"sequences: {len(stable)} of {len(seq)} trained cycles are stable (rho of the Jacobian "
+                           f"product < 1); noisy starts reach the cycle in {_pct(ret_s) if len(stable) else 'n/a'} "
+                           f"of cases for stable cycles, {_pct(ret_u) if len(unstable) else 'n/a'} for the others"))
+    else:
+        out.append(Verdict("C5", "not covered", "no task = sequence trials in this grid"))
 
     if several.width.nunique() >= 2:
         deepest = several[several.depth == several.depth.max()]

@@ -24,6 +24,7 @@ ARCHS = ("fc", "conv", "conv_down")
 ACTIVATIONS = ("identity", "leaky_relu", "relu", "selu", "elu", "tanh", "sigmoid", "softplus", "cosid")
 INITS = ("default", "xavier", "normal", "zero")
 OPTIMIZERS = ("adam", "gd")
+TASKS = ("autoencode", "sequence")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class TrialConfig:
     max_steps: int = 5000            # n=10 digits interpolate in ~700 steps at the defaults
     loss_tol: float = 1e-8           # MSE per coordinate; interpolation, not just a low loss
     train_noise: float = 0.0         # Gaussian input noise sigma during training (strengthens attractors)
+    task: str = "autoencode"         # autoencode: f(x_i) = x_i; sequence: f(x_i) = x_(i+1 mod n), a cycle (C5)
     seed: int = 0
     # --- probes -----------------------------------------------------------------------------
     fixed_point_tol: float = 1e-2    # r_i = |f(x_i)-x_i|/|x_i| below this counts as a fixed point
@@ -71,6 +73,9 @@ class TrialConfig:
         _choice(self, "activation", ACTIVATIONS)
         _choice(self, "init", INITS)
         _choice(self, "optimizer", OPTIMIZERS)
+        _choice(self, "task", TASKS)
+        if self.task == "sequence" and self.n_train < 2:
+            raise ConfigError(f"task='sequence' needs n_train >= 2 (a cycle of images), got {self.n_train}")
         for name in ("n_train", "depth", "width", "kernel_size", "max_steps", "iter_steps"):
             _at_least(self, name, 1)
         for name in ("n_heldout", "starts_per_example", "n_random_starts", "seed"):

@@ -28,7 +28,7 @@ from .train import DIVERGE_FACTOR, TrainResult, curve_steps
 PACK_MAX_WIDTH_CPU = 128
 
 PACK_FIELDS = ("arch", "dataset", "data_dir", "image_size", "channels", "n_train", "depth", "width", "activation",
-               "final_activation", "bias", "optimizer", "lr", "max_steps", "loss_tol", "train_noise")
+               "final_activation", "bias", "optimizer", "lr", "max_steps", "loss_tol", "train_noise", "task")
 
 
 def pack_key(cfg: TrialConfig) -> tuple | None:
@@ -67,6 +67,7 @@ def train_packed(cfgs: list[TrialConfig], xs: torch.Tensor, nets: list[nn.Sequen
     the trained weights are copied back into ``nets``. One TrainResult per model, as ``train`` gives."""
     cfg = cfgs[0]
     K = len(cfgs)
+    ys = xs.roll(-1, dims=1) if cfg.task == "sequence" else xs  # targets, as study.train.targets
     packed = PackedFC(nets, cfg.activation, cfg.final_activation).to(xs.device)
     params = list(packed.parameters())
     if cfg.optimizer == "gd":
@@ -83,7 +84,7 @@ def train_packed(cfgs: list[TrialConfig], xs: torch.Tensor, nets: list[nn.Sequen
     start = time.perf_counter()
     step = 0
     for step in range(cfg.max_steps + 1):
-        per_model = ((packed(xs) - xs) ** 2).mean(dim=(1, 2))  # [K]: each model's own MSE
+        per_model = ((packed(xs) - ys) ** 2).mean(dim=(1, 2))  # [K]: each model's own MSE
         values = per_model.tolist()
         for k in range(K):
             if not active[k]:

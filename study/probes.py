@@ -26,6 +26,17 @@ def _flat(f: Map, shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tens
     return lambda v: f(v.reshape(1, *shape)).reshape(-1)
 
 
+def compose(f: Map, n: int) -> Map:
+    """f applied n times. For a net trained on a cycle x_0 -> x_1 -> ... -> x_(n-1) -> x_0 (C5),
+    every x_i is a fixed point of f^n, and by the chain rule J_(f^n)(x_0) = J(x_(n-1)) ... J(x_0):
+    every probe below, run on f^n, probes the cycle."""
+    def g(x: torch.Tensor) -> torch.Tensor:
+        for _ in range(n):
+            x = f(x)
+        return x
+    return g
+
+
 # --- fixed points -------------------------------------------------------------------------------
 
 @torch.no_grad()

@@ -76,8 +76,8 @@ PRESETS: dict[str, Grid] = {
                        fixed={"image_size": 16, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
 }
 
-# One preset per claim of ../paper-notes (C1-C6; C5, sequence encoding, is not a trial mode yet):
-# `cN-local` runs on 2 CPU cores in minutes, `cN` is the full size for a GPU cluster.
+# One preset per claim of the papers (C1-C6): `cN-local` runs on 2 CPU cores in minutes, `cN` is
+# the full size for a GPU cluster.
 _C1 = {"depth": 1, "bias": False, "init": "zero", "optimizer": "gd", "final_activation": True,
        "dataset": "gaussian", "image_size": 8, "n_train": 5, "loss_tol": 1e-12}  # GD from A = 0
 PRESETS.update({
@@ -102,6 +102,12 @@ PRESETS.update({
     "c4": Grid(axes={"activation": list(ACTIVATIONS[1:]), "width": [128, 512, 2048], "depth": [2, 4, 8, 12],
                      "seed": [0, 1, 2]}, fixed={"n_train": 1, "image_size": 28, "lr": 1e-4, "loss_tol": 1e-8,
                                                 "max_steps": 50000}),
+    # C5: a net trained on a cycle x_0 -> x_1 -> ... -> x_0 stores it; stable iff rho(J ... J) < 1
+    "c5-local": Grid(axes={"depth": [2, 4, 8], "n_train": [3, 6], "seed": [0, 1]},
+                     fixed={**_FAST, "task": "sequence", "width": 256, "activation": "selu", "iter_steps": 300}),
+    "c5": Grid(axes={"depth": [2, 4, 8, 12, 16], "width": [256, 1024], "n_train": [3, 10, 30],
+                     "activation": ["leaky_relu", "selu"], "seed": [0, 1, 2]},
+               fixed={"task": "sequence", "image_size": 28, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
     # C6: more depth and more width make the map more contractive: more examples stored
     "c6-local": Grid(axes={"depth": [4, 8], "width": [32, 128, 512], "seed": [0, 1]},
                      fixed={**_FAST, "n_train": 30}),

@@ -1,4 +1,5 @@
-"""Full-batch training to interpolation: min_f mean_i |f(x_i) - x_i|^2 / d.
+"""Full-batch training to interpolation: min_f mean_i |f(x_i) - y_i|^2 / d, y_i = x_i (autoencoder)
+or y_i = x_(i+1 mod n) (sequence).
 
 Stops when the loss drops below ``loss_tol`` (status ``ok``) or after ``max_steps``
 (``not_converged``); a NaN/inf loss or a loss 1e4 times its start ends the run with
@@ -42,9 +43,16 @@ def curve_steps(max_steps: int, points: int = CURVE_POINTS) -> set[int]:
     return {0} | {int(round(math.exp(t))) for t in torch.linspace(0, math.log(max_steps), points).tolist()}
 
 
+def targets(x: torch.Tensor, cfg: TrialConfig) -> torch.Tensor:
+    """What f(x_i) should be: x_i itself, or for a sequence the next example, cyclically."""
+    return x.roll(-1, dims=-x.dim()) if cfg.task == "sequence" else x
+
+
 def train(model: nn.Module, x: torch.Tensor, cfg: TrialConfig) -> TrainResult:
-    """Train ``model`` in place on ``x`` ([n, ...] in the model's input layout, on the model's device)."""
+    """Train ``model`` in place on ``x`` ([n, ...] in the model's input layout, on the model's device)
+    to map x_i to ``targets(x)``."""
     gen = torch.Generator(device=x.device).manual_seed(cfg.seed + 1)
+    y = targets(x, cfg)
     opt = make_optimizer(cfg, model.parameters())
     keep = curve_steps(cfg.max_steps)
     curve: list[tuple[int, float]] = []
@@ -55,11 +63,11 @@ def train(model: nn.Module, x: torch.Tensor, cfg: TrialConfig) -> TrainResult:
     for step in range(cfg.max_steps + 1):
         if cfg.train_noise > 0:
             noisy = x + cfg.train_noise * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-            loss = torch.mean((model(noisy) - x) ** 2)
+            loss = torch.mean((model(noisy) - y) ** 2)
             with torch.no_grad():  # interpolation is judged on the clean images
-                loss_value = torch.mean((model(x) - x) ** 2).item()
+                loss_value = torch.mean((model(x) - y) ** 2).item()
         else:
-            loss = torch.mean((model(x) - x) ** 2)
+            loss = torch.mean((model(x) - y) ** 2)
             loss_value = loss.item()  # one sync per step; cheap next to a full-batch step
         first = loss_value if first is None else first
         if step in keep:

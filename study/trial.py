@@ -127,8 +127,10 @@ def _finish(s: _Setup, fit, keep_model: bool) -> TrialResult:
 
     for p in model.parameters():
         p.requires_grad_(False)
+    # a sequence is probed through f^n, whose fixed points are the cycle's images (probes.compose)
+    f = probes.compose(model, len(x)) if cfg.task == "sequence" else model
     probe_start = time.perf_counter()
-    examples, retrieval = probe(model, x, s.heldout, s.images.low, s.images.high, cfg, row, timings)
+    examples, retrieval = probe(f, x, s.heldout, s.images.low, s.images.high, cfg, row, timings)
     row["probe_seconds"] = time.perf_counter() - probe_start
     return TrialResult(cfg, row, examples, retrieval, curve, model if keep_model else None, x, shape, timings)
 

@@ -61,6 +61,7 @@ def test_report_holds_figures_table_and_verdicts(smoke_results, tmp_path):
     claims = open(tmp_path / "rep" / "claims.txt").read().splitlines()
     assert [c.split(" ")[0] for c in claims] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert claims[0].startswith("C1 [not covered]")  # the smoke grid has no depth-1 trials
+    assert claims[4] == "C5 [not covered]: no task = sequence trials in this grid"
     assert claims[1].startswith("C2 [") and "fc, width 64, 2 seeds" in claims[1]
 
 

@@ -10,6 +10,7 @@ TINY = {  # the -local grids shrunk to seconds: fewer axis values, one seed, sho
     "c2-local": ("C2", ["seed=0", "depth=2,6", "width=64", "activation=selu", "max_steps=300"]),
     "c3-local": ("C3", ["seed=0", "depth=2,4", "width=4", "max_steps=60"]),
     "c4-local": ("C4", ["seed=0", "activation=selu,tanh", "width=64", "depth=3", "max_steps=300"]),
+    "c5-local": ("C5", ["seed=0", "depth=2,4", "n_train=3", "width=64", "max_steps=300", "iter_steps=50"]),
     "c6-local": ("C6", ["seed=0", "depth=4", "width=32,128", "n_train=10", "max_steps=300"]),
 }
 
@@ -25,7 +26,7 @@ def test_claim_preset_runs_and_gets_a_verdict(preset, tmp_path):
 
 
 def test_claim_presets_have_local_and_full_sizes():
-    for claim in ("c1", "c2", "c3", "c4", "c6"):
+    for claim in ("c1", "c2", "c3", "c4", "c5", "c6"):
         local, full = PRESETS[f"{claim}-local"], PRESETS[claim]
         assert len(local.configs()) < len(full.configs())
 

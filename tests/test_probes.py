@@ -225,3 +225,40 @@ def test_operator_spectrum_of_a_projection_and_of_a_banded_map():
     assert s.near_one == 0 and np.abs(s.eigenvalues).max() == pytest.approx(0.5)
     s = probes.operator_spectrum(torch.eye(16, dtype=torch.float64), X)
     assert s.near_one == 16 and s.near_one_in_span == 3  # identity keeps everything, mostly off the span
+
+
+# --- cycles (C5) -----------------------------------------------------------------------------------
+
+def cyclic_contraction(X: torch.Tensor, c: float):
+    """f(x) = x_(j+1) + c (x - x_j), j = the training point nearest x: the x_j form a cycle, and
+    f^n near x_0 is x_0 + c^n (x - x_0), so the cycle is stable iff c^n < 1."""
+    n = X.shape[0]
+
+    def f(x):
+        j = ((x[:, None, :] - X[None]) ** 2).sum(-1).argmin(dim=1)  # cdist has no forward-mode AD
+        return X[(j + 1) % n] + c * (x - X[j])
+    return f
+
+
+@pytest.mark.parametrize("c, stable", [(0.8, True), (1.1, False)])
+def test_cycle_probed_through_the_composed_map(c, stable):
+    torch.manual_seed(0)
+    X = 4 * torch.eye(8, dtype=torch.float64)[:4]  # a 4-cycle of well separated points
+    g = probes.compose(cyclic_contraction(X, c), 4)
+    assert probes.fixed_point_residuals(g, X).max() < 1e-12  # every cycle image is a fixed point of f^4
+    rho, s1 = probes.spectra_dense(g, X)
+    np.testing.assert_allclose(rho, c ** 4, rtol=1e-9)  # the product of the 4 Jacobians, c I each
+    lim = probes.iterate(g, X + 0.05 * torch.randn(4, 8, dtype=torch.float64), max_steps=200, tol=1e-9)
+    nearest, kind = probes.classify(lim, X, match_tol=1e-6)
+    assert ((kind == probes.TRAIN).all() and nearest.tolist() == [0, 1, 2, 3]) == stable
+
+
+def test_jacobian_of_composed_map_is_the_product_of_jacobians():
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 6))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    x0 = torch.randn(1, 6)
+    x1 = net(x0)
+    J0, J1 = probes.jacobians_dense(net, x0)[0], probes.jacobians_dense(net, x1)[0]
+    torch.testing.assert_close(probes.jacobians_dense(probes.compose(net, 2), x0)[0], J1 @ J0)

@@ -94,3 +94,17 @@ def test_loss_curve_is_thinned_and_ends_at_last_step():
     assert steps[0] == 0 and steps[-1] == r.steps == 2000
     assert len(steps) <= len(curve_steps(2000)) + 1 < 250
     assert steps == sorted(steps)
+
+
+def test_sequence_task_trains_f_to_map_each_image_to_the_next():
+    cfg = TrialConfig(task="sequence", n_train=4, depth=4, width=128, activation="selu", lr=1e-3,
+                      loss_tol=1e-7, max_steps=3000)
+    images = data.load(cfg)
+    x = images.train.flatten(1)
+    model = models.build(cfg, images.shape)
+    assert train(model, x, cfg).status == "ok"
+    with torch.no_grad():
+        out = model(x)
+    for i in range(4):  # f(x_i) is x_(i+1), not x_i
+        assert torch.norm(out[i] - x[(i + 1) % 4]) < 1e-2 * torch.norm(x[(i + 1) % 4])
+        assert torch.norm(out[i] - x[i]) > 0.1 * torch.norm(x[i])
