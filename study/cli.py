@@ -108,6 +108,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_depths(text: str) -> list[int]:
+    """'1:16' (inclusive) or '2,4,8'."""
+    try:
+        if ":" in text:
+            lo, hi = (int(t) for t in text.split(":"))
+            return list(range(lo, hi + 1))
+        return sorted({int(t) for t in text.split(",")})
+    except ValueError:
+        raise ConfigError(f"--depths must look like 1:16 or 2,4,8, got {text!r}") from None
+
+
+def cmd_refine(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from analysis.maps import memorized
+
+    from .refine import refine_grid
+    from .sweep import apply_sets, build_grid, validate
+
+    depths = parse_depths(args.depths)
+    if not depths or min(depths) < 1:
+        raise ConfigError(f"--depths must be positive, got {args.depths!r}")
+    grid = build_grid(args.preset, args.grid, args.set or [])
+    configs = validate(apply_sets(grid, [f"depth={','.join(map(str, depths))}"]))  # every depth checked now
+    out = args.out or os.path.join("results", f"{args.preset or 'grid'}-refine")
+    found = refine_grid(configs, depths, out, lambda rows: float(memorized(pd.DataFrame(rows)).mean()),
+                        threshold=args.threshold, coarse=args.coarse)
+    trained = sum(o.n_evaluations for o in found.values())
+    print(f"[memsweep] trained {trained} depths over {len(found)} groups; a dense grid needs "
+          f"{len(depths) * len(found)} ({trained / (len(depths) * len(found)):.0%}). Rows: {out}/trials")
+    return 0
+
+
 def summary(row: dict) -> str:
     """A few readable lines from a trial row."""
     def f(key: str, fmt: str = ".3f") -> str:
@@ -167,6 +200,18 @@ def parser() -> argparse.ArgumentParser:
     mx.add_argument("--force", action="store_true", help="discard what --out holds and start over")
     r.add_argument("--verbose", action="store_true", help="show Ray's own output")
     r.set_defaults(func=cmd_run)
+
+    ref = sub.add_parser("refine", help="find each grid point's onset depth by bisection instead of a dense grid",
+                         epilog="example:\n  memsweep refine --preset c2-local --depths 1:16 --coarse 4",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ref.add_argument("--preset", help=f"a named grid (its depth axis is replaced): {', '.join(PRESETS)}")
+    ref.add_argument("--grid", metavar="FILE.toml")
+    ref.add_argument("--set", action="append", metavar="KEY=VALUE")
+    ref.add_argument("--depths", required=True, help="candidate depths: 1:16 or 2,4,8")
+    ref.add_argument("--coarse", type=int, default=4, help="first pass over every COARSE-th depth (default 4)")
+    ref.add_argument("--threshold", type=float, default=0.5, help="memorization rate that marks the onset")
+    ref.add_argument("--out", help="results folder (default: results/<preset>-refine)")
+    ref.set_defaults(func=cmd_refine)
 
     rep = sub.add_parser("report", help="write an HTML report (figures, onset depths, claim verdicts)")
     rep.add_argument("path", help="a results folder written by memsweep run")

@@ -6,8 +6,8 @@ onset between the last depth below the threshold and the first at or above it; b
 the bracket then finds it. For D candidate depths this evaluates about D / coarse + log2(coarse)
 depths instead of D.
 
-``rate_at(depth)`` is whatever measures the rate at a depth: training the seeds there (a sweep),
-or a synthetic function in the tests. Nothing here knows about training.
+``bisect_onset`` takes any ``rate_at(depth)``: a synthetic function in the tests, or, in
+``refine_grid`` (``memsweep refine``), training a grid point's seeds at that depth.
 """
 from __future__ import annotations
 
@@ -53,3 +53,36 @@ def bisect_onset(rate_at: Callable[[int], float], depths: list[int], threshold: 
         else:
             lo = mid
     return Onset(depths[hi], seen)
+
+
+def refine_grid(configs: list, depths: list[int], out: str, rate_of: Callable[[list[dict]], float],
+                threshold: float = 0.5, coarse: int = 4, device: str = "cpu",
+                log: Callable[[str], None] = print) -> dict:
+    """For each group of ``configs`` (same fields but depth and seed), find the onset depth among
+    ``depths`` by ``bisect_onset``, training the group's seeds only at the depths it asks for.
+
+    ``rate_of(rows)`` turns the trial rows of one depth (its seeds) into a memorization rate. Rows
+    go to ``out`` like a sweep's (``run_pack``: a depth already trained there is not trained again).
+    Returns group -> Onset, a group named by its config at depth 1 and seed 0."""
+    from .results import read_trial_row
+    from .sweep import run_pack
+
+    groups: dict = {}  # the group's config at depth 1, seed 0 -> its seeds' configs
+    for cfg in configs:
+        seeds = groups.setdefault(cfg.replace(depth=1, seed=0), [])
+        if all(c.seed != cfg.seed for c in seeds):
+            seeds.append(cfg)
+    found = {}
+    for key, seeds in groups.items():
+        def rate_at(depth: int, seeds=seeds) -> float:
+            rows = run_pack([c.replace(depth=depth) for c in seeds], out, device)
+            rows = [r if r is not None else read_trial_row(out, c.replace(depth=depth).trial_id)
+                    for r, c in zip(rows, seeds)]
+            return rate_of(rows)
+
+        onset = bisect_onset(rate_at, depths, threshold, coarse)
+        found[key] = onset
+        label = f"arch={key.arch}, width={key.width}, activation={key.activation}, n_train={key.n_train}"
+        log(f"[memsweep] {label}: onset depth {onset.depth if onset.depth is not None else 'not reached'}, "
+            f"trained {onset.n_evaluations} of {len(depths)} depths ({sorted(onset.evaluated)})")
+    return found

@@ -204,6 +204,12 @@ def quarantine_damaged(root: str) -> list[str]:
     return moved
 
 
+def read_trial_row(root: str, trial_id: str) -> dict[str, Any]:
+    """One trial's row from its ``trials/`` part."""
+    fs, base = _filesystem(root)
+    return pq.read_table(f"{base}/trials/{trial_id}.parquet", filesystem=fs).to_pylist()[0]
+
+
 def read_trials(root: str, columns: list[str] | None = None):
     """``trials/`` as a pandas DataFrame (empty when there are none yet)."""
     import pandas as pd

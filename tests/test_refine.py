@@ -27,3 +27,22 @@ def test_never_reached_and_uneven_candidates():
     assert bisect_onset(lambda d: float(d >= 9), [2, 4, 6, 9, 12, 16], coarse=2).depth == 9
     with pytest.raises(ValueError):
         bisect_onset(lambda d: 1.0, [])
+
+
+def test_refine_command_trains_fewer_depths_than_a_dense_grid(tmp_path, capsys):
+    from study.cli import main
+    from study.results import finished_ids
+    out = tmp_path / "refine"
+    code = main(["refine", "--preset", "smoke", "--set", "seed=0", "--set", "n_random_starts=5",
+                 "--depths", "1:8", "--coarse", "4", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "onset depth" in text and "a dense grid needs 8" in text
+    trained = len(finished_ids(str(out)))
+    assert 2 <= trained < 8  # bisection trained only some of the 8 depths, each once
+
+
+def test_refine_rejects_bad_depths(capsys):
+    from study.cli import main
+    assert main(["refine", "--preset", "smoke", "--depths", "a:b"]) == 2
+    assert "--depths must look like 1:16 or 2,4,8" in capsys.readouterr().err
