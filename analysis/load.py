@@ -67,10 +67,10 @@ def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
         raise DamagedPartError(f"{file}: {problem}")
     try:
         table = pq.read_table(file, filesystem=fs)
-        for name in schema.names:  # config fields added since this part was written: their defaults
+        for name in schema.names:  # columns added since this part was written: defaults, or null
             if name not in table.column_names:
-                table = table.append_column(schema.field(name),
-                                            pa.array([CONFIG_DEFAULTS[name]] * len(table), schema.field(name).type))
+                fill = CONFIG_DEFAULTS.get(name)  # None for a metric: not measured by that version
+                table = table.append_column(schema.field(name), pa.array([fill] * len(table), schema.field(name).type))
         return table.select(schema.names).cast(schema)
     except (pa.ArrowException, ValueError) as exc:
         raise DamagedPartError(f"{file}: unreadable data or columns of the wrong type ({exc})") from None

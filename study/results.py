@@ -26,7 +26,7 @@ import torch
 
 from .config import TrialConfig, field_type
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: operator_* and span_dim columns
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -72,9 +72,14 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "iter_steps_median": (pa.float64(), "median steps to convergence over all starts"),
     "span_residual_mean": (pa.float64(), "mean over held-out h of |(I-P_X) f(h)| / |f(h)|"),
     "span_input_sensitivity_mean": (pa.float64(), "mean over held-out h of |f(h) - f(P_X h)| / |f(h)|"),
+    "span_dim": (pa.int64(), "rank of the training set (linear nets only)"),
+    "operator_near_one": (pa.int64(), "eigenvalues of the net's linear operator with |lambda - 1| < 0.01 (linear nets)"),
+    "operator_near_one_in_span": (pa.int64(), "dim of their eigenspace inside span(X) (linear nets; = span_dim "
+                                              "for the projection P_X)"),
 }
 
 CONFIG_DEFAULTS = TrialConfig().to_row()
+ADDED_COLUMNS = ("span_dim", "operator_near_one", "operator_near_one_in_span")  # metrics new in schema 2
 
 TRIAL_SCHEMA = pa.schema(_config_fields() + [pa.field(k, t) for k, (t, _) in TRIAL_METRICS.items()])
 
@@ -176,9 +181,9 @@ def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | Non
         found = pq.read_schema(path, filesystem=fs)
     except (pa.ArrowException, OSError) as exc:
         return f"not a readable Parquet file ({exc})"
-    # config columns may be missing from parts written before a field was added: readers fill in
-    # the field's default (which is what those trials ran with)
-    missing = sorted(set(schema.names) - set(found.names) - set(CONFIG_DEFAULTS))
+    # parts written before a config field or a later metric column existed lack it: readers fill in
+    # the field's default (what those trials ran with) or null (not measured then)
+    missing = sorted(set(schema.names) - set(found.names) - set(CONFIG_DEFAULTS) - set(ADDED_COLUMNS))
     if missing:
         return f"not a memsweep part of this table (missing columns {missing[:5]}{'...' if len(missing) > 5 else ''})"
     return None

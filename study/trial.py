@@ -135,6 +135,9 @@ def _finish(s: _Setup, fit, keep_model: bool) -> TrialResult:
     return TrialResult(cfg, row, examples, retrieval, curve, model if keep_model else None, x, shape, timings)
 
 
+OPERATOR_MAX_DIM = 1024  # a linear net's d x d operator is eigen-decomposed densely up to this d
+
+
 def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cfg: TrialConfig,
           row: dict[str, Any], timings: dict[str, float]) -> tuple[list[dict], list[dict]]:
     """Run every probe on map ``f`` with training set ``x``; fill ``row``'s metrics in place."""
@@ -178,6 +181,9 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
 
     t0 = time.perf_counter()
     span_res, span_f = probes.span_residuals(f, x, heldout) if len(heldout) else (np.array([]), np.array([]))
+    if cfg.activation == "identity" and not cfg.bias and x[0].numel() <= OPERATOR_MAX_DIM:
+        op = probes.operator_spectrum(probes.linear_operator(f, tuple(x.shape[1:])).cpu(), x.cpu())
+        row.update(span_dim=op.span_dim, operator_near_one=op.near_one, operator_near_one_in_span=op.near_one_in_span)
     timings["span"] = time.perf_counter() - t0
 
     head = n_sigma.numpy() == cfg.headline_sigma

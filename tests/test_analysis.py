@@ -124,3 +124,14 @@ def test_parts_written_before_a_config_field_existed_still_load(smoke_results, t
     pq.write_table(table.drop_columns(["rho_margin"]), part)  # as if rho_margin were a newer field
     res = analysis.load(str(out))
     assert len(res.trials) == 4 and (res.trials.rho_margin == 1e-3).all()
+
+
+def test_parts_from_schema_1_load_with_null_new_metrics(smoke_results, tmp_path):
+    import pyarrow.parquet as pq
+    out = tmp_path / "schema1"
+    shutil.copytree(smoke_results, out)
+    for part in (out / "trials").iterdir():
+        pq.write_table(pq.read_table(part).drop_columns(["span_dim", "operator_near_one",
+                                                         "operator_near_one_in_span"]), part)
+    res = analysis.load(str(out))
+    assert len(res.trials) == 4 and res.trials.operator_near_one.isna().all()

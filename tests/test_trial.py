@@ -134,3 +134,12 @@ def test_projection_learned_by_single_linear_layer_is_not_an_attractor():
     assert abs(row["spectral_radius_median"] - 1.0) < 1e-4
     assert row["attractor_frac"] == 0.0
     assert row["span_residual_mean"] < 1e-3
+
+
+def test_linear_nets_record_their_operator_spectrum():
+    linear = TrialConfig(arch="conv", depth=2, width=1, activation="identity", bias=False, n_train=2, lr=1e-2,
+                         loss_tol=1e-6, max_steps=300, n_random_starts=5, iter_steps=50)
+    row = run_trial(linear).trial
+    assert row["span_dim"] == 2 and 0 <= row["operator_near_one_in_span"] <= row["span_dim"]
+    assert row["operator_near_one"] >= row["operator_near_one_in_span"]
+    assert run_trial(SMALL.replace(max_steps=50)).trial["operator_near_one"] is None  # nonlinear: not measured
