@@ -14,8 +14,6 @@ readable Parquet of the declared schema raises ``DamagedPartError`` naming the f
 """
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from dataclasses import dataclass
 
@@ -24,7 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from study.results import CONFIG_DEFAULTS, MANIFEST, TABLES, part_problem
+from study.results import CONFIG_DEFAULTS, TABLES, filesystem, part_files, part_problem, read_manifest
 
 
 class DamagedPartError(RuntimeError):
@@ -46,20 +44,6 @@ class Results:
                 f"{len(self.retrieval)} retrieval rows, {len(self.curves)} curve points)")
 
 
-def _fs(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), os.path.abspath(path)
-
-
-def part_files(path: str, table: str) -> list[str]:
-    """The finished parts of one table, sorted (temp and hidden files excluded)."""
-    fs, base = _fs(path)
-    infos = fs.get_file_info(pafs.FileSelector(f"{base}/{table}", allow_not_found=True))
-    return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
-                  and not i.base_name.startswith((".", "_")))
-
-
 def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
     """One part, checked against its declared schema. Raises DamagedPartError naming the file."""
     problem = part_problem(fs, file, schema)
@@ -78,7 +62,7 @@ def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
 
 def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None) -> pd.DataFrame:
     schema = TABLES[table]
-    fs, _ = _fs(path)
+    fs, _ = filesystem(path)
     parts = []
     for file in part_files(path, table):
         try:
@@ -96,14 +80,10 @@ def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[
 
 def load(path: str, skip_damaged: bool = False) -> Results:
     """All tables of a results folder. ``path`` may be local or a URI (s3://, gs://, ...)."""
-    fs, base = _fs(path)
+    fs, base = filesystem(path)
     if fs.get_file_info(base).type != pafs.FileType.Directory:
         raise FileNotFoundError(f"no results folder at {path}")
     skipped: list[str] = []
     tables = {name: load_table(path, name, skip_damaged, skipped) for name in TABLES}
-    manifest = None
-    if fs.get_file_info(f"{base}/{MANIFEST}").type == pafs.FileType.File:
-        with fs.open_input_stream(f"{base}/{MANIFEST}") as fh:
-            manifest = json.loads(fh.read().decode())
     return Results(path, tables["trials"], tables["examples"], tables["retrieval"], tables["curves"],
-                   manifest, skipped)
+                   read_manifest(path), skipped)

@@ -110,7 +110,7 @@ def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return table.replace_schema_metadata({"memsweep_schema_version": SCHEMA_VERSION})
 
 
-def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     if "://" in root:
         return pafs.FileSystem.from_uri(root)
     return pafs.LocalFileSystem(), os.path.abspath(root)
@@ -118,7 +118,7 @@ def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
 
 def write_part(root: str, table_name: str, trial_id: str, rows: list[dict[str, Any]]) -> str:
     """Write ``rows`` as ``root/table_name/trial_id.parquet`` atomically (temp name, then rename)."""
-    fs, base = _filesystem(root)
+    fs, base = filesystem(root)
     folder = f"{base}/{table_name}"
     fs.create_dir(folder, recursive=True)
     final = f"{folder}/{trial_id}.parquet"
@@ -166,12 +166,17 @@ def load_model(path: str) -> SavedModel:
 
 # --- a results folder as a whole --------------------------------------------------------------------
 
+def part_files(root: str, table: str) -> list[str]:
+    """The finished parts of one table, sorted (hidden temp files and '_' names excluded)."""
+    fs, base = filesystem(root)
+    infos = fs.get_file_info(pafs.FileSelector(f"{base}/{table}", allow_not_found=True))
+    return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+                  and not i.base_name.startswith((".", "_")))
+
+
 def finished_ids(root: str) -> set[str]:
     """Trial ids with a ``trials/`` part: the trials a resumed sweep does not run again."""
-    fs, base = _filesystem(root)
-    selector = pafs.FileSelector(f"{base}/trials", allow_not_found=True)
-    names = (info.base_name for info in fs.get_file_info(selector) if info.type == pafs.FileType.File)
-    return {n[:-len(".parquet")] for n in names if n.endswith(".parquet") and not n.startswith((".", "_"))}
+    return {os.path.basename(p)[:-len(".parquet")] for p in part_files(root, "trials")}
 
 
 def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | None:
@@ -194,7 +199,7 @@ def quarantine_damaged(root: str) -> list[str]:
     empty, another schema) to ``_damaged/trials/`` so their grid points run again, and delete hidden
     temp files that a killed writer left. Nothing damaged is read as data or silently deleted.
     Returns the moved parts' names."""
-    fs, base = _filesystem(root)
+    fs, base = filesystem(root)
     folder = f"{base}/trials"
     moved = []
     for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
@@ -211,7 +216,7 @@ def quarantine_damaged(root: str) -> list[str]:
 
 def read_trial_row(root: str, trial_id: str) -> dict[str, Any]:
     """One trial's row from its ``trials/`` part."""
-    fs, base = _filesystem(root)
+    fs, base = filesystem(root)
     return pq.read_table(f"{base}/trials/{trial_id}.parquet", filesystem=fs).to_pylist()[0]
 
 
@@ -220,7 +225,7 @@ def read_trials(root: str, columns: list[str] | None = None):
     import pandas as pd
     if not finished_ids(root):
         return pd.DataFrame(columns=columns or TRIAL_SCHEMA.names)
-    fs, base = _filesystem(root)
+    fs, base = filesystem(root)
     return pq.read_table(f"{base}/trials", columns=columns, filesystem=fs).to_pandas()
 
 
@@ -251,7 +256,7 @@ def sweep_manifest(grid: dict[str, Any], preset: str | None, n_trials: int, argv
 
 def write_manifest(root: str, manifest: dict[str, Any]) -> None:
     import json
-    fs, base = _filesystem(root)
+    fs, base = filesystem(root)
     fs.create_dir(base, recursive=True)
     tmp = f"{base}/.{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
     with fs.open_output_stream(tmp) as fh:
@@ -261,7 +266,7 @@ def write_manifest(root: str, manifest: dict[str, Any]) -> None:
 
 def read_manifest(root: str) -> dict[str, Any] | None:
     import json
-    fs, base = _filesystem(root)
+    fs, base = filesystem(root)
     if fs.get_file_info(f"{base}/{MANIFEST}").type != pafs.FileType.File:
         return None
     with fs.open_input_stream(f"{base}/{MANIFEST}") as fh:
@@ -270,7 +275,7 @@ def read_manifest(root: str) -> dict[str, Any] | None:
 
 def clear(root: str) -> None:
     """Remove a sweep's results, Tune state and manifest (``memsweep run --force``)."""
-    fs, base = _filesystem(root)
+    fs, base = filesystem(root)
     for name in [*TABLES, "_tune", "_damaged", "models"]:
         if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.Directory:
             fs.delete_dir(f"{base}/{name}")
