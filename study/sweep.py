@@ -1,7 +1,7 @@
 """Sweeps: a grid over ``TrialConfig`` fields, run by Ray Tune, one Parquet part per trial.
 
 A ``Grid`` is plain data: ``axes`` (field -> values, their cartesian product) and ``fixed``
-(field -> value). ``param_space(grid)`` turns every axis except the packed one into a
+(field -> value). ``param_space`` turns every axis except the packed one into a
 ``tune.grid_search``; the packed axis (default ``seed``) is run inside one Tune trial, so
 Ray's per-trial overhead is paid once per grid point rather than once per seed.
 
@@ -275,6 +275,19 @@ def ordered_axes(grid: Grid, configs: list[TrialConfig]) -> dict[str, list[Any]]
     return {name: vals for name, (_, vals) in sorted(ranked.items(), key=lambda kv: kv[1][0])}
 
 
+def param_space(grid: Grid, configs: list[TrialConfig], run: dict[str, Any]) -> dict[str, Any]:
+    """Tune's param_space: a ``tune.grid_search`` per axis (expensive values first, ``ordered_axes``),
+    the packed axis as a plain list that one Tune trial runs through, the fixed values, and the run's
+    settings under ``_run`` (results folder, CPUs, GPUs, packed axis)."""
+    from ray import tune
+    space: dict[str, Any] = {**grid.fixed, "_run": run}
+    for name, values in ordered_axes(grid, configs).items():
+        space[name] = tune.grid_search(values)
+    if grid.pack in grid.axes:
+        space[grid.pack] = grid.axes[grid.pack]
+    return space
+
+
 # --- the work inside one Tune trial ---------------------------------------------------------------
 
 def pack_configs(params: dict[str, Any], pack: str | None) -> list[TrialConfig]:
@@ -335,7 +348,7 @@ def _trainable(params: dict[str, Any]) -> None:
         counts["configs_failed"] += row["status"] == "error"
         tune.report(dict(counts))
 
-    run_pack(configs, run["out"], device, report, pack=run.get("pack_train", True))
+    run_pack(configs, run["out"], device, report)
 
 
 # --- the driver --------------------------------------------------------------------------------------
@@ -486,11 +499,7 @@ def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | No
     _init_ray(address, verbose)
     try:
         run = {"out": out, "cpus": cpus_per_trial, "gpus": gpus_per_trial, "pack": grid.pack}
-        space: dict[str, Any] = {**grid.fixed, "_run": run}
-        for name, values in ordered_axes(grid, configs).items():
-            space[name] = tune.grid_search(values)
-        if grid.pack in grid.axes:
-            space[grid.pack] = grid.axes[grid.pack]
+        space = param_space(grid, configs, run)
         trainable = tune.with_resources(_trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
         exp = f"{out}/_tune"
         progress = Progress(out, ids)

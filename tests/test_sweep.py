@@ -11,7 +11,7 @@ import pytest
 
 from study.config import ConfigError
 from study.results import TRIAL_SCHEMA, finished_ids
-from study.sweep import PRESETS, Grid, apply_sets, build_grid, pack_configs, run_pack, validate
+from study.sweep import PRESETS, Grid, apply_sets, build_grid, pack_configs, param_space, run_pack, validate
 
 
 # --- grids, no Ray ---------------------------------------------------------------------------------
@@ -194,3 +194,11 @@ def test_force_discards_old_results_and_auto_refuses_stray_ones(tmp_path):
     with pytest.raises(ConfigError, match="different grid"):
         prepare_out(str(out), other, "auto")
     assert prepare_out(str(out), other, "force") is False and not (out / "sweep.json").exists()
+
+
+def test_param_space_grid_searches_axes_and_lists_the_packed_one():
+    grid = PRESETS["local"]
+    space = param_space(grid, grid.configs(), {"out": "/x", "cpus": 1, "gpus": 0, "pack": "seed"})
+    assert space["seed"] == [0, 1, 2] and space["lr"] == 1e-3 and space["_run"]["out"] == "/x"
+    assert space["depth"] == {"grid_search": [12, 8, 6, 4, 2]}  # expensive first
+    assert set(space["arch"]["grid_search"]) == {"fc", "conv_down"} and space["arch"]["grid_search"][0] == "conv_down"
