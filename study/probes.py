@@ -256,14 +256,22 @@ class OperatorSpectrum:
     near_one: int                 # eigenvalues with |lambda - 1| < tol: the directions the map keeps
     near_one_in_span: int         # dim(E_1 intersect span(X)), E_1 their eigenspace (principal angles)
     span_dim: int                 # rank of the training set
+    rest_radius: float            # max |lambda| over the other eigenvalues (0 if none): < 1 means
+                                  # iterating A pulls every start onto E_1
+
+    def memorizes(self) -> bool:
+        """A behaves like the projection P_X: it keeps exactly span(X) and contracts the rest."""
+        return self.near_one == self.near_one_in_span == self.span_dim and self.rest_radius < 1
 
 
 def operator_spectrum(A: torch.Tensor, X: torch.Tensor, tol: float = 1e-2) -> OperatorSpectrum:
     """Eigen-decomposition of a linear autoencoder's operator A against its training set X: which
     eigenvalues are ~1 (kept directions), and how much of their eigenspace E_1 lies in span(X),
-    counted as the principal angles between E_1 and span(X) with cosine > 1 - tol. A memorizing
-    linear map is P_X: near_one = near_one_in_span = rank(X); the identity keeps everything
-    (near_one = d); a banded, shallow conv operator keeps nothing of the span (C3).
+    counted as the principal angles between E_1 and span(X) with cosine > 1 - tol, and the largest
+    modulus among the other eigenvalues (rest_radius). A memorizing linear map behaves like P_X:
+    near_one = near_one_in_span = rank(X) and rest_radius < 1, so x <- Ax converges onto span(X).
+    The identity keeps everything (near_one = d); a shallow, banded conv operator cannot single
+    out span(X) (C3).
     A: [d, d], X: [n, ...]."""
     vals, vecs = np.linalg.eig(A.double().cpu().numpy())
     order = np.argsort(-np.abs(vals))
@@ -276,4 +284,5 @@ def operator_spectrum(A: torch.Tensor, X: torch.Tensor, tol: float = 1e-2) -> Op
         Q, sv, _ = np.linalg.svd(V, full_matrices=False)
         Q = Q[:, sv > 1e-8 * sv.max()]  # an orthonormal basis of E_1
         inside = int((np.linalg.svd(U.T @ Q, compute_uv=False) > 1 - tol).sum())
-    return OperatorSpectrum(vals, int(ones.sum()), inside, U.shape[1])
+    rest = np.abs(vals[~ones])
+    return OperatorSpectrum(vals, int(ones.sum()), inside, U.shape[1], float(rest.max()) if rest.size else 0.0)

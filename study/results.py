@@ -26,7 +26,7 @@ import torch
 
 from .config import TrialConfig, field_type
 
-SCHEMA_VERSION = "2"  # 2: operator_* and span_dim columns
+SCHEMA_VERSION = "3"  # 2: operator_* and span_dim columns; 3: operator_rest_radius
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -76,10 +76,13 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "operator_near_one": (pa.int64(), "eigenvalues of the net's linear operator with |lambda - 1| < 0.01 (linear nets)"),
     "operator_near_one_in_span": (pa.int64(), "dim of their eigenspace inside span(X) (linear nets; = span_dim "
                                               "for the projection P_X)"),
+    "operator_rest_radius": (pa.float64(), "max |lambda| of the operator's other eigenvalues (linear nets; < 1: "
+                                           "iteration contracts onto the kept directions)"),
 }
 
 CONFIG_DEFAULTS = TrialConfig().to_row()
-ADDED_COLUMNS = ("span_dim", "operator_near_one", "operator_near_one_in_span")  # metrics new in schema 2
+# metrics added after schema 1: parts written before them read as null (not measured then)
+ADDED_COLUMNS = ("span_dim", "operator_near_one", "operator_near_one_in_span", "operator_rest_radius")
 
 TRIAL_SCHEMA = pa.schema(_config_fields() + [pa.field(k, t) for k, (t, _) in TRIAL_METRICS.items()])
 

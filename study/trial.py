@@ -183,7 +183,8 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     span_res, span_f = probes.span_residuals(f, x, heldout) if len(heldout) else (np.array([]), np.array([]))
     if cfg.activation == "identity" and not cfg.bias and x[0].numel() <= OPERATOR_MAX_DIM:
         op = probes.operator_spectrum(probes.linear_operator(f, tuple(x.shape[1:])).cpu(), x.cpu())
-        row.update(span_dim=op.span_dim, operator_near_one=op.near_one, operator_near_one_in_span=op.near_one_in_span)
+        row.update(span_dim=op.span_dim, operator_near_one=op.near_one, operator_near_one_in_span=op.near_one_in_span,
+                   operator_rest_radius=op.rest_radius)
     timings["span"] = time.perf_counter() - t0
 
     head = n_sigma.numpy() == cfg.headline_sigma

@@ -59,9 +59,11 @@ def test_report_holds_figures_table_and_verdicts(smoke_results, tmp_path):
     assert text.count("data:image/png;base64,") == 6 and "not drawn" not in text
     assert "<h2>Onset depth</h2>" in text and "<table" in text
     claims = open(tmp_path / "rep" / "claims.txt").read().splitlines()
-    assert [c.split(" ")[0] for c in claims] == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert [c.split(" ")[0] for c in claims] == ["C1", "C2", "C3", "C3-linear", "C4", "C5", "C6"]
     assert claims[0].startswith("C1 [not covered]")  # the smoke grid has no depth-1 trials
-    assert claims[4] == "C5 [not covered]: no task = sequence trials in this grid"
+    assert claims[3].startswith("C3-linear [not covered]")  # nor linear nets
+    assert claims[5] == "C5 [not covered]: no task = sequence trials in this grid"
+    assert not os.path.exists(tmp_path / "rep" / "operator_study.png")
     assert claims[1].startswith("C2 [") and "fc, width 64, 2 seeds" in claims[1]
 
 
@@ -128,10 +130,38 @@ def test_parts_written_before_a_config_field_existed_still_load(smoke_results, t
 
 def test_parts_from_schema_1_load_with_null_new_metrics(smoke_results, tmp_path):
     import pyarrow.parquet as pq
+    from study.results import ADDED_COLUMNS
     out = tmp_path / "schema1"
     shutil.copytree(smoke_results, out)
     for part in (out / "trials").iterdir():
-        pq.write_table(pq.read_table(part).drop_columns(["span_dim", "operator_near_one",
-                                                         "operator_near_one_in_span"]), part)
+        pq.write_table(pq.read_table(part).drop_columns(list(ADDED_COLUMNS)), part)
     res = analysis.load(str(out))
-    assert len(res.trials) == 4 and res.trials.operator_near_one.isna().all()
+    assert len(res.trials) == 4
+    assert all(res.trials[c].isna().all() for c in ADDED_COLUMNS)
+
+
+def _linear_row(arch, depth, side, seed, memorizes):
+    keep = 1 if memorizes else side * side
+    return {"trial_id": f"{arch}-{depth}-{side}-{seed}", "arch": arch, "depth": depth, "seed": seed, "width": 8,
+            "n_train": 1, "activation": "identity", "dataset": "digits", "image_size": side, "input_dim": side ** 2,
+            "kernel_size": 3, "status": "ok", "attractor_frac": 0.0, "retrieval_same_frac": 0.0,
+            "span_dim": 1, "operator_near_one": keep, "operator_near_one_in_span": 1,
+            "operator_rest_radius": 0.5 if memorizes else 0.0}
+
+
+def test_c3_linear_verdict_from_the_operator_study():
+    # stride 1 memorizes from depth 4 on 8x8 images (receptive field 9), downsampling from depth 2
+    rows = [_linear_row(a, d, 8, s, d >= first) for a, first in (("conv", 4), ("conv_down", 2))
+            for d in (2, 3, 4, 6) for s in (0, 1)]
+    v = {x.claim: x for x in report.verdicts(_results(rows))}
+    assert v["C3-linear"].verdict == "reproduced", v["C3-linear"].line()
+    assert "acting as P_X: 0 of 4" in v["C3-linear"].text and "conv 4 (CI 4 - 4)" in v["C3-linear"].text
+    assert v["C4"].verdict == "not covered"  # linear nets are not C4's attractor evidence
+    # a stride-1 operator acting as P_X with a receptive field (5) below the side (8) contradicts necessity
+    narrow = [dict(r, **_linear_row("conv", 2, 8, r["seed"], True)) if r["arch"] == "conv" and r["depth"] == 2 else r
+              for r in rows]
+    assert {x.claim: x for x in report.verdicts(_results(narrow))}["C3-linear"].verdict == "partly"
+    # downsampling no earlier than stride 1, and necessity broken: not reproduced
+    late = [_linear_row(a, d, 8, s, d >= first) for a, first in (("conv", 2), ("conv_down", 6))
+            for d in (2, 3, 4, 6) for s in (0, 1)]
+    assert {x.claim: x for x in report.verdicts(_results(late))}["C3-linear"].verdict == "not reproduced"

@@ -220,11 +220,18 @@ def test_operator_spectrum_of_a_projection_and_of_a_banded_map():
     P = U @ U.T
     s = probes.operator_spectrum(P, X)
     assert (s.span_dim, s.near_one, s.near_one_in_span) == (3, 3, 3)  # memorization: P_X exactly
+    assert s.rest_radius == pytest.approx(0, abs=1e-12) and s.memorizes()
+    I = torch.eye(16, dtype=torch.float64)
+    s = probes.operator_spectrum(P + 0.5 * (I - P), X)  # keeps the span, halves the rest: still memorizes
+    assert s.rest_radius == pytest.approx(0.5) and s.memorizes()
+    s = probes.operator_spectrum(P + 1.5 * (I - P), X)  # keeps the span but pushes away from it
+    assert (s.near_one, s.near_one_in_span) == (3, 3) and s.rest_radius == pytest.approx(1.5) and not s.memorizes()
     band = torch.eye(16, dtype=torch.float64) * 0.5 + torch.diag(torch.full((15,), 0.5, dtype=torch.float64), 1)
     s = probes.operator_spectrum(band, X)
-    assert s.near_one == 0 and np.abs(s.eigenvalues).max() == pytest.approx(0.5)
-    s = probes.operator_spectrum(torch.eye(16, dtype=torch.float64), X)
+    assert s.near_one == 0 and s.rest_radius == pytest.approx(0.5) and not s.memorizes()
+    s = probes.operator_spectrum(I, X)
     assert s.near_one == 16 and s.near_one_in_span == 3  # identity keeps everything, mostly off the span
+    assert s.rest_radius == 0 and not s.memorizes()
 
 
 # --- cycles (C5) -----------------------------------------------------------------------------------

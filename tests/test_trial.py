@@ -142,4 +142,5 @@ def test_linear_nets_record_their_operator_spectrum():
     row = run_trial(linear).trial
     assert row["span_dim"] == 2 and 0 <= row["operator_near_one_in_span"] <= row["span_dim"]
     assert row["operator_near_one"] >= row["operator_near_one_in_span"]
+    assert row["operator_rest_radius"] >= 0
     assert run_trial(SMALL.replace(max_steps=50)).trial["operator_near_one"] is None  # nonlinear: not measured
