@@ -61,8 +61,10 @@ def rate_map(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
 
 
 def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Criterion = DEFAULT,
-                threshold: float = 0.5, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> pd.DataFrame:
+                threshold: float = 0.5, n_boot: int = 1000, level: float = 0.9, seed: int = 0,
+                flag: pd.Series | None = None) -> pd.DataFrame:
     """Smallest depth at which the memorization rate over seeds is >= ``threshold``, per group.
+    ``flag`` (boolean per row) replaces ``memorized(trials, criterion)``, e.g. ``operator_memorizes``.
 
     onset = min { d : mean_{s in seeds} 1[memorized(d, s)] >= threshold }   (NaN: not reached)
     Interval: bootstrap over seeds (resampled with replacement, jointly across depths since a seed
@@ -71,7 +73,7 @@ def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Cr
     -> one row per group: by..., onset_depth, onset_low, onset_high, reached, p_reached (share of
     bootstrap draws that reach it), n_seeds, depths (tested, sorted)."""
     by = _present(trials, by if by is not None else GROUP)
-    df = trials.assign(memorized=memorized(trials, criterion).astype(float))
+    df = trials.assign(memorized=(memorized(trials, criterion) if flag is None else flag).astype(float))
     rng = np.random.default_rng(seed)
     rows = []
     for key, g in df.groupby(by, dropna=False) if by else [((), df)]:
@@ -104,6 +106,50 @@ def describe_onset(row: pd.Series) -> str:
         return f"> {max(row['depths'])} (not reached)"
     hi = "not reached" if not np.isfinite(row["onset_high"]) else f"{row['onset_high']:g}"
     return f"{row['onset_depth']:g} (CI {row['onset_low']:g} - {hi})"
+
+
+# --- linear nets: the operator study of C3 ----------------------------------------------------------
+
+def operator_memorizes(trials: pd.DataFrame) -> pd.Series:
+    """Boolean per row: a linear net's operator A behaves like the projection P_X, i.e.
+    near_one = near_one_in_span = span_dim (A keeps exactly span(X)) and rest_radius < 1 (it contracts
+    everything else, so x <- Ax converges onto span(X)). Rows without operator values: False."""
+    cols = ["operator_near_one", "operator_near_one_in_span", "span_dim", "operator_rest_radius"]
+    if not set(cols) <= set(trials.columns):
+        return pd.Series(False, index=trials.index)
+    near, inside, dim, rest = (trials[c].astype(float) for c in cols)
+    return (near == inside) & (inside == dim) & (rest < 1)
+
+
+def image_side(trials: pd.DataFrame) -> pd.Series:
+    """The image side s per row: ``image_size`` where set, else sqrt(input_dim / channels)."""
+    chans = trials["channels"].astype(float).fillna(1.0) if "channels" in trials else 1.0
+    native = np.sqrt(trials["input_dim"].astype(float) / chans).round()
+    return trials["image_size"].astype(float).fillna(native) if "image_size" in trials else native
+
+
+def receptive_field(trials: pd.DataFrame) -> pd.Series:
+    """Receptive field of a stride-1 conv stack: depth (k - 1) + 1 pixels; an output pixel sees no
+    further, so the operator is banded and cannot be P_X of an s x s image while this is < s."""
+    return trials["depth"] * (trials["kernel_size"] - 1) + 1
+
+
+def operator_table(trials: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """Linear nets, per ``by`` group (default arch, width, side) and depth, over seeds: median kept
+    directions (near_one), share keeping exactly span(X), share memorizing (``operator_memorizes``),
+    median rest_radius, share of trials that interpolated (status ok), n_seeds."""
+    lin = trials[trials.get("operator_near_one", pd.Series(dtype=float)).notna()]
+    lin = lin.assign(side=image_side(lin), receptive_field=receptive_field(lin),
+                     keeps_span=((lin.operator_near_one == lin.operator_near_one_in_span)
+                                 & (lin.operator_near_one_in_span == lin.span_dim)).astype(float),
+                     memorizes=operator_memorizes(lin).astype(float), ok=(lin.status == "ok").astype(float))
+    by = by if by is not None else ["arch", "width", "side"]
+    return (lin.groupby([*by, "depth"], dropna=False)
+               .agg(receptive_field=("receptive_field", "first"), near_one=("operator_near_one", "median"),
+                    keeps_span=("keeps_span", "mean"), memorizes=("memorizes", "mean"),
+                    rest_radius=("operator_rest_radius", "median"), interpolated=("ok", "mean"),
+                    n_seeds=("seed", "nunique"))
+               .reset_index())
 
 
 def metric_vs(trials: pd.DataFrame, metric: str, x: str = "depth", by: list[str] | None = None) -> pd.DataFrame:

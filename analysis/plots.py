@@ -137,6 +137,38 @@ def loss_curves(curves: pd.DataFrame, trials: pd.DataFrame, hue: str = "depth", 
     return fig
 
 
+def operator_study(trials: pd.DataFrame) -> plt.Figure:
+    """C3's linear operator study, one column per image side s, medians over seeds: top, the
+    directions the operator keeps (eigenvalues ~1) against depth; bottom, the largest other
+    |eigenvalue| (clipped at 3). P_X of n images keeps n directions (dashed line) and has the rest
+    below 1 (dashed line). The dotted line marks the depth at which a stride-1 stack's receptive
+    field reaches s."""
+    lin = trials[trials["operator_near_one"].notna()]
+    lin = lin.assign(side=maps.image_side(lin), width=lin.width.astype(str))
+    sides = sorted(lin.side.unique())
+    fig, axes = plt.subplots(2, len(sides), figsize=(4.2 * len(sides), 6.0), squeeze=False, sharex="col")
+    for j, side in enumerate(sides):
+        g = lin[lin.side == side]
+        for i, (metric, label) in enumerate([("operator_near_one", "eigenvalues ~1 (kept directions)"),
+                                             ("operator_rest_radius", "max |other eigenvalue|")]):
+            ax = axes[i][j]
+            sns.lineplot(g, x="depth", y=metric, hue="arch", style="width", marker="o", estimator="median",
+                         errorbar=None, ax=ax, legend=(i == 0 and j == len(sides) - 1))
+            ax.axvline((side - 1) / (g.kernel_size.iloc[0] - 1), color="grey", ls=":", lw=1)
+            if metric == "operator_near_one":
+                ax.set_yscale("symlog", linthresh=1)
+                ax.set_ylim(0, side * side * 1.5)
+                ax.axhline(g.span_dim.median(), color="grey", ls="--", lw=1)
+            else:
+                ax.set_ylim(0, 3)
+                ax.axhline(1.0, color="grey", ls="--", lw=1)
+            ax.set(ylabel=label, title=f"{int(side)}x{int(side)} images" if i == 0 else "")
+    if len(sides):
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def savefig(fig: plt.Figure, path: str) -> str:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

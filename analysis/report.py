@@ -43,6 +43,10 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
     usable = _usable(res.trials)
     task = usable["task"] if "task" in usable.columns else pd.Series("autoencode", index=usable.index)
     t, seq = usable[task == "autoencode"], usable[task == "sequence"]
+    # linear nets (operator measured) have rho = 1 at their fixed points by construction: C1 and the
+    # operator study speak of them; the attractor claims C2-C6 are about nonlinear nets
+    linear = t["operator_near_one"].notna() if "operator_near_one" in t.columns else pd.Series(False, index=t.index)
+    lin = t[linear]
     out = []
 
     single = t[t.depth == 1]
@@ -57,6 +61,7 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
     else:
         out.append(Verdict("C1", "not covered", "no depth-1 trials in this grid"))
 
+    t = t[~linear]
     several = t[t.n_train > 1]  # C2, C3, C6 speak of storing several examples; n_train = 1 is C4's
     fc = several[(several.arch == "fc") & (several.depth >= 2)]
     if fc.depth.nunique() >= 2:
@@ -92,6 +97,8 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
                            + "; ".join(parts) + note))
     else:
         out.append(Verdict("C3", "not covered", "needs conv or conv_down trials at two or more depths"))
+
+    out.append(_c3_linear(lin[lin.arch.isin(["conv", "conv_down"])]))
 
     one = t[t.n_train == 1]
     if len(one):
@@ -130,6 +137,35 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
     return out
 
 
+def _c3_linear(lin: pd.DataFrame) -> Verdict:
+    """C3's operator study: a stride-1 linear conv cannot act as P_X while its receptive field is
+    smaller than the image (necessity); downsampling reaches P_X-like operators at smaller depth."""
+    if lin.empty or lin.depth.nunique() < 2:
+        return Verdict("C3-linear", "not covered", "needs linear conv or conv_down trials at two or more depths")
+    lin = lin.assign(side=maps.image_side(lin), memorizes=maps.operator_memorizes(lin))
+    conv = lin[lin.arch == "conv"]
+    narrow = conv[maps.receptive_field(conv) < conv.side]
+    necessary = len(narrow) > 0 and not narrow.memorizes.any()
+    on = maps.onset_depth(lin, by=["arch", "width", "side"], flag=lin.memorizes, n_boot=200)
+    parts, helps, tested = [], [], False
+    for (width, side), g in on.groupby(["width", "side"]):
+        o = g.set_index("arch")
+        parts.append(f"width {width:g}, side {side:g}: " + ", ".join(f"{a} {maps.describe_onset(r)}"
+                                                                    for a, r in o.iterrows()))
+        if {"conv", "conv_down"} <= set(o.index):
+            tested = True
+            down, plain = o.loc["conv_down"], o.loc["conv"]
+            if down.reached:
+                helps.append(not plain.reached or down.onset_depth <= plain.onset_depth)
+    downsampling = tested and len(helps) > 0 and all(helps)
+    verdict = "reproduced" if necessary and downsampling else "partly" if necessary or downsampling else \
+        "not reproduced"
+    return Verdict("C3-linear", verdict,
+                   f"stride-1 trials with receptive field < image side acting as P_X: {int(narrow.memorizes.sum())} "
+                   f"of {len(narrow)}; onset depth of a P_X-like operator (keeps exactly span(X), contracts the "
+                   "rest): " + "; ".join(parts))
+
+
 def _img(path: str) -> str:
     with open(path, "rb") as fh:
         data = base64.b64encode(fh.read()).decode()
@@ -162,6 +198,9 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
             lambda: plots.metric_vs_depth(usable, "spectral_radius_median"))
         add("retrieval_sigma.png", "Retrieval from noisy starts vs noise sigma",
             lambda: plots.retrieval_vs_sigma(res.retrieval, usable))
+        if "operator_near_one" in usable and usable.operator_near_one.notna().any():
+            add("operator_study.png", "Linear nets: the operator's kept directions and the rest of its spectrum "
+                "vs depth (C3)", lambda: plots.operator_study(usable))
         add("loss_curves.png", "Training loss curves", lambda: plots.loss_curves(res.curves, t))
         if trajectories:
             best = usable.sort_values(["attractor_frac", "depth"], ascending=False).iloc[0]

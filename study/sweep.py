@@ -80,6 +80,8 @@ PRESETS: dict[str, Grid] = {
 # the full size for a GPU cluster.
 _C1 = {"depth": 1, "bias": False, "init": "zero", "optimizer": "gd", "final_activation": True,
        "dataset": "gaussian", "image_size": 8, "n_train": 5, "loss_tol": 1e-12}  # GD from A = 0
+_C3_LINEAR = {"activation": "identity", "bias": False, "n_train": 1, "n_heldout": 5, "init": "normal",
+              "lr": 1e-3, "loss_tol": 1e-8, "max_steps": 20000}  # init std 1/sqrt(fan_in): gain ~1 per layer
 PRESETS.update({
     # C1: single layers project onto the (nonlinear) span: f(x) = f(P_X x), no attractors
     "c1-local": Grid(axes={"activation": ["identity", "tanh", "softplus"], "seed": [0, 1, 2]},
@@ -95,6 +97,13 @@ PRESETS.update({
     "c3-local": Grid(axes={"arch": ["conv", "conv_down"], "depth": [2, 4, 6, 8], "seed": [0, 1]},
                      fixed={**_FAST, "width": 32}),
     "c3": PRESETS["paper-conv"],
+    # C3's operator study: linear conv nets (identity activation, no bias) on one image, depth against
+    # the image side; single-filter (width 1, the theorem's setting) and 8 filters per layer
+    "c3-linear-local": Grid(axes={"arch": ["conv", "conv_down"], "image_size": [4, 8, 16], "width": [1, 8],
+                                  "depth": [2, 3, 4, 6, 8], "seed": [0, 1, 2]}, fixed=_C3_LINEAR),
+    "c3-linear": Grid(axes={"arch": ["conv", "conv_down"], "image_size": [4, 8, 16, 32], "width": [1, 8, 32],
+                            "depth": [2, 3, 4, 6, 8, 12, 16, 24, 32], "seed": [0, 1, 2]},
+                      fixed={**_C3_LINEAR, "max_steps": 100000}),
     # C4: one training example is stored as an attractor across activations, widths, depths
     "c4-local": Grid(axes={"activation": ["leaky_relu", "selu", "elu", "tanh", "softplus", "cosid"],
                            "width": [64, 256], "depth": [3, 6], "seed": [0]},

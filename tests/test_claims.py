@@ -1,4 +1,6 @@
 """Each claim's local preset runs at a tiny size and the analysis computes that claim's verdict."""
+import os
+
 import pytest
 
 import analysis
@@ -26,7 +28,7 @@ def test_claim_preset_runs_and_gets_a_verdict(preset, tmp_path):
 
 
 def test_claim_presets_have_local_and_full_sizes():
-    for claim in ("c1", "c2", "c3", "c4", "c5", "c6"):
+    for claim in ("c1", "c2", "c3", "c3-linear", "c4", "c5", "c6"):
         local, full = PRESETS[f"{claim}-local"], PRESETS[claim]
         assert len(local.configs()) < len(full.configs())
 
@@ -36,3 +38,14 @@ def test_c1_local_single_layers_see_only_the_span(tmp_path):
     run_pack(configs, str(tmp_path))
     c1 = {v.claim: v for v in report.verdicts(analysis.load(str(tmp_path)))}["C1"]
     assert c1.verdict == "reproduced", c1.line()
+
+
+def test_c3_linear_local_runs_and_the_report_shows_its_operator_study(tmp_path):
+    sets = ["seed=0", "image_size=4", "width=2", "depth=2,3", "max_steps=300", "n_random_starts=5", "iter_steps=200"]
+    rows = run_pack(validate(apply_sets(PRESETS["c3-linear-local"], sets)), str(tmp_path))
+    assert len(rows) == 4 and all(r["operator_near_one"] is not None for r in rows)  # every net is linear
+    report.build(str(tmp_path), str(tmp_path / "rep"), trajectories=False)
+    claims = dict(line.split(" ", 1) for line in open(tmp_path / "rep" / "claims.txt").read().splitlines())
+    assert claims["C3-linear"].split("]")[0] in ("[reproduced", "[partly", "[not reproduced"), claims["C3-linear"]
+    assert claims["C4"].startswith("[not covered]")  # one image, but linear: not attractor evidence
+    assert os.path.getsize(tmp_path / "rep" / "operator_study.png") > 1000

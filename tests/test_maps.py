@@ -66,3 +66,28 @@ def test_metric_vs_depth_and_retrieval_vs_sigma():
                               for tid in t.trial_id for s in (0.1, 0.4)])
     rv = maps.retrieval_vs_sigma(retrieval, t, by=["arch"]).set_index("sigma")
     assert rv.same_frac.tolist() == pytest.approx([0.9, 0.6])
+
+
+def test_operator_memorizes_needs_exactly_the_span_kept_and_the_rest_contracted():
+    ops = pd.DataFrame({  # near_one, in_span, span_dim, rest_radius
+        "operator_near_one": [1, 1, 64, 2, 0, None], "operator_near_one_in_span": [1, 1, 1, 1, 0, None],
+        "span_dim": [1, 1, 1, 1, 1, None], "operator_rest_radius": [0.5, 1.4, 0.0, 0.5, 0.9, None]})
+    # P_X-like | keeps the span but expands | identity | keeps one extra direction | keeps nothing | nonlinear
+    assert maps.operator_memorizes(ops).tolist() == [True, False, False, False, False, False]
+
+
+def test_image_side_and_receptive_field():
+    t = pd.DataFrame({"image_size": [None, 16.0, None], "channels": [None, None, 3.0],
+                      "input_dim": [64, 256, 3072], "depth": [1, 4, 8], "kernel_size": [3, 3, 5]})
+    assert maps.image_side(t).tolist() == [8, 16, 32]
+    assert maps.receptive_field(t).tolist() == [3, 9, 33]
+
+
+def test_operator_table_per_depth():
+    rows = [{"trial_id": f"{d}-{s}", "arch": "conv", "width": 1, "image_size": 8, "input_dim": 64, "kernel_size": 3,
+             "depth": d, "seed": s, "status": "ok", "span_dim": 1, "operator_near_one": 1 if d >= 4 else 64,
+             "operator_near_one_in_span": 1, "operator_rest_radius": 0.5 if (d >= 4 and s == 0) else 1.5}
+            for d in (2, 4) for s in (0, 1)]
+    tab = maps.operator_table(pd.DataFrame(rows)).set_index("depth")
+    assert tab.loc[2, "near_one"] == 64 and tab.loc[2, "keeps_span"] == 0 and tab.loc[2, "memorizes"] == 0
+    assert tab.loc[4, "keeps_span"] == 1 and tab.loc[4, "memorizes"] == 0.5 and tab.loc[4, "receptive_field"] == 9
