@@ -138,12 +138,16 @@ def operator_table(trials: pd.DataFrame, by: list[str] | None = None) -> pd.Data
     """Linear nets, per ``by`` group (default arch, width, side) and depth, over seeds: median kept
     directions (near_one), share keeping exactly span(X), share memorizing (``operator_memorizes``),
     median rest_radius, share of trials that interpolated (status ok), n_seeds."""
-    lin = trials[trials.get("operator_near_one", pd.Series(dtype=float)).notna()]
+    by = by if by is not None else ["arch", "width", "side"]
+    cols = [*by, "depth", "receptive_field", "near_one", "keeps_span", "memorizes", "rest_radius", "interpolated",
+            "n_seeds"]
+    lin = trials[trials["operator_near_one"].notna()] if "operator_near_one" in trials else trials.iloc[:0]
+    if lin.empty:  # no linear nets (or parts from before the operator was measured)
+        return pd.DataFrame(columns=cols)
     lin = lin.assign(side=image_side(lin), receptive_field=receptive_field(lin),
                      keeps_span=((lin.operator_near_one == lin.operator_near_one_in_span)
                                  & (lin.operator_near_one_in_span == lin.span_dim)).astype(float),
                      memorizes=operator_memorizes(lin).astype(float), ok=(lin.status == "ok").astype(float))
-    by = by if by is not None else ["arch", "width", "side"]
     return (lin.groupby([*by, "depth"], dropna=False)
                .agg(receptive_field=("receptive_field", "first"), near_one=("operator_near_one", "median"),
                     keeps_span=("keeps_span", "mean"), memorizes=("memorizes", "mean"),

@@ -43,10 +43,11 @@ def verdicts(res: Results, criterion: maps.Criterion = maps.DEFAULT) -> list[Ver
     usable = _usable(res.trials)
     task = usable["task"] if "task" in usable.columns else pd.Series("autoencode", index=usable.index)
     t, seq = usable[task == "autoencode"], usable[task == "sequence"]
-    # linear nets (operator measured) have rho = 1 at their fixed points by construction: C1 and the
-    # operator study speak of them; the attractor claims C2-C6 are about nonlinear nets
-    linear = t["operator_near_one"].notna() if "operator_near_one" in t.columns else pd.Series(False, index=t.index)
-    lin = t[linear]
+    # linear nets have rho = 1 at their fixed points by construction: C1 and the operator study speak
+    # of them; the attractor claims C2-C6 are about nonlinear nets
+    linear = (t.activation == "identity") & ~t.bias.astype(bool)
+    measured = t["operator_near_one"].notna() if "operator_near_one" in t.columns else pd.Series(False, index=t.index)
+    lin = t[linear & measured]
     out = []
 
     single = t[t.depth == 1]

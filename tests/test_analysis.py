@@ -92,7 +92,7 @@ def _results(rows):
 
 def _row(arch, depth, seed, memorizes, width=16, n_train=10):
     return {"trial_id": f"{arch}-{depth}-{seed}-{width}-{n_train}", "arch": arch, "depth": depth, "seed": seed,
-            "width": width, "n_train": n_train, "activation": "relu", "dataset": "digits",
+            "width": width, "n_train": n_train, "activation": "relu", "bias": True, "dataset": "digits",
             "attractor_frac": 0.9 if memorizes else 0.0, "retrieval_same_frac": 0.9 if memorizes else 0.0,
             "span_residual_mean": 0.3}
 
@@ -143,7 +143,7 @@ def test_parts_from_schema_1_load_with_null_new_metrics(smoke_results, tmp_path)
 def _linear_row(arch, depth, side, seed, memorizes):
     keep = 1 if memorizes else side * side
     return {"trial_id": f"{arch}-{depth}-{side}-{seed}", "arch": arch, "depth": depth, "seed": seed, "width": 8,
-            "n_train": 1, "activation": "identity", "dataset": "digits", "image_size": side, "input_dim": side ** 2,
+            "n_train": 1, "activation": "identity", "bias": False, "dataset": "digits", "image_size": side, "input_dim": side ** 2,
             "kernel_size": 3, "status": "ok", "attractor_frac": 0.0, "retrieval_same_frac": 0.0,
             "span_dim": 1, "operator_near_one": keep, "operator_near_one_in_span": 1,
             "operator_rest_radius": 0.5 if memorizes else 0.0}

@@ -91,3 +91,5 @@ def test_operator_table_per_depth():
     tab = maps.operator_table(pd.DataFrame(rows)).set_index("depth")
     assert tab.loc[2, "near_one"] == 64 and tab.loc[2, "keeps_span"] == 0 and tab.loc[2, "memorizes"] == 0
     assert tab.loc[4, "keeps_span"] == 1 and tab.loc[4, "memorizes"] == 0.5 and tab.loc[4, "receptive_field"] == 9
+    nonlinear = pd.DataFrame(rows).assign(operator_near_one=None)
+    assert maps.operator_table(nonlinear).empty and maps.operator_table(nonlinear.drop(columns="operator_near_one")).empty
