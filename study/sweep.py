@@ -391,6 +391,7 @@ class Progress:
                 self.already = len(set(self.ids) & results.finished_ids(self.out))
                 self.done, self.failed, self.start = 0, 0, time.time()
                 self.per_trial: dict[str, tuple[int, int]] = {}  # Tune trial -> (done, failed) in this fit
+                self.finished: dict[str, int] = {}  # Tune trial -> configs done or skipped in this fit
                 self.tty = sys.stderr.isatty()
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -401,12 +402,18 @@ class Progress:
 
             def count(self, trial, result, trials) -> None:
                 new = (result.get("configs_done", 0), result.get("configs_failed", 0))
+                self.finished[trial.trial_id] = new[0] + result.get("configs_skipped", 0)
                 if new == self.per_trial.get(trial.trial_id, (0, 0)):
                     return
                 self.per_trial[trial.trial_id] = new
                 self.done = sum(d for d, _ in self.per_trial.values())
                 self.failed = sum(f for _, f in self.per_trial.values())
-                self.show(sum(t.status == "RUNNING" for t in trials))
+                self.show(sum(self.busy(t) for t in trials))
+
+            def busy(self, trial) -> bool:
+                """Running and not through its configs: its last report comes just before it ends."""
+                size = len(pack_configs(trial.config, trial.config["_run"]["pack"]))
+                return trial.status == "RUNNING" and self.finished.get(trial.trial_id, 0) < size
 
             def on_trial_error(self, iteration, trials, trial, **info):
                 sys.stderr.write(f"\n[memsweep] a Tune trial failed (Ray retries it up to max_failures): "

@@ -112,7 +112,7 @@ def test_smoke_sweep_writes_one_part_per_grid_point(smoke_out):
     assert set(trials.trial_id) == expected and (trials.status == "ok").all()
     assert trials.fixed_point_frac.between(0, 1).all() and (trials.final_loss < 1e-6).all()
     assert len(pd.read_parquet(out / "examples")) == 10 * len(expected)
-    assert "4/4 trials done" in text and "4 trials: 4 done, 0 skipped" in text
+    assert "4/4 trials done, 0 running" in text and "4 trials: 4 done, 0 skipped" in text
     assert "Traceback" not in text and "Configuration for experiment" not in text  # no raw Ray banner
 
 
