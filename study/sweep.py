@@ -252,6 +252,19 @@ def estimated_seconds(cfg: TrialConfig) -> float:
     return cfg.max_steps * (STEP_OVERHEAD_S + 3 * flops / FLOPS_PER_S)
 
 
+def estimated_costs(configs: list[TrialConfig]) -> list[float]:
+    """``estimated_seconds`` of each config, computed once per shape of work (not per seed or lr)."""
+    cost: dict[tuple, float] = {}
+    out = []
+    for cfg in configs:
+        key = (cfg.dataset, cfg.image_size, cfg.channels, cfg.arch, cfg.depth, cfg.width, cfg.kernel_size,
+               cfg.n_train, cfg.max_steps)
+        if key not in cost:
+            cost[key] = estimated_seconds(cfg)
+        out.append(cost[key])
+    return out
+
+
 def ordered_axes(grid: Grid, configs: list[TrialConfig]) -> dict[str, list[Any]]:
     """The grid's axes arranged so Tune starts the expensive grid points first.
 
@@ -262,14 +275,7 @@ def ordered_axes(grid: Grid, configs: list[TrialConfig]) -> dict[str, list[Any]]
     axes = {k: v for k, v in grid.axes.items() if k != grid.pack}
     if not axes:
         return {}
-    cost: dict[tuple, float] = {}  # estimates depend on the shape of the work only, not seeds or lr
-    per_config = []
-    for cfg in configs:
-        key = (cfg.dataset, cfg.image_size, cfg.channels, cfg.arch, cfg.depth, cfg.width, cfg.kernel_size,
-               cfg.n_train, cfg.max_steps)
-        if key not in cost:
-            cost[key] = estimated_seconds(cfg)
-        per_config.append(cost[key])
+    per_config = estimated_costs(configs)
 
     def mean_cost(name: str, value: Any) -> float:
         picked = [t for c, t in zip(configs, per_config) if getattr(c, name) == _coerce(name, value)]
@@ -376,6 +382,14 @@ class Summary:
                 f"{self.failed} failed  [{by}]")
 
 
+def eta_seconds(elapsed: float, done_cost: float, todo_cost: float) -> float:
+    """Time left if the rest runs at the pace so far, pace measured in estimated cost per second:
+    elapsed x (todo_cost - done_cost) / done_cost. Counting configs instead would overstate it at the
+    start of a sweep, which runs its expensive grid points first (``ordered_axes``). NaN before any
+    work is done."""
+    return elapsed * max(todo_cost - done_cost, 0.0) / done_cost if done_cost > 0 else float("nan")
+
+
 class Progress:
     """A Tune callback printing one progress line per finished config: done/total, running, failed, ETA."""
 
@@ -383,15 +397,19 @@ class Progress:
         from ray import tune
 
         class _Progress(tune.Callback):
-            def __init__(self, out: str, ids: list[str]):
-                self.out, self.ids = out, ids  # plain data: Tuner.restore unpickles this callback
+            def __init__(self, out: str, ids: list[str], costs: list[float] | None = None):
+                # plain data: Tuner.restore unpickles this callback. costs: estimated seconds per id
+                self.out, self.ids, self.costs = out, ids, dict(zip(ids, costs or [1.0] * len(ids)))
 
             def setup(self, **info):  # runs at every fit, the first and each resumed one
                 self.total = len(self.ids)
-                self.already = len(set(self.ids) & results.finished_ids(self.out))
+                self.todo = set(self.ids) - results.finished_ids(self.out)
+                self.already = self.total - len(self.todo)
+                self.todo_cost = sum(self.costs[i] for i in self.todo)
                 self.done, self.failed, self.start = 0, 0, time.time()
                 self.per_trial: dict[str, tuple[int, int]] = {}  # Tune trial -> (done, failed) in this fit
                 self.finished: dict[str, int] = {}  # Tune trial -> configs done or skipped in this fit
+                self.pack_todo: dict[str, list[str]] = {}  # Tune trial -> its ids still to run at setup
                 self.tty = sys.stderr.isatty()
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -408,7 +426,7 @@ class Progress:
                 self.per_trial[trial.trial_id] = new
                 self.done = sum(d for d, _ in self.per_trial.values())
                 self.failed = sum(f for _, f in self.per_trial.values())
-                self.show(sum(self.busy(t) for t in trials))
+                self.show(sum(self.busy(t) for t in trials), trials)
 
             def busy(self, trial) -> bool:
                 """Running and not through its configs: its last report comes just before it ends."""
@@ -419,10 +437,22 @@ class Progress:
                 sys.stderr.write(f"\n[memsweep] a Tune trial failed (Ray retries it up to max_failures): "
                                   f"{trial.error_file or trial}\n")
 
-            def show(self, running: int) -> None:
+            def done_cost(self, trials) -> float:
+                """Estimated cost of the work done in this fit: each pack's share of its own cost."""
+                total = 0.0
+                for t in trials:
+                    if t.trial_id not in self.pack_todo:
+                        ids = [c.trial_id for c in pack_configs(t.config, t.config["_run"]["pack"])]
+                        self.pack_todo[t.trial_id] = [i for i in ids if i in self.todo]
+                    todo = self.pack_todo[t.trial_id]
+                    if todo:
+                        share = min(1.0, self.per_trial.get(t.trial_id, (0, 0))[0] / len(todo))
+                        total += share * sum(self.costs[i] for i in todo)
+                return total
+
+            def show(self, running: int, trials=()) -> None:
                 elapsed = time.time() - self.start
-                left = self.total - self.already - self.done
-                eta = elapsed / self.done * left if self.done else float("nan")
+                eta = eta_seconds(elapsed, self.done_cost(trials), self.todo_cost)
                 line = (f"[memsweep] {self.already + self.done}/{self.total} trials done, {running} running, "
                         f"{self.failed} failed, {_hms(elapsed)} elapsed, ETA {_hms(eta)}")
                 sys.stderr.write(("\r" + line) if self.tty else line + "\n")
@@ -518,7 +548,7 @@ def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | No
         space = param_space(grid, configs, run)
         trainable = tune.with_resources(_trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
         exp = f"{out}/_tune"
-        progress = Progress(out, ids)
+        progress = Progress(out, ids, estimated_costs(configs))
         run_config = tune.RunConfig(
             name="_tune", storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=max_failures),

@@ -202,3 +202,24 @@ def test_param_space_grid_searches_axes_and_lists_the_packed_one():
     assert space["seed"] == [0, 1, 2] and space["lr"] == 1e-3 and space["_run"]["out"] == "/x"
     assert space["depth"] == {"grid_search": [12, 8, 6, 4, 2]}  # expensive first
     assert set(space["arch"]["grid_search"]) == {"fc", "conv_down"} and space["arch"]["grid_search"][0] == "conv_down"
+
+
+def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from study import sweep
+    grid = Grid(axes={"depth": [8, 2], "seed": [0, 1]}, fixed={"width": 16})
+    configs = grid.configs()
+    costs = [9.0 if c.depth == 8 else 1.0 for c in configs]  # the deep pack is 9x the shallow one
+    progress = sweep.Progress(str(tmp_path), [c.trial_id for c in configs], costs)
+    progress.setup()
+    run = {"out": str(tmp_path), "cpus": 1, "gpus": 0, "pack": "seed"}
+    packs = [SimpleNamespace(trial_id=f"t{d}", status="RUNNING", config={"width": 16, "depth": d, "seed": [0, 1],
+                                                                         "_run": run}) for d in (8, 2)]
+    lines = []
+    monkeypatch.setattr(sweep.sys, "stderr", SimpleNamespace(write=lines.append, flush=lambda: None))
+    progress.start = time.time() - 90  # the deep pack took 90 s
+    progress.count(packs[0], {"configs_done": 2, "configs_failed": 0}, packs)
+    assert "2/4 trials done, 1 running" in lines[-1]
+    assert "ETA 10s" in lines[-1]  # 90 s x (1 left / 9 done), where counting configs says 90 s
+    assert sweep.eta_seconds(90, 9, 10) == pytest.approx(10) and sweep.eta_seconds(5, 0, 10) != sweep.eta_seconds(5, 0, 10)
