@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from study.sweep import PRESETS, estimated_seconds, run_sweep
+from study.grid import PRESETS, estimated_seconds
+from study.sweep import run_sweep
 from study.trial import run_trial
 
 

@@ -78,7 +78,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .sweep import build_grid, run_sweep
+    from .grid import build_grid
+    from .sweep import run_sweep
 
     grid = build_grid(args.preset, args.grid, args.set or [])
     out = args.out or os.path.join("results", args.preset or os.path.splitext(os.path.basename(args.grid))[0])
@@ -125,7 +126,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
     from analysis.maps import memorized
 
     from .refine import refine_grid
-    from .sweep import apply_sets, build_grid, validate
+    from .grid import apply_sets, build_grid, validate
 
     depths = parse_depths(args.depths)
     if not depths or min(depths) < 1:
@@ -181,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
     _add_config_flags(t)
     t.set_defaults(func=cmd_trial)
 
-    from .sweep import PRESETS
+    from .grid import PRESETS
     r = sub.add_parser("run", help="run a sweep of trials with Ray Tune", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--preset", help=f"a named grid: {', '.join(PRESETS)}")

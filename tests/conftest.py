@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from study import results
-from study.sweep import PRESETS, run_pack
+from study.grid import PRESETS
+from study.sweep import run_pack
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ import pytest
 
 import analysis
 from analysis import report
-from study.sweep import PRESETS, apply_sets, run_pack, validate
+from study.grid import PRESETS, apply_sets, validate
+from study.sweep import run_pack
 
 TINY = {  # the -local grids shrunk to seconds: fewer axis values, one seed, short training
     "c1-local": ("C1", ["seed=0", "activation=identity,tanh", "max_steps=400"]),

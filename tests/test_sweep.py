@@ -11,7 +11,8 @@ import pytest
 
 from study.config import ConfigError
 from study.results import TRIAL_SCHEMA, finished_ids
-from study.sweep import PRESETS, Grid, apply_sets, build_grid, pack_configs, param_space, run_pack, validate
+from study.grid import PRESETS, Grid, apply_sets, build_grid, validate
+from study.sweep import pack_configs, param_space, run_pack
 
 
 # --- grids, no Ray ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from study import results
 from study.cli import main
-from study.sweep import PRESETS
+from study.grid import PRESETS
 
 RUN = ["run", "--preset", "smoke"]
 CASES = [

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from study.results import TRIAL_SCHEMA, finished_ids
-from study.sweep import build_grid
+from study.grid import build_grid
 
 def snapshot(folder) -> dict[str, tuple[int, int]]:
     """Each visible part's (inode, mtime): a part written again gets a new inode."""

@@ -1,0 +1,281 @@
+"""Grids: which trials a sweep runs, as plain data, checked before anything runs.
+
+A ``Grid`` is ``axes`` (field -> values, their cartesian product) and ``fixed`` (field ->
+value) over ``TrialConfig`` fields; ``pack`` names the axis one Ray Tune trial runs through
+(default ``seed``). ``PRESETS`` are named grids (one per claim of the papers, in a ``-local``
+size for 2 CPU cores and a full size for a GPU cluster). ``build_grid`` combines a preset, a
+TOML file and ``--set key=value`` overrides; ``validate`` checks every config against its data
+and architecture; ``ordered_axes`` puts the expensive grid points first. Nothing here needs Ray.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import ACTIVATIONS, ConfigError, TrialConfig, field_names, field_type, parse_value
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+@dataclass(frozen=True)
+class Grid:
+    axes: dict[str, list[Any]]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    pack: str | None = "seed"  # the axis run inside one Tune trial (None: one config per Tune trial)
+
+    def configs(self) -> list[TrialConfig]:
+        """Every config of the grid, validated (a bad value raises ConfigError naming its field)."""
+        names = list(self.axes)
+        return [TrialConfig(**{**self.fixed, **dict(zip(names, values))})  # an axis overrides a fixed value
+                for values in itertools.product(*(self.axes[n] for n in names))]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"axes": self.axes, "fixed": self.fixed, "pack": self.pack}
+
+    @classmethod
+    def from_json(cls, blob: dict[str, Any]) -> "Grid":
+        return cls(blob["axes"], blob.get("fixed", {}), blob.get("pack", "seed"))
+
+
+# --- presets: plain data ---------------------------------------------------------------------------
+# Digits (64-dim) at lr 1e-3 interpolate in a few hundred Adam steps; depth is where memorization
+# appears (fc: no attractors at depth 1-2, most examples at depth >= 8 on 10 digits).
+_FAST = {"lr": 1e-3, "loss_tol": 1e-7, "max_steps": 3000}
+
+PRESETS: dict[str, Grid] = {
+    # a handful of tiny trials for tests and CI: < 1 minute on 2 cores
+    "smoke": Grid(axes={"depth": [2, 6], "seed": [0, 1]},
+                  fixed={**_FAST, "width": 64, "loss_tol": 1e-6, "max_steps": 1500, "n_random_starts": 10,
+                         "iter_steps": 300}),
+    # the README's main job (< 5 min on 2 cores): memorization appears with depth, for fc and conv_down,
+    # at two widths; conv_down at width 128 goes from no attractors at depth 2 to most at depth >= 6
+    "local": Grid(axes={"arch": ["fc", "conv_down"], "depth": [2, 4, 6, 8, 12], "width": [32, 128],
+                        "seed": [0, 1, 2]},
+                  fixed={**_FAST}),
+    # the papers' FC setting, for a GPU cluster: 784-dim-size images, widths 128..2048, depth 1..16
+    "paper-fc": Grid(axes={"depth": [1, 2, 3, 4, 6, 8, 10, 12, 16], "width": [128, 256, 512, 1024, 2048],
+                           "activation": ["leaky_relu", "selu", "elu", "tanh", "sigmoid", "softplus", "cosid"],
+                           "n_train": [1, 10, 100], "seed": [0, 1, 2]},
+                     fixed={"image_size": 28, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
+    # C3: conv depth vs image side, with and without downsampling, 3x3 filters, 16x16 images
+    "paper-conv": Grid(axes={"arch": ["conv", "conv_down"], "depth": [2, 4, 6, 8, 10, 12, 16],
+                             "width": [16, 64], "n_train": [1, 10], "seed": [0, 1, 2]},
+                       fixed={"image_size": 16, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
+}
+
+# One preset per claim of the papers (C1-C6): `cN-local` runs on 2 CPU cores in minutes, `cN` is
+# the full size for a GPU cluster.
+_C1 = {"depth": 1, "bias": False, "init": "zero", "optimizer": "gd", "final_activation": True,
+       "dataset": "gaussian", "image_size": 8, "n_train": 5, "loss_tol": 1e-12}  # GD from A = 0
+_C3_LINEAR = {"activation": "identity", "bias": False, "n_train": 1, "n_heldout": 5, "init": "normal",
+              "lr": 1e-3, "loss_tol": 1e-8, "max_steps": 20000}  # init std 1/sqrt(fan_in): gain ~1 per layer
+PRESETS.update({
+    # C1: single layers project onto the (nonlinear) span: f(x) = f(P_X x), no attractors
+    "c1-local": Grid(axes={"activation": ["identity", "tanh", "softplus"], "seed": [0, 1, 2]},
+                     fixed={**_C1, "lr": 1.0, "max_steps": 3000}),
+    "c1": Grid(axes={"activation": ["identity", "tanh", "softplus", "sigmoid", "cosid"],
+                     "dataset": ["gaussian", "digits"], "n_train": [5, 20], "seed": [0, 1, 2]},
+               fixed={**_C1, "lr": 0.5, "max_steps": 50000}),
+    # C2: deep fc nets trained to interpolation are contractive at their training examples
+    "c2-local": Grid(axes={"depth": [2, 4, 6, 8, 12], "width": [64, 256], "activation": ["leaky_relu", "selu"],
+                           "seed": [0, 1, 2]}, fixed={**_FAST}),
+    "c2": PRESETS["paper-fc"],
+    # C3: conv depth is necessary; downsampling reaches memorization at smaller depth
+    "c3-local": Grid(axes={"arch": ["conv", "conv_down"], "depth": [2, 4, 6, 8], "seed": [0, 1]},
+                     fixed={**_FAST, "width": 32}),
+    "c3": PRESETS["paper-conv"],
+    # C3's operator study: linear conv nets (identity activation, no bias) on one image, depth against
+    # the image side; single-filter (width 1, the theorem's setting) and 8 filters per layer
+    "c3-linear-local": Grid(axes={"arch": ["conv", "conv_down"], "image_size": [4, 8, 16], "width": [1, 8],
+                                  "depth": [2, 3, 4, 6, 8], "seed": [0, 1, 2]}, fixed=_C3_LINEAR),
+    "c3-linear": Grid(axes={"arch": ["conv", "conv_down"], "image_size": [4, 8, 16, 32], "width": [1, 8, 32],
+                            "depth": [2, 3, 4, 6, 8, 12, 16, 24, 32], "seed": [0, 1, 2]},
+                      fixed={**_C3_LINEAR, "max_steps": 100000}),
+    # C4: one training example is stored as an attractor across activations, widths, depths
+    "c4-local": Grid(axes={"activation": ["leaky_relu", "selu", "elu", "tanh", "softplus", "cosid"],
+                           "width": [64, 256], "depth": [3, 6], "seed": [0]},
+                     fixed={**_FAST, "n_train": 1, "n_heldout": 5}),
+    "c4": Grid(axes={"activation": list(ACTIVATIONS[1:]), "width": [128, 512, 2048], "depth": [2, 4, 8, 12],
+                     "seed": [0, 1, 2]}, fixed={"n_train": 1, "image_size": 28, "lr": 1e-4, "loss_tol": 1e-8,
+                                                "max_steps": 50000}),
+    # C5: a net trained on a cycle x_0 -> x_1 -> ... -> x_0 stores it; stable iff rho(J ... J) < 1
+    "c5-local": Grid(axes={"depth": [2, 4, 8], "n_train": [3, 6], "seed": [0, 1]},
+                     fixed={**_FAST, "task": "sequence", "width": 256, "activation": "selu", "iter_steps": 300}),
+    "c5": Grid(axes={"depth": [2, 4, 8, 12, 16], "width": [256, 1024], "n_train": [3, 10, 30],
+                     "activation": ["leaky_relu", "selu"], "seed": [0, 1, 2]},
+               fixed={"task": "sequence", "image_size": 28, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}),
+    # C6: more depth and more width make the map more contractive: more examples stored
+    "c6-local": Grid(axes={"depth": [4, 8], "width": [32, 128, 512], "seed": [0, 1]},
+                     fixed={**_FAST, "n_train": 30}),
+    "c6": Grid(axes={"depth": [4, 8, 12, 16], "width": [256, 1024, 4096], "n_train": [100, 500], "seed": [0, 1, 2]},
+               fixed={"image_size": 28, "lr": 1e-4, "loss_tol": 1e-8, "max_steps": 100000}),
+})
+
+
+# --- building a grid from preset + TOML + --set ------------------------------------------------------
+
+def _coerce(name: str, value: Any) -> Any:
+    """A TOML value for field ``name``: TOML already typed it; strings go through parse_value."""
+    if isinstance(value, str):
+        return parse_value(name, value)
+    _, _, is_tuple = field_type(name)
+    return tuple(value) if is_tuple and isinstance(value, list) else value
+
+
+def _check_names(names, where: str) -> None:
+    unknown = sorted(set(names) - set(field_names()))
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {unknown} in {where}; known fields: {', '.join(field_names())}")
+
+
+def read_grid_file(path: str, base: Grid | None) -> Grid:
+    """TOML: optional ``pack = "seed"`` (or "none"), an ``[axes]`` table of lists, a ``[fixed]`` table."""
+    try:
+        with open(path, "rb") as fh:
+            blob = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--grid {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise ConfigError(f"--grid {path}: not a readable TOML file ({exc})") from None
+    extra = sorted(set(blob) - {"axes", "fixed", "pack"})
+    if extra:
+        raise ConfigError(f"--grid {path}: unknown top-level key(s) {extra}; allowed: axes, fixed, pack")
+    axes, fixed = blob.get("axes", {}), blob.get("fixed", {})
+    if not isinstance(axes, dict) or not isinstance(fixed, dict):
+        raise ConfigError(f"--grid {path}: [axes] and [fixed] must be tables")
+    _check_names(axes, f"--grid {path} [axes]")
+    _check_names(fixed, f"--grid {path} [fixed]")
+    for name, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"--grid {path}: axis {name!r} must be a non-empty list, got {values!r}")
+    grid = base or Grid(axes={})
+    new_axes = {k: v for k, v in grid.axes.items() if k not in fixed}
+    new_axes.update({k: [_coerce(k, v) for v in vals] for k, vals in axes.items()})
+    new_fixed = {k: v for k, v in grid.fixed.items() if k not in axes}
+    new_fixed.update({k: _coerce(k, v) for k, v in fixed.items()})
+    pack = blob.get("pack", grid.pack)
+    return Grid(new_axes, new_fixed, None if pack in (None, "none") else pack)
+
+
+def apply_sets(grid: Grid, sets: list[str]) -> Grid:
+    """``key=value`` fixes a field; ``key=v1,v2`` makes it an axis (a list field takes the commas itself)."""
+    axes, fixed = dict(grid.axes), dict(grid.fixed)
+    for item in sets:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        _check_names([key], f"--set {item}")
+        _, _, is_tuple = field_type(key)
+        if "," in text and not is_tuple:
+            axes[key] = [parse_value(key, t) for t in text.split(",")]
+            fixed.pop(key, None)
+        else:
+            fixed[key] = parse_value(key, text)
+            axes.pop(key, None)
+    return Grid(axes, fixed, grid.pack)
+
+
+def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str] = ()) -> Grid:
+    if preset is None and grid_file is None:
+        raise ConfigError("give --preset NAME or --grid FILE.toml")
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    grid = PRESETS[preset] if preset else None
+    if grid_file:
+        grid = read_grid_file(grid_file, grid)
+    grid = apply_sets(grid, list(sets))
+    if grid.pack is not None and grid.pack not in field_names():
+        raise ConfigError(f"pack must be a config field or none, got {grid.pack!r}")
+    return grid
+
+
+def validate(grid: Grid) -> list[TrialConfig]:
+    """Every config of the grid, checked against its data and architecture: all before Ray starts."""
+    from . import data, models
+    configs = grid.configs()
+    if len({c.trial_id for c in configs}) != len(configs):
+        raise ConfigError("the grid lists the same config twice (a repeated axis value?)")
+    seen: set[tuple] = set()
+    for cfg in configs:
+        key = (cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_heldout, cfg.image_size, cfg.channels,
+               cfg.arch, cfg.depth)
+        if key in seen:
+            continue
+        seen.add(key)
+        data.check(cfg)
+        models.check(cfg, data.pool_shape(cfg)[1:])
+    return configs
+
+
+# --- ordering: expensive grid points first ----------------------------------------------------------
+
+STEP_OVERHEAD_S = 1e-3  # optimizer + Python per training step, measured ~1 ms for small nets on 1 thread
+FLOPS_PER_S = 1e11      # a rough single-thread float32 rate; only the ordering of estimates matters
+
+
+def estimated_seconds(cfg: TrialConfig) -> float:
+    """A rough upper bound on a trial's training time: max_steps x (overhead + 3 x forward FLOPs / rate).
+
+    Forward FLOPs = sum over weight layers of 2 x weights x output positions x n_train, with the
+    output sizes taken from a forward pass on meta tensors (shapes only, nothing is computed)."""
+    import torch
+
+    from . import data, models
+    shape = data.pool_shape(cfg)[1:]
+    flops = 0
+
+    def count(module, inputs, output):
+        nonlocal flops
+        positions = output[0, 0].numel()  # 1 for a Linear, H_out x W_out for a Conv2d
+        flops += 2 * module.weight.numel() * positions * output.shape[0]
+
+    with torch.device("meta"):
+        model = models.ARCHS[cfg.arch](cfg, shape)
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+                m.register_forward_hook(count)
+        model(models.to_input(torch.empty(cfg.n_train, *shape), cfg.arch))
+    return cfg.max_steps * (STEP_OVERHEAD_S + 3 * flops / FLOPS_PER_S)
+
+
+def estimated_costs(configs: list[TrialConfig]) -> list[float]:
+    """``estimated_seconds`` of each config, computed once per shape of work (not per seed or lr)."""
+    cost: dict[tuple, float] = {}
+    out = []
+    for cfg in configs:
+        key = (cfg.dataset, cfg.image_size, cfg.channels, cfg.arch, cfg.depth, cfg.width, cfg.kernel_size,
+               cfg.n_train, cfg.max_steps)
+        if key not in cost:
+            cost[key] = estimated_seconds(cfg)
+        out.append(cost[key])
+    return out
+
+
+def ordered_axes(grid: Grid, configs: list[TrialConfig]) -> dict[str, list[Any]]:
+    """The grid's axes arranged so Tune starts the expensive grid points first.
+
+    Tune's grid varies the first axis fastest. Each axis's values are sorted by the mean estimated
+    cost of their configs (largest first), and the axes by how much their values change the cost
+    (the most decisive axis last, so it varies slowest). A sweep then ends on its cheapest trials
+    instead of one long trial running alone while the other workers idle."""
+    axes = {k: v for k, v in grid.axes.items() if k != grid.pack}
+    if not axes:
+        return {}
+    per_config = estimated_costs(configs)
+
+    def mean_cost(name: str, value: Any) -> float:
+        picked = [t for c, t in zip(configs, per_config) if getattr(c, name) == _coerce(name, value)]
+        return sum(picked) / max(len(picked), 1)
+
+    ranked = {}
+    for name, values in axes.items():
+        means = {i: mean_cost(name, v) for i, v in enumerate(values)}
+        order = sorted(means, key=means.get, reverse=True)
+        spread = max(means.values()) / max(min(means.values()), 1e-12)
+        ranked[name] = (spread, [values[i] for i in order])
+    return {name: vals for name, (_, vals) in sorted(ranked.items(), key=lambda kv: kv[1][0])}
