@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from study.probes import acts_like_projection, keeps_span
+
 GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # what an onset depth is per, by default
 
 
@@ -117,8 +119,7 @@ def operator_memorizes(trials: pd.DataFrame) -> pd.Series:
     cols = ["operator_near_one", "operator_near_one_in_span", "span_dim", "operator_rest_radius"]
     if not set(cols) <= set(trials.columns):
         return pd.Series(False, index=trials.index)
-    near, inside, dim, rest = (trials[c].astype(float) for c in cols)
-    return (near == inside) & (inside == dim) & (rest < 1)
+    return acts_like_projection(*(trials[c].astype(float) for c in cols))
 
 
 def image_side(trials: pd.DataFrame) -> pd.Series:
@@ -145,8 +146,8 @@ def operator_table(trials: pd.DataFrame, by: list[str] | None = None) -> pd.Data
     if lin.empty:  # no linear nets (or parts from before the operator was measured)
         return pd.DataFrame(columns=cols)
     lin = lin.assign(side=image_side(lin), receptive_field=receptive_field(lin),
-                     keeps_span=((lin.operator_near_one == lin.operator_near_one_in_span)
-                                 & (lin.operator_near_one_in_span == lin.span_dim)).astype(float),
+                     keeps_span=keeps_span(lin.operator_near_one, lin.operator_near_one_in_span,
+                                           lin.span_dim).astype(float),
                      memorizes=operator_memorizes(lin).astype(float), ok=(lin.status == "ok").astype(float))
     return (lin.groupby([*by, "depth"], dropna=False)
                .agg(receptive_field=("receptive_field", "first"), near_one=("operator_near_one", "median"),
