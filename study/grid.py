@@ -256,7 +256,7 @@ def estimated_costs(configs: list[TrialConfig]) -> list[float]:
     return out
 
 
-def ordered_axes(grid: Grid, configs: list[TrialConfig]) -> dict[str, list[Any]]:
+def ordered_axes(grid: Grid, configs: list[TrialConfig], costs: list[float] | None = None) -> dict[str, list[Any]]:
     """The grid's axes arranged so Tune starts the expensive grid points first.
 
     Tune's grid varies the first axis fastest. Each axis's values are sorted by the mean estimated
@@ -266,7 +266,7 @@ def ordered_axes(grid: Grid, configs: list[TrialConfig]) -> dict[str, list[Any]]
     axes = {k: v for k, v in grid.axes.items() if k != grid.pack}
     if not axes:
         return {}
-    per_config = estimated_costs(configs)
+    per_config = costs if costs is not None else estimated_costs(configs)  # costs: estimated_costs(configs)
 
     def mean_cost(name: str, value: Any) -> float:
         picked = [t for c, t in zip(configs, per_config) if getattr(c, name) == _coerce(name, value)]

@@ -25,13 +25,14 @@ from .config import ConfigError, TrialConfig, field_names
 from .grid import Grid, estimated_costs, ordered_axes, validate
 
 
-def param_space(grid: Grid, configs: list[TrialConfig], run: dict[str, Any]) -> dict[str, Any]:
+def param_space(grid: Grid, configs: list[TrialConfig], run: dict[str, Any],
+                costs: list[float] | None = None) -> dict[str, Any]:
     """Tune's param_space: a ``tune.grid_search`` per axis (expensive values first, ``ordered_axes``),
     the packed axis as a plain list that one Tune trial runs through, the fixed values, and the run's
     settings under ``_run`` (results folder, CPUs, GPUs, packed axis)."""
     from ray import tune
     space: dict[str, Any] = {**grid.fixed, "_run": run}
-    for name, values in ordered_axes(grid, configs).items():
+    for name, values in ordered_axes(grid, configs, costs).items():
         space[name] = tune.grid_search(values)
     if grid.pack in grid.axes:
         space[grid.pack] = grid.axes[grid.pack]
@@ -144,7 +145,7 @@ class Progress:
                 self.done, self.failed, self.start = 0, 0, time.time()
                 self.per_trial: dict[str, tuple[int, int]] = {}  # Tune trial -> (done, failed) in this fit
                 self.finished: dict[str, int] = {}  # Tune trial -> configs done or skipped in this fit
-                self.pack_todo: dict[str, list[str]] = {}  # Tune trial -> its ids still to run at setup
+                self.packs: dict[str, tuple[int, int, float]] = {}  # Tune trial -> (size, to run, their cost)
                 self.tty = sys.stderr.isatty()
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -163,10 +164,17 @@ class Progress:
                 self.failed = sum(f for _, f in self.per_trial.values())
                 self.show(sum(self.busy(t) for t in trials), trials)
 
+            def pack(self, trial) -> tuple[int, int, float]:
+                """Its configs: how many, how many were still to run at setup, their estimated cost."""
+                if trial.trial_id not in self.packs:
+                    ids = [c.trial_id for c in pack_configs(trial.config, trial.config["_run"]["pack"])]
+                    todo = [i for i in ids if i in self.todo]
+                    self.packs[trial.trial_id] = (len(ids), len(todo), sum(self.costs[i] for i in todo))
+                return self.packs[trial.trial_id]
+
             def busy(self, trial) -> bool:
                 """Running and not through its configs: its last report comes just before it ends."""
-                size = len(pack_configs(trial.config, trial.config["_run"]["pack"]))
-                return trial.status == "RUNNING" and self.finished.get(trial.trial_id, 0) < size
+                return trial.status == "RUNNING" and self.finished.get(trial.trial_id, 0) < self.pack(trial)[0]
 
             def on_trial_error(self, iteration, trials, trial, **info):
                 sys.stderr.write(f"\n[memsweep] a Tune trial failed (Ray retries it up to max_failures): "
@@ -176,13 +184,9 @@ class Progress:
                 """Estimated cost of the work done in this fit: each pack's share of its own cost."""
                 total = 0.0
                 for t in trials:
-                    if t.trial_id not in self.pack_todo:
-                        ids = [c.trial_id for c in pack_configs(t.config, t.config["_run"]["pack"])]
-                        self.pack_todo[t.trial_id] = [i for i in ids if i in self.todo]
-                    todo = self.pack_todo[t.trial_id]
-                    if todo:
-                        share = min(1.0, self.per_trial.get(t.trial_id, (0, 0))[0] / len(todo))
-                        total += share * sum(self.costs[i] for i in todo)
+                    _, n_todo, cost = self.pack(t)
+                    if n_todo:
+                        total += min(1.0, self.per_trial.get(t.trial_id, (0, 0))[0] / n_todo) * cost
                 return total
 
             def show(self, running: int, trials=()) -> None:
@@ -280,10 +284,11 @@ def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | No
     _init_ray(address, verbose)
     try:
         run = {"out": out, "cpus": cpus_per_trial, "gpus": gpus_per_trial, "pack": grid.pack}
-        space = param_space(grid, configs, run)
+        costs = estimated_costs(configs)  # orders the grid and weighs the ETA
+        space = param_space(grid, configs, run, costs)
         trainable = tune.with_resources(_trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
         exp = f"{out}/_tune"
-        progress = Progress(out, ids, estimated_costs(configs))
+        progress = Progress(out, ids, costs)
         run_config = tune.RunConfig(
             name="_tune", storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=max_failures),
