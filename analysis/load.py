@@ -22,10 +22,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from study.results import CONFIG_DEFAULTS, TABLES, filesystem, part_files, part_problem, read_manifest
+from study.config import ConfigError
+from study.results import CONFIG_DEFAULTS, TABLES, filesystem, open_results, part_files, part_problem
 
 
-class DamagedPartError(RuntimeError):
+class DamagedPartError(ConfigError):
     """A part file that cannot be read as the table it belongs to."""
 
 
@@ -69,7 +70,7 @@ def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[
             parts.append(read_part(fs, file, schema))
         except DamagedPartError as exc:
             if not skip_damaged:
-                raise DamagedPartError(f"{exc}; pass skip_damaged=True to skip damaged parts") from None
+                raise DamagedPartError(f"{exc}; pass skip_damaged=True (memsweep report: --skip-damaged) to skip damaged parts") from None
             warnings.warn(f"skipping damaged part {exc}", stacklevel=2)
             if skipped is not None:
                 skipped.append(file)
@@ -79,11 +80,13 @@ def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[
 
 
 def load(path: str, skip_damaged: bool = False) -> Results:
-    """All tables of a results folder. ``path`` may be local or a URI (s3://, gs://, ...)."""
-    fs, base = filesystem(path)
-    if fs.get_file_info(base).type != pafs.FileType.Directory:
-        raise FileNotFoundError(f"no results folder at {path}")
+    """All tables of a results folder. ``path`` may be local or a URI (s3://, gs://, ...).
+
+    A path that is not a results folder (missing, unreadable, neither ``sweep.json`` nor a table)
+    raises ``study.ConfigError`` with one line saying which; a sweep with no finished trial yet
+    loads as empty tables."""
+    manifest = open_results(path)
     skipped: list[str] = []
     tables = {name: load_table(path, name, skip_damaged, skipped) for name in TABLES}
     return Results(path, tables["trials"], tables["examples"], tables["retrieval"], tables["curves"],
-                   read_manifest(path), skipped)
+                   manifest, skipped)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from study.config import ConfigError
+
 from . import maps, plots
 from .load import Results, load
 
@@ -174,11 +176,12 @@ def _img(path: str) -> str:
 
 
 def build(path: str, out: str | None = None, trajectories: bool = True,
-          criterion: maps.Criterion = maps.DEFAULT) -> str:
+          criterion: maps.Criterion = maps.DEFAULT, skip_damaged: bool = False) -> str:
     """Write ``out/report.html`` (default ``path/report``) and its PNGs; return the HTML's path."""
-    res = load(path)
+    res = load(path, skip_damaged=skip_damaged)
     if res.trials.empty:
-        raise ValueError(f"{path} holds no finished trials yet")
+        raise ConfigError(f"{path} holds no finished trials yet"
+                          + (f" (sweep started {res.manifest['started']})" if res.manifest else ""))
     out = out or os.path.join(path, "report")
     os.makedirs(out, exist_ok=True)
     t = res.trials

@@ -24,7 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import torch
 
-from .config import TrialConfig, field_type
+from .config import ConfigError, TrialConfig, field_type
 
 SCHEMA_VERSION = "3"  # 2: operator_* and span_dim columns; 3: operator_rest_radius
 
@@ -113,10 +113,24 @@ def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return table.replace_schema_metadata({"memsweep_schema_version": SCHEMA_VERSION})
 
 
+def is_remote(root: str) -> bool:
+    """A URI (s3://, gs://, ...) rather than a path on this machine's disk."""
+    return "://" in root
+
+
 def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in root:
-        return pafs.FileSystem.from_uri(root)
+    if is_remote(root):
+        try:
+            return pafs.FileSystem.from_uri(root)
+        except (pa.ArrowException, OSError, ValueError) as exc:  # an unknown scheme, a malformed URI
+            raise ConfigError(f"{root}: {one_line(exc)}") from None
     return pafs.LocalFileSystem(), os.path.abspath(root)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message: storage errors from pyarrow run to many lines."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def write_part(root: str, table_name: str, trial_id: str, rows: list[dict[str, Any]]) -> str:
@@ -197,24 +211,33 @@ def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | Non
     return None
 
 
-def quarantine_damaged(root: str) -> list[str]:
-    """Before a sweep (re)starts: move ``trials/`` parts that are not readable parts (truncated,
-    empty, another schema) to ``_damaged/trials/`` so their grid points run again, and delete hidden
-    temp files that a killed writer left. Nothing damaged is read as data or silently deleted.
-    Returns the moved parts' names."""
+def set_aside(root: str) -> tuple[list[str], list[str]]:
+    """Before a sweep (re)starts, so that those grid points run again: move ``trials/`` parts that are
+    not readable parts (truncated, empty, another schema) to ``_damaged/trials/``, and parts whose
+    trial ended in ``error`` (an exception, a node without CUDA: a fault of the run, not a result)
+    to ``_errors/trials/``; delete hidden temp files that a killed writer left. Nothing is read as
+    data or deleted silently. Returns the names of the damaged and of the errored parts moved."""
     fs, base = filesystem(root)
     folder = f"{base}/trials"
-    moved = []
+    damaged, errored = [], []
     for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
         if info.type != pafs.FileType.File:
             continue
         if info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
             fs.delete_file(info.path)
-        elif info.base_name.endswith(".parquet") and part_problem(fs, info.path, TRIAL_SCHEMA):
-            fs.create_dir(f"{base}/_damaged/trials", recursive=True)
-            fs.move(info.path, f"{base}/_damaged/trials/{info.base_name}")
-            moved.append(info.base_name)
-    return moved
+            continue
+        if not info.base_name.endswith(".parquet") or info.base_name.startswith((".", "_")):
+            continue
+        if part_problem(fs, info.path, TRIAL_SCHEMA):
+            aside, names = "_damaged", damaged
+        elif "error" in pq.read_table(info.path, columns=["status"], filesystem=fs).column("status").to_pylist():
+            aside, names = "_errors", errored
+        else:
+            continue
+        fs.create_dir(f"{base}/{aside}/trials", recursive=True)
+        fs.move(info.path, f"{base}/{aside}/trials/{info.base_name}")
+        names.append(info.base_name)
+    return damaged, errored
 
 
 def read_trial_row(root: str, trial_id: str) -> dict[str, Any]:
@@ -255,6 +278,42 @@ def sweep_manifest(grid: dict[str, Any], preset: str | None, n_trials: int, argv
                  "cuda_devices": torch.cuda.device_count()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None,
     }
+
+
+def check_writable(root: str) -> None:
+    """Write and delete a small probe object under ``root``: a real write, not a permission check
+    (root passes access checks on read-only file systems; a bucket may exist yet refuse writes).
+    Raises ConfigError with one line naming the storage's complaint."""
+    fs, base = filesystem(root)
+    probe = f"{base}/.write-test-{uuid.uuid4().hex[:8]}"
+    try:
+        fs.create_dir(base, recursive=True)
+        with fs.open_output_stream(probe) as fh:
+            fh.write(b"ok")
+        fs.delete_file(probe)
+    except (OSError, pa.ArrowException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+        raise ConfigError(f"--out {root}: cannot write results there ({reason})") from None
+
+
+def open_results(root: str) -> dict[str, Any] | None:
+    """Check that ``root`` is a results folder and return its manifest (None for a folder written by
+    ``memsweep trial``). A missing or unreadable folder (no such bucket, no credentials), or one that
+    holds neither ``sweep.json`` nor a table, raises ConfigError with one line saying which."""
+    fs, base = filesystem(root)
+    try:
+        kind = fs.get_file_info(base).type
+        if kind == pafs.FileType.NotFound:
+            raise ConfigError(f"no results folder at {root}")
+        if kind != pafs.FileType.Directory:
+            raise ConfigError(f"{root} is a file, not a results folder")
+        manifest = read_manifest(root)
+        if manifest is None and not any(part_files(root, t) for t in TABLES):
+            hint = " (give the folder above it)" if os.path.basename(base.rstrip("/")) in TABLES else ""
+            raise ConfigError(f"{root} holds no memsweep results: no sweep.json and no table parts{hint}")
+    except (OSError, pa.ArrowException) as exc:
+        raise ConfigError(f"cannot read {root}: {one_line(exc)}") from None
+    return manifest
 
 
 def write_manifest(root: str, manifest: dict[str, Any]) -> None:
