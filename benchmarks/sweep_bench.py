@@ -24,7 +24,7 @@ import time
 import torch
 
 from study.grid import PRESETS, estimated_seconds
-from study.sweep import run_sweep
+from study.sweep import Launch, run_sweep
 from study.trial import run_trial
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="memsweep-bench-")
     try:
         start = time.perf_counter()
-        summary = run_sweep(grid, os.path.join(tmp, "out"), preset=args.preset)
+        summary = run_sweep(grid, Launch(out=os.path.join(tmp, "out")), preset=args.preset)
         sweep = time.perf_counter() - start
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

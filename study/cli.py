@@ -15,6 +15,7 @@ from .config import ConfigError, TrialConfig, field_names, field_type, parse_val
 EXAMPLES = """examples:
   memsweep run --preset local                      # the local sweep on sklearn's digits (minutes, 2 cores)
   memsweep run --preset smoke --set depth=2,8 --out results/try
+  memsweep plan --preset paper-fc --address auto --gpus-per-trial 0.25 --out s3://bucket/paper-fc
   memsweep run --preset paper-fc --address auto --gpus-per-trial 0.25 --out s3://bucket/paper-fc
   memsweep trial                                   # the default trial on sklearn's digits
   memsweep trial --depth 8 --activation selu --out results/one --save-model
@@ -77,32 +78,53 @@ def cmd_trial(args: argparse.Namespace) -> int:
     return 0 if result.trial["status"] in ("ok", "not_converged") else 1
 
 
+def launch_from_args(args: argparse.Namespace):
+    """The ``sweep.Launch`` that ``run`` and ``plan`` flags describe (checked later, with the grid)."""
+    from .sweep import Launch
+    out = args.out or os.path.join("results", args.preset or os.path.splitext(os.path.basename(args.grid or "grid"))[0])
+    return Launch(out=out, address=args.address, cpus_per_trial=args.cpus_per_trial,
+                  gpus_per_trial=args.gpus_per_trial, device=args.device, shared_fs=args.shared_fs,
+                  max_concurrent=args.max_concurrent, max_failures=args.max_failures,
+                  start_timeout=args.start_timeout)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .grid import build_grid
+    from .progress import StartTimeout
     from .sweep import run_sweep
 
     grid = build_grid(args.preset, args.grid, args.set or [])
-    out = args.out or os.path.join("results", args.preset or os.path.splitext(os.path.basename(args.grid))[0])
+    launch = launch_from_args(args)
     mode = "force" if args.force else "resume" if args.resume else "auto"
-    summary = run_sweep(grid, out, preset=args.preset, address=args.address, cpus_per_trial=args.cpus_per_trial,
-                        gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent, mode=mode,
-                        verbose=args.verbose, max_failures=args.max_failures)
+    try:
+        summary = run_sweep(grid, launch, preset=args.preset, mode=mode, verbose=args.verbose)
+    except StartTimeout as exc:  # nothing started: say what it waited for; what finished is kept
+        print(f"memsweep: error: {exc}", file=sys.stderr)
+        return 1
+    out = launch.out
     print(f"[memsweep] {summary.line()}")
     print(f"[memsweep] results: {out}/trials (one Parquet part per trial; pd.read_parquet('{out}/trials'))")
     return 1 if summary.failed else 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    import os.path
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .grid import build_grid
+    from .plan import plan
 
-    if "://" in args.path:
-        if not args.out:
-            raise ConfigError(f"{args.path} is remote: give --out, a local folder for the report")
-    elif not os.path.isdir(args.path):
-        raise ConfigError(f"no results folder at {args.path}")
+    grid = build_grid(args.preset, args.grid, args.set or [])
+    print(plan(grid, launch_from_args(args), preset=args.preset, show=args.show))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import build
 
-    page = build(args.path, args.out, trajectories=not args.no_trajectories)
+    from .results import is_remote
+
+    if is_remote(args.path) and not args.out:
+        raise ConfigError(f"{args.path} is remote: give --out, a local folder for the report")
+    # a path that is not a results folder, or a damaged part, is one line (ConfigError)
+    page = build(args.path, args.out, trajectories=not args.no_trajectories, skip_damaged=args.skip_damaged)
     with open(os.path.join(os.path.dirname(page), "claims.txt")) as fh:
         print(fh.read().rstrip())
     print(f"[memsweep] report: {page}")
@@ -168,6 +190,31 @@ def summary(row: dict) -> str:
     return "\n".join(lines)
 
 
+def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
+    """The flags ``run`` and ``plan`` share: what to sweep, where, on what."""
+    p.add_argument("--preset", help=f"a named grid: {', '.join(presets)}")
+    p.add_argument("--grid", metavar="FILE.toml", help="a grid file: [axes] field = [values], [fixed] field = value")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="fix a field (depth=8) or make it an axis (depth=2,4,8); repeatable")
+    p.add_argument("--out", help="results folder or URI (default: results/<preset>); with --address it must be "
+                                 "shared storage (s3://..., gs://...) unless --shared-fs")
+    p.add_argument("--address", help="join a running Ray cluster ('auto', or host:port); default: start a Ray of "
+                                     "memsweep's own on this machine, even if another Ray runs here")
+    p.add_argument("--shared-fs", action="store_true",
+                   help="with --address and a local --out: every node mounts that folder at the same path")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0,
+                   help="CPUs (and torch threads) per trial (default 1: two 1-thread trials beat one 2-thread)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, e.g. 0.25 runs 4 per GPU")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="where trials train (default: cuda when --gpus-per-trial > 0, else cpu); a trial given a "
+                        "GPU that finds no CUDA is an error row, never a silent CPU run, unless --device cpu")
+    p.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
+    p.add_argument("--max-failures", type=int, default=2, help="retries of a Tune trial whose process or node died")
+    p.add_argument("--start-timeout", type=float, metavar="SECONDS",
+                   help="stop when no trial has started after this long (default: 1200 on a cluster, none on "
+                        "memsweep's own Ray; 0: wait forever)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memsweep", description="Memorization in overparameterized autoencoders.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,22 +232,19 @@ def parser() -> argparse.ArgumentParser:
     from .grid import PRESETS
     r = sub.add_parser("run", help="run a sweep of trials with Ray Tune", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--preset", help=f"a named grid: {', '.join(PRESETS)}")
-    r.add_argument("--grid", metavar="FILE.toml", help="a grid file: [axes] field = [values], [fixed] field = value")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="fix a field (depth=8) or make it an axis (depth=2,4,8); repeatable")
-    r.add_argument("--out", help="results folder or URI (default: results/<preset>)")
-    r.add_argument("--address", help="join a running Ray cluster ('auto', or host:port); default: start Ray locally")
-    r.add_argument("--cpus-per-trial", type=float, default=1.0,
-                   help="CPUs (and torch threads) per trial (default 1: two 1-thread trials beat one 2-thread)")
-    r.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, e.g. 0.25 runs 4 per GPU")
-    r.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
-    r.add_argument("--max-failures", type=int, default=2, help="retries of a Tune trial whose process died")
+    _add_sweep_flags(r, PRESETS)
     mx = r.add_mutually_exclusive_group()
     mx.add_argument("--resume", action="store_true", help="require an earlier sweep in --out and finish it")
     mx.add_argument("--force", action="store_true", help="discard what --out holds and start over")
     r.add_argument("--verbose", action="store_true", help="show Ray's own output")
     r.set_defaults(func=cmd_run)
+
+    pl = sub.add_parser("plan", help="what a sweep would run, where, and an estimate of its cost (no Ray)",
+                        epilog="example:\n  memsweep plan --preset paper-fc --address auto --gpus-per-trial 0.25 "
+                               "--out s3://bucket/paper-fc", formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_sweep_flags(pl, PRESETS)
+    pl.add_argument("--show", type=int, default=10, help="configs listed, most expensive first (default 10)")
+    pl.set_defaults(func=cmd_plan)
 
     ref = sub.add_parser("refine", help="find each grid point's onset depth by bisection instead of a dense grid",
                          epilog="example:\n  memsweep refine --preset c2-local --depths 1:16 --coarse 4",
@@ -217,6 +261,8 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write an HTML report (figures, onset depths, claim verdicts)")
     rep.add_argument("path", help="a results folder written by memsweep run")
     rep.add_argument("--out", help="report folder (default: PATH/report)")
+    rep.add_argument("--skip-damaged", action="store_true",
+                     help="leave out damaged parts with a warning instead of stopping (a resumed sweep reruns them)")
     rep.add_argument("--no-trajectories", action="store_true",
                      help="skip the trajectory figure (it re-trains one trial from its row)")
     rep.set_defaults(func=cmd_report)

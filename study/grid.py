@@ -41,6 +41,15 @@ class Grid:
         return cls(blob["axes"], blob.get("fixed", {}), blob.get("pack", "seed"))
 
 
+def pack_configs(params: dict[str, Any], pack: str | None) -> list[TrialConfig]:
+    """The configs one Tune trial runs: ``params`` (a Tune trial's config) holds the packed axis as a list."""
+    names = set(field_names())
+    base = {k: v for k, v in params.items() if k in names}
+    if pack is None or not isinstance(base.get(pack), list):
+        return [TrialConfig(**base)]
+    return [TrialConfig(**{**base, pack: v}) for v in base[pack]]
+
+
 # --- presets: plain data ---------------------------------------------------------------------------
 # Digits (64-dim) at lr 1e-3 interpolate in a few hundred Adam steps; depth is where memorization
 # appears (fc: no attractors at depth 1-2, most examples at depth >= 8 on 10 digits).
@@ -215,14 +224,24 @@ def validate(grid: Grid) -> list[TrialConfig]:
 # --- ordering: expensive grid points first ----------------------------------------------------------
 
 STEP_OVERHEAD_S = 1e-3  # optimizer + Python per training step, measured ~1 ms for small nets on 1 thread
-FLOPS_PER_S = 1e11      # a rough single-thread float32 rate; only the ordering of estimates matters
+FLOPS_PER_S = 1e11      # a rough single-thread float32 rate; ordering needs only the estimates' ratios
 
 
-def estimated_seconds(cfg: TrialConfig) -> float:
-    """A rough upper bound on a trial's training time: max_steps x (overhead + 3 x forward FLOPs / rate).
+@dataclass(frozen=True)
+class StepModel:
+    """Seconds per training step = overhead_s + 3 x forward FLOPs / flops_per_s (forward, backward ~2x
+    forward). The defaults are rough; ``study.plan.calibrate`` fits both to steps timed on a machine."""
+    overhead_s: float = STEP_OVERHEAD_S
+    flops_per_s: float = FLOPS_PER_S
 
-    Forward FLOPs = sum over weight layers of 2 x weights x output positions x n_train, with the
-    output sizes taken from a forward pass on meta tensors (shapes only, nothing is computed)."""
+    def seconds(self, forward_flops: float) -> float:
+        return self.overhead_s + 3 * forward_flops / self.flops_per_s
+
+
+def forward_flops(cfg: TrialConfig) -> float:
+    """FLOPs of one forward pass over the n_train training examples: sum over weight layers of
+    2 x weights x output positions x n_train, the output sizes taken from a forward pass on meta
+    tensors (shapes only, nothing is computed)."""
     import torch
 
     from . import data, models
@@ -240,20 +259,33 @@ def estimated_seconds(cfg: TrialConfig) -> float:
             if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
                 m.register_forward_hook(count)
         model(models.to_input(torch.empty(cfg.n_train, *shape), cfg.arch))
-    return cfg.max_steps * (STEP_OVERHEAD_S + 3 * flops / FLOPS_PER_S)
+    return float(flops)
 
 
-def estimated_costs(configs: list[TrialConfig]) -> list[float]:
-    """``estimated_seconds`` of each config, computed once per shape of work (not per seed or lr)."""
-    cost: dict[tuple, float] = {}
-    out = []
+def estimated_seconds(cfg: TrialConfig, model: StepModel = StepModel()) -> float:
+    """An upper bound on a trial's training time: max_steps steps of ``model.seconds(forward_flops)``."""
+    return cfg.max_steps * model.seconds(forward_flops(cfg))
+
+
+def shape_flops(configs: list[TrialConfig]) -> dict[tuple, float]:
+    """``forward_flops`` per shape of work (``shape_key``): computed once, not per seed or lr."""
+    flops: dict[tuple, float] = {}
     for cfg in configs:
-        key = (cfg.dataset, cfg.image_size, cfg.channels, cfg.arch, cfg.depth, cfg.width, cfg.kernel_size,
-               cfg.n_train, cfg.max_steps)
-        if key not in cost:
-            cost[key] = estimated_seconds(cfg)
-        out.append(cost[key])
-    return out
+        if shape_key(cfg) not in flops:
+            flops[shape_key(cfg)] = forward_flops(cfg)
+    return flops
+
+
+def estimated_costs(configs: list[TrialConfig], model: StepModel = StepModel()) -> list[float]:
+    """``estimated_seconds`` of each config."""
+    flops = shape_flops(configs)
+    return [cfg.max_steps * model.seconds(flops[shape_key(cfg)]) for cfg in configs]
+
+
+def shape_key(cfg: TrialConfig) -> tuple:
+    """The fields that set a training step's work: configs equal here cost the same per step."""
+    return (cfg.dataset, cfg.image_size, cfg.channels, cfg.arch, cfg.depth, cfg.width, cfg.kernel_size,
+            cfg.n_train)
 
 
 def ordered_axes(grid: Grid, configs: list[TrialConfig], costs: list[float] | None = None) -> dict[str, list[Any]]:

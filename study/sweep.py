@@ -8,10 +8,13 @@ Ray's per-trial overhead is paid once per grid point rather than once per seed.
 The trainable is a thin wrapper around ``run_pack``, a plain function that runs configs in
 order, skips those whose ``trials/`` part already exists (that is what makes resume exact),
 and writes each config's parts as soon as it finishes. Scheduling, resources, retries
-(``FailureConfig``) and resume (``Tuner.restore``) are Ray Tune's.
+(``FailureConfig``) and resume (``Tuner.restore``) are Ray Tune's. A ``Launch`` says where it
+runs: a Ray of memsweep's own on this machine, or a cluster it joins (which needs shared
+storage for ``--out``); ``study.progress`` prints what it is doing.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import results
-from .config import ConfigError, TrialConfig, field_names
-from .grid import Grid, estimated_costs, ordered_axes, validate
+from .config import ConfigError, TrialConfig
+from .grid import Grid, estimated_costs, ordered_axes, pack_configs, validate
+from .progress import Progress, StartTimeout, fits, resources_text
 
 
 def param_space(grid: Grid, configs: list[TrialConfig], run: dict[str, Any],
@@ -40,15 +44,6 @@ def param_space(grid: Grid, configs: list[TrialConfig], run: dict[str, Any],
 
 
 # --- the work inside one Tune trial ---------------------------------------------------------------
-
-def pack_configs(params: dict[str, Any], pack: str | None) -> list[TrialConfig]:
-    """The configs one Tune trial runs: ``params`` holds the packed axis as a list."""
-    names = set(field_names())
-    base = {k: v for k, v in params.items() if k in names}
-    if pack is None or not isinstance(base.get(pack), list):
-        return [TrialConfig(**base)]
-    return [TrialConfig(**{**base, pack: v}) for v in base[pack]]
-
 
 def run_pack(configs: list[TrialConfig], out: str, device: str = "cpu",
              on_done: Callable[[dict[str, Any], bool], None] | None = None, pack: bool = True) -> list[dict[str, Any]]:
@@ -73,33 +68,64 @@ def run_pack(configs: list[TrialConfig], out: str, device: str = "cpu",
 
 
 def _trainable(params: dict[str, Any]) -> None:
-    """Ray Tune's entry point: threads, device, then ``run_pack``; reports once per config."""
+    """Ray Tune's entry point: threads, device, then ``run_pack``; reports once per config.
+
+    ``device`` is the sweep's (``--device``): a trial given a GPU trains on CUDA, and when its node has
+    no usable CUDA each of its configs becomes an ``error`` row saying so (``trial.check_cuda``),
+    never a silent run on the CPU."""
     import torch
     from ray import tune
 
     run = params["_run"]
     torch.set_num_threads(max(1, int(run["cpus"])))  # Ray reuses workers: an earlier task's count leaks
-    device = "cpu"
-    if run["gpus"] > 0 and torch.cuda.is_available():
-        device = "cuda"
-        if run["gpus"] < 1:  # Ray does not enforce GPU memory; each fractional trial caps itself
-            torch.cuda.set_per_process_memory_fraction(run["gpus"])
-    crash_dir = os.environ.get("MEMSWEEP_FAULT_CRASH_ONCE")  # fault injection for tests/faults only
-    if crash_dir:
-        marker = os.path.join(crash_dir, tune.get_context().get_trial_id())
-        if not os.path.exists(marker):
-            open(marker, "w").close()
-            os._exit(17)  # the worker process dies mid-trial, as on a lost node
+    if run["device"] == "cuda" and torch.cuda.is_available() and run["gpus"] < 1:
+        # Ray does not enforce GPU memory; each fractional trial caps itself
+        torch.cuda.set_per_process_memory_fraction(run["gpus"])
+    _fault_point("start")
     configs = pack_configs(params, run["pack"])
     counts = {"configs_done": 0, "configs_failed": 0, "configs_skipped": 0}
 
+    done: list[str] = []
+
     def report(row: dict[str, Any], skipped: bool) -> None:
-        # cumulative counts: Tune may hand callbacks only the latest of several quick reports
+        # cumulative: Tune may hand callbacks only the latest of several quick reports. The ids let the
+        # progress line count each config once when a retried trial skips what its last attempt wrote
         counts["configs_skipped" if skipped else "configs_done"] += 1
         counts["configs_failed"] += row["status"] == "error"
-        tune.report(dict(counts))
+        if not skipped:
+            done.append(row["trial_id"] + ("!" if row["status"] == "error" else ""))
+        tune.report({**counts, "done_ids": ",".join(done)})
+        if not skipped:
+            _fault_point("part_written")
 
-    run_pack(configs, run["out"], device, report)
+    run_pack(configs, run["out"], run["device"], report)
+
+
+def _fault_point(name: str) -> None:
+    """Faults injected at named points of a Tune trial, for tests only (tests/faults, test_cluster.py).
+
+    MEMSWEEP_FAULT_CRASH_ONCE=DIR, at "start": the first attempt of each Tune trial kills its own
+    process, as a lost worker would. MEMSWEEP_FAULT_HOLD=DIR, at "part_written": the first trial of
+    the sweep to write a part writes its node's id to DIR/held and stops there, so that a test that
+    kills that node kills it mid-trial, not by lucky timing."""
+    from ray import tune
+    if name == "start" and (folder := os.environ.get("MEMSWEEP_FAULT_CRASH_ONCE")):
+        marker = os.path.join(folder, tune.get_context().get_trial_id())
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(17)
+    if name == "part_written" and (folder := os.environ.get("MEMSWEEP_FAULT_HOLD")):
+        import ray
+        try:
+            fd = os.open(os.path.join(folder, "held.lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:  # another trial holds already: one hold per sweep
+            return
+        os.close(fd)
+        tmp = os.path.join(folder, ".held")
+        with open(tmp, "w") as fh:
+            fh.write(ray.get_runtime_context().get_node_id())
+        os.replace(tmp, os.path.join(folder, "held"))
+        time.sleep(300)  # until the test kills this node; then the trial goes on as if nothing happened
 
 
 # --- the driver --------------------------------------------------------------------------------------
@@ -110,202 +136,185 @@ class Summary:
     done: int = 0          # rows written by this run
     skipped: int = 0       # rows already there from an earlier run
     failed: int = 0        # status 'error', or no row at all
+    retried: int = 0       # Tune trials run again after their worker or node died
     statuses: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         by = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
+        retried = f", {self.retried} Tune trials retried" if self.retried else ""
         return (f"{self.total} trials: {self.done} done, {self.skipped} skipped (already there), "
-                f"{self.failed} failed  [{by}]")
+                f"{self.failed} failed{retried}  [{by}]")
 
 
-def eta_seconds(elapsed: float, done_cost: float, todo_cost: float) -> float:
-    """Time left if the rest runs at the pace so far, pace measured in estimated cost per second:
-    elapsed x (todo_cost - done_cost) / done_cost. Counting configs instead would overstate it at the
-    start of a sweep, which runs its expensive grid points first (``ordered_axes``). NaN before any
-    work is done."""
-    return elapsed * max(todo_cost - done_cost, 0.0) / done_cost if done_cost > 0 else float("nan")
+CLUSTER_START_TIMEOUT_S = 1200.0  # a cloud GPU node's boot and setup take minutes; twenty is generous
 
 
-class Progress:
-    """A Tune callback printing one progress line per finished config: done/total, running, failed, ETA."""
+@dataclass(frozen=True)
+class Launch:
+    """How a sweep runs, as opposed to what it runs (the ``Grid``): where results go, which Ray, what
+    each Tune trial asks for, and when to give up. ``checked()`` validates it before anything starts."""
+    out: str
+    address: str | None = None          # None (and no RAY_ADDRESS): a Ray of memsweep's own on this machine
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    device: str | None = None           # None: cuda when the trial is given a GPU, else cpu
+    shared_fs: bool = False             # the user asserts that every node mounts a local --out
+    max_concurrent: int | None = None
+    max_failures: int = 2
+    start_timeout: float | None = None  # None: CLUSTER_START_TIMEOUT_S when joining a cluster, else off; 0: off
 
-    def __new__(cls, *args, **kwargs):  # subclass Ray's Callback lazily, so importing sweep needs no Ray
-        from ray import tune
+    @property
+    def joins(self) -> bool:
+        """Whether the sweep joins a running Ray cluster (``--address``, or RAY_ADDRESS as under ``ray job submit``)."""
+        return bool(self.address or os.environ.get("RAY_ADDRESS"))
 
-        class _Progress(tune.Callback):
-            def __init__(self, out: str, ids: list[str], costs: list[float] | None = None):
-                # plain data: Tuner.restore unpickles this callback. costs: estimated seconds per id
-                self.out, self.ids, self.costs = out, ids, dict(zip(ids, costs or [1.0] * len(ids)))
+    @property
+    def request(self) -> dict[str, float]:
+        """What each Tune trial asks of a node, as Ray names it."""
+        return {"CPU": self.cpus_per_trial, **({"GPU": self.gpus_per_trial} if self.gpus_per_trial else {})}
 
-            def setup(self, **info):  # runs at every fit, the first and each resumed one
-                self.total = len(self.ids)
-                self.todo = set(self.ids) - results.finished_ids(self.out)
-                self.already = self.total - len(self.todo)
-                self.todo_cost = sum(self.costs[i] for i in self.todo)
-                self.done, self.failed, self.start = 0, 0, time.time()
-                self.per_trial: dict[str, tuple[int, int]] = {}  # Tune trial -> (done, failed) in this fit
-                self.finished: dict[str, int] = {}  # Tune trial -> configs done or skipped in this fit
-                self.packs: dict[str, tuple[int, int, float]] = {}  # Tune trial -> (size, to run, their cost)
-                self.tty = sys.stderr.isatty()
-
-            def on_trial_result(self, iteration, trials, trial, result, **info):
-                self.count(trial, result, trials)
-
-            def on_trial_complete(self, iteration, trials, trial, **info):
-                self.count(trial, trial.last_result or {}, trials)
-
-            def count(self, trial, result, trials) -> None:
-                new = (result.get("configs_done", 0), result.get("configs_failed", 0))
-                self.finished[trial.trial_id] = new[0] + result.get("configs_skipped", 0)
-                if new == self.per_trial.get(trial.trial_id, (0, 0)):
-                    return
-                self.per_trial[trial.trial_id] = new
-                self.done = sum(d for d, _ in self.per_trial.values())
-                self.failed = sum(f for _, f in self.per_trial.values())
-                self.show(sum(self.busy(t) for t in trials), trials)
-
-            def pack(self, trial) -> tuple[int, int, float]:
-                """Its configs: how many, how many were still to run at setup, their estimated cost."""
-                if trial.trial_id not in self.packs:
-                    ids = [c.trial_id for c in pack_configs(trial.config, trial.config["_run"]["pack"])]
-                    todo = [i for i in ids if i in self.todo]
-                    self.packs[trial.trial_id] = (len(ids), len(todo), sum(self.costs[i] for i in todo))
-                return self.packs[trial.trial_id]
-
-            def busy(self, trial) -> bool:
-                """Running and not through its configs: its last report comes just before it ends."""
-                return trial.status == "RUNNING" and self.finished.get(trial.trial_id, 0) < self.pack(trial)[0]
-
-            def on_trial_error(self, iteration, trials, trial, **info):
-                sys.stderr.write(f"\n[memsweep] a Tune trial failed (Ray retries it up to max_failures): "
-                                  f"{trial.error_file or trial}\n")
-
-            def done_cost(self, trials) -> float:
-                """Estimated cost of the work done in this fit: each pack's share of its own cost."""
-                total = 0.0
-                for t in trials:
-                    _, n_todo, cost = self.pack(t)
-                    if n_todo:
-                        total += min(1.0, self.per_trial.get(t.trial_id, (0, 0))[0] / n_todo) * cost
-                return total
-
-            def show(self, running: int, trials=()) -> None:
-                elapsed = time.time() - self.start
-                eta = eta_seconds(elapsed, self.done_cost(trials), self.todo_cost)
-                line = (f"[memsweep] {self.already + self.done}/{self.total} trials done, {running} running, "
-                        f"{self.failed} failed, {_hms(elapsed)} elapsed, ETA {_hms(eta)}")
-                sys.stderr.write(("\r" + line) if self.tty else line + "\n")
-                sys.stderr.flush()
-
-        return _Progress(*args, **kwargs)
-
-
-def _hms(seconds: float) -> str:
-    if seconds != seconds:  # NaN
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    return f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def resolve_out(out: str) -> str:
-    """URIs stay as they are; local paths become absolute (Tune rejects relative storage paths)."""
-    return out if "://" in out else os.path.abspath(out)
+    def checked(self) -> "Launch":
+        """This launch with its defaults filled in; raises ConfigError (one line) on a bad value."""
+        if self.cpus_per_trial <= 0:
+            raise ConfigError(f"--cpus-per-trial must be > 0, got {self.cpus_per_trial:g}")
+        if not 0 <= self.gpus_per_trial <= 1:  # a trial (and a pack of models) runs in one process on one GPU
+            raise ConfigError(f"--gpus-per-trial must be between 0 and 1 (0.25 runs four trials per GPU), "
+                              f"got {self.gpus_per_trial:g}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ConfigError(f"--max-concurrent must be >= 1, got {self.max_concurrent}")
+        if self.max_failures < 0:
+            raise ConfigError(f"--max-failures must be >= 0, got {self.max_failures}")
+        if self.start_timeout is not None and self.start_timeout < 0:
+            raise ConfigError(f"--start-timeout must be >= 0 seconds (0: wait forever), got {self.start_timeout:g}")
+        device = self.device or ("cuda" if self.gpus_per_trial > 0 else "cpu")
+        if device not in ("cpu", "cuda"):
+            raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
+        if device == "cuda" and self.gpus_per_trial == 0:
+            raise ConfigError("--device cuda needs --gpus-per-trial > 0: Ray hands GPUs only to trials that ask")
+        remote = results.is_remote(self.out)
+        if self.joins and not remote and not self.shared_fs:
+            raise ConfigError(
+                f"--out {self.out} is a folder on this machine, but the sweep joins a Ray cluster, whose other "
+                "nodes would write their parts to their own disks: give shared storage (--out s3://BUCKET/PATH "
+                "or gs://BUCKET/PATH), or --shared-fs if every node mounts that folder")
+        timeout = self.start_timeout
+        if timeout is None:
+            timeout = CLUSTER_START_TIMEOUT_S if self.joins else 0.0
+        out = self.out if remote else os.path.abspath(self.out)  # Tune rejects relative storage paths
+        return dataclasses.replace(self, out=out, device=device, start_timeout=timeout)
 
 
 def prepare_out(out: str, grid: Grid, mode: str) -> bool:
     """Check ``out`` and decide between a fresh start and a resume. Returns True when resuming.
 
     mode: 'auto' (resume if the same grid is there), 'resume' (must be there), 'force' (start over).
-    Every refusal comes before anything under ``out`` is touched."""
-    local = "://" not in out
+    Only refusals: nothing under ``out`` changes (``run_sweep`` discards it for 'force' once Ray is up)."""
+    local = not results.is_remote(out)
     if local and os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"--out {out} is a file, not a folder")
-    manifest = results.read_manifest(out)
+    try:
+        manifest = results.read_manifest(out)
+    except (OSError, ValueError) as exc:  # no such bucket, no credentials, a damaged sweep.json
+        raise ConfigError(f"--out {out}: cannot read it ({results.one_line(exc)})") from None
     if manifest is None:
         if mode == "resume":
             raise ConfigError(f"--resume: no sweep in {out} (no sweep.json)")
-        if local and os.path.isdir(out) and any(os.path.isdir(os.path.join(out, t)) for t in results.TABLES):
-            if mode != "force":
-                raise ConfigError(f"--out {out} holds results without sweep.json; use --force to start over there")
+        if mode != "force" and any(results.part_files(out, t) for t in results.TABLES):
+            raise ConfigError(f"--out {out} holds results without sweep.json; use --force to start over there")
     elif mode != "force" and Grid.from_json(manifest["grid"]).to_json() != json.loads(json.dumps(grid.to_json())):
         raise ConfigError(f"--out {out} holds a sweep of a different grid (preset {manifest.get('preset')!r}); "
                           "use another --out, or --force to discard it and start over")
-    if local:
-        try:  # a real write, not os.access: root passes access checks on read-only file systems
-            os.makedirs(out, exist_ok=True)
-            probe = os.path.join(out, f".write-test-{os.getpid()}")
-            with open(probe, "w") as fh:
-                fh.write("ok")
-            os.remove(probe)
-        except OSError as exc:
-            raise ConfigError(f"--out {out}: cannot write results there ({exc.strerror or exc})") from None
-    if mode == "force":  # discard what is there, sweep or stray results, so nothing mixes
-        results.clear(out)
-        return False
-    return manifest is not None
+    results.check_writable(out)
+    return mode != "force" and manifest is not None
 
 
-def run_sweep(grid: Grid, out: str, preset: str | None = None, address: str | None = None,
-              cpus_per_trial: float = 1, gpus_per_trial: float = 0, max_concurrent: int | None = None,
-              mode: str = "auto", verbose: bool = False, max_failures: int = 2) -> Summary:
-    """Validate everything, then run the grid with Ray Tune. Raises ConfigError before Ray on bad input."""
+def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str = "auto",
+              verbose: bool = False) -> Summary:
+    """Validate everything, then run the grid with Ray Tune. Raises ConfigError before any trial on bad
+    input, and StartTimeout (after recording the summary) when no trial started in time."""
     configs = validate(grid)
-    out = resolve_out(out)
-    if cpus_per_trial <= 0:
-        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
-    if not 0 <= gpus_per_trial <= 1:  # a trial (and a pack of models) runs in one process on one GPU
-        raise ConfigError(f"--gpus-per-trial must be between 0 and 1 (0.25 runs four trials per GPU), "
-                          f"got {gpus_per_trial}")
-    if max_concurrent is not None and max_concurrent < 1:
-        raise ConfigError(f"--max-concurrent must be >= 1, got {max_concurrent}")
+    launch = launch.checked()
+    out = launch.out
     resuming = prepare_out(out, grid, mode)
-    for name in results.quarantine_damaged(out):
-        print(f"[memsweep] damaged part trials/{name} moved to _damaged/trials/; its trial runs again",
-              file=sys.stderr)
     ids = [c.trial_id for c in configs]
-    already = len(set(ids) & results.finished_ids(out))
-    manifest = results.sweep_manifest(grid.to_json(), preset, len(configs), sys.argv)
-    if resuming:  # keep the first start; note each resume
-        old = results.read_manifest(out)
-        manifest["started"], manifest["resumed"] = old["started"], [*old.get("resumed", []), manifest["started"]]
-    results.write_manifest(out, manifest)
-    print(f"[memsweep] {'resuming' if resuming else 'starting'} sweep of {len(configs)} trials "
-          f"({already} already done) -> {out}", file=sys.stderr)
-    if already == len(configs):  # nothing to run: no need to start Ray
-        return _finish(out, ids, already, manifest)
+    if mode != "force":
+        _set_aside(out)
+        if set(ids) <= results.finished_ids(out):  # nothing to run: no need to start Ray
+            manifest = _write_manifest(out, grid, preset, configs, resuming)
+            print(f"[memsweep] sweep of {len(configs)} trials: all done already -> {out}", file=sys.stderr)
+            return _finish(out, ids, len(ids), manifest)
 
     if not verbose:  # Tune's boxed banner and TensorBoard hints; our progress line replaces them
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
-    import ray
+    ray = _start_ray(launch, verbose)  # refuses a machine that cannot hold a trial: before anything changes
     from ray import tune
 
-    _init_ray(address, verbose)
     try:
-        run = {"out": out, "cpus": cpus_per_trial, "gpus": gpus_per_trial, "pack": grid.pack}
+        if mode == "force":  # discard what is there, sweep or stray results, so nothing mixes
+            results.clear(out)
+        already = len(set(ids) & results.finished_ids(out))
+        manifest = _write_manifest(out, grid, preset, configs, resuming)
+        print(f"[memsweep] {'resuming' if resuming else 'starting'} sweep of {len(configs)} trials "
+              f"({already} already done) -> {out}", file=sys.stderr)
+        if launch.device == "cpu" and launch.gpus_per_trial:
+            print(f"[memsweep] --device cpu: each trial holds {launch.gpus_per_trial:g} GPU but trains on the CPU",
+                  file=sys.stderr)
+        run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "pack": grid.pack,
+               "device": launch.device}
         costs = estimated_costs(configs)  # orders the grid and weighs the ETA
         space = param_space(grid, configs, run, costs)
-        trainable = tune.with_resources(_trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+        trainable = tune.with_resources(_trainable, {"cpu": launch.cpus_per_trial, "gpu": launch.gpus_per_trial})
         exp = f"{out}/_tune"
-        progress = Progress(out, ids, costs)
-        run_config = tune.RunConfig(
-            name="_tune", storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
-            failure_config=tune.FailureConfig(max_failures=max_failures),
-            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
+        progress = Progress(out, ids, costs, launch.request, launch.max_failures, launch.start_timeout)
+        failure = tune.FailureConfig(max_failures=launch.max_failures)
         if resuming and tune.Tuner.can_restore(exp) and _tune_unfinished(exp):
             tuner = tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
-        else:  # a fresh start, or Tune's run is complete but parts are missing (damaged ones moved aside):
+            # Tune restores the run config it pickled; this command's progress line and retries apply
+            restored = tuner._local_tuner.get_run_config()
+            restored.callbacks, restored.failure_config = [progress], failure
+        else:  # a fresh start, or Tune's run is complete but parts are missing (set aside above):
             # a new run over the grid, whose trainable skips every config that has its part
+            run_config = tune.RunConfig(
+                name="_tune", storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
+                failure_config=failure, checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
             tuner = tune.Tuner(trainable, param_space=space, run_config=run_config,
-                               tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent))
-        tuner.fit()
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
+                               tune_config=tune.TuneConfig(reuse_actors=True,
+                                                           max_concurrent_trials=launch.max_concurrent))
+        try:
+            tuner.fit()
+        except StartTimeout:
+            _finish(out, ids, already, manifest)  # sweep.json records what there is
+            raise
+        finally:
+            if sys.stderr.isatty():
+                sys.stderr.write("\n")
     finally:
-        if not address and not os.environ.get("RAY_ADDRESS"):
+        if not launch.joins:
             ray.shutdown()
-    return _finish(out, ids, already, manifest)
+    return _finish(out, ids, already, manifest, retried=getattr(progress, "retried", 0))
+
+
+def _set_aside(out: str) -> None:
+    """Damaged parts and error rows leave ``trials/``, so that their grid points run again."""
+    damaged, errored = results.set_aside(out)
+    for name in damaged:
+        print(f"[memsweep] damaged part trials/{name} moved to _damaged/trials/; its trial runs again",
+              file=sys.stderr)
+    if errored:
+        print(f"[memsweep] {len(errored)} trials ended in error last time; they run again (their rows: "
+              "_errors/trials/)", file=sys.stderr)
+
+
+def _write_manifest(out: str, grid: Grid, preset: str | None, configs: list[TrialConfig],
+                    resuming: bool) -> dict[str, Any]:
+    manifest = results.sweep_manifest(grid.to_json(), preset, len(configs), sys.argv)
+    if resuming:  # keep the first start; note each resume
+        old = results.read_manifest(out)
+        manifest["started"], manifest["resumed"] = old["started"], [*old.get("resumed", []), manifest["started"]]
+    results.write_manifest(out, manifest)
+    return manifest
 
 
 def _tune_unfinished(exp: str) -> bool:
@@ -317,8 +326,9 @@ def _tune_unfinished(exp: str) -> bool:
         return False
 
 
-def _finish(out: str, ids: list[str], already: int, manifest: dict[str, Any]) -> Summary:
+def _finish(out: str, ids: list[str], already: int, manifest: dict[str, Any], retried: int = 0) -> Summary:
     summary = summarize(out, ids, already)
+    summary.retried = retried
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     manifest["summary"] = summary.__dict__
     results.write_manifest(out, manifest)
@@ -327,18 +337,40 @@ def _finish(out: str, ids: list[str], already: int, manifest: dict[str, Any]) ->
 
 QUIET_LOGGERS = (
     "ray._private.authentication.authentication_token_setup",  # "token auth is enabled", at every local start
+    "ray.tune.execution.tune_controller",  # a lost worker's traceback: the progress line says it in one line
     "ray.tune.analysis.experiment_analysis",  # "failed to fetch metrics" of trials killed with a driver
 )
 
 
-def _init_ray(address: str | None, verbose: bool) -> None:
-    import ray
-    quiet = {"log_to_driver": verbose, "configure_logging": verbose, "include_dashboard": False}
-    if address or os.environ.get("RAY_ADDRESS"):
+def _start_ray(launch: Launch, verbose: bool):
+    """Join the cluster the launch names, or start a Ray of memsweep's own, never joining another Ray
+    on this machine by accident. Returns the ``ray`` module. An own Ray that cannot hold one trial
+    (a GPU asked of a machine without one) is refused with a ConfigError before any trial starts."""
+    if launch.joins:
+        print(f"[memsweep] joining the Ray cluster at {launch.address or os.environ['RAY_ADDRESS']}", file=sys.stderr)
+        import ray
         # joining a cluster: its resources are its own (ray.init(num_cpus=...) fails there)
-        ray.init(address=address, log_to_driver=verbose, configure_logging=verbose)
-    else:
-        ray.init(num_cpus=os.cpu_count(), **quiet)
+        ray.init(address=launch.address, log_to_driver=verbose, configure_logging=verbose)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        print(f"[memsweep] joined: {len(nodes)} node(s) now; each Tune trial asks for "
+              f"{resources_text(launch.request)}", file=sys.stderr)
+        return ray
+    print(f"[memsweep] starting a Ray of its own on this machine ({os.cpu_count()} CPUs)", file=sys.stderr)
+    # Ray 2.60 swaps 127.0.0.1 for the machine's network address unless this is off; a Ray of our own is
+    # one node, so it stays on loopback (read when Ray is first imported)
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+    # address="local": a fresh Ray even when another one runs here (a plain ray.init() would join it)
+    ray.init(address="local", num_cpus=os.cpu_count(), log_to_driver=verbose, configure_logging=verbose,
+             include_dashboard=False)
+    total = {k: float(v) for k, v in ray.cluster_resources().items()}
+    if not fits(launch.request, total):
+        ray.shutdown()
+        have = resources_text({k: total.get(k, 0.0) for k in launch.request})
+        raise ConfigError(f"each trial asks for {resources_text(launch.request)}, but this machine offers Ray "
+                          f"{have}; lower --cpus-per-trial / --gpus-per-trial, or run on a cluster "
+                          "(--address; cluster-local.yaml tries the cluster path on this machine)")
+    return ray
 
 
 def summarize(out: str, ids: list[str], already: int) -> Summary:

@@ -105,8 +105,26 @@ class _Setup:
     model: torch.nn.Module
 
 
+class DeviceError(RuntimeError):
+    """A trial was told to run on a device this process cannot use."""
+
+
+def check_cuda() -> None:
+    """Raise DeviceError, saying what this process sees, when torch has no usable CUDA device: a trial
+    given a GPU must not fall back to the CPU unseen (``memsweep run --device cpu`` asks for that)."""
+    if torch.cuda.is_available():
+        return
+    import platform
+    seen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    raise DeviceError(
+        f"this trial was given a GPU (CUDA_VISIBLE_DEVICES={seen!r} on {platform.node()}), but torch "
+        f"{torch.__version__} (CUDA build: {torch.version.cuda or 'none'}) sees no CUDA device; fix that "
+        "node's CUDA, or pass --device cpu to train on CPU while holding the GPU share")
+
+
 def _setup(cfg: TrialConfig, device: torch.device) -> _Setup:
     if device.type == "cuda":
+        check_cuda()
         configure_cuda()
     images = data_mod.load(cfg)
     return _Setup(cfg, images, models.to_input(images.train, cfg.arch).to(device),

@@ -1,5 +1,6 @@
 """The docs match the code: every result column is documented, CI runs the README's test command,
-and every memsweep command in README.md and REPRODUCTION.md names real presets, fields and values."""
+and every memsweep run / refine / plan command in README.md and REPRODUCTION.md names real presets,
+fields and values and a valid launch (the cluster commands: shared storage)."""
 import pathlib
 import re
 
@@ -27,8 +28,8 @@ def documented_commands() -> list[str]:
     found = []
     for name in ("README.md", "REPRODUCTION.md"):
         text = (ROOT / name).read_text()
-        spans = re.findall(r"`(memsweep (?:run|refine)\b[^`]*)`", text)
-        lines = re.findall(r"^(memsweep (?:run|refine)\b.*)$", text, flags=re.M)
+        spans = re.findall(r"`(memsweep (?:run|refine|plan)\b[^`]*)`", text)
+        lines = re.findall(r"^\s*(memsweep (?:run|refine|plan)\b.*)$", text, flags=re.M)
         for cmd in spans + lines:
             cmd = " ".join(re.split(r"\s(?:#|&&|;)", cmd)[0].split())
             if "--" in cmd:  # a command, not the subcommand's name in prose
@@ -37,12 +38,15 @@ def documented_commands() -> list[str]:
 
 
 def test_documented_commands_name_real_presets_fields_and_values():
-    from study.cli import parser
+    from study.cli import launch_from_args, parser
     from study.grid import build_grid, validate
     commands = documented_commands()
     assert any("c3-linear-local" in c for c in commands) and len(commands) >= 10
+    assert any(c.startswith("memsweep plan") for c in commands) and any("--device cpu" in c for c in commands)
     for cmd in commands:
         args = parser().parse_args(cmd.split()[1:])  # argparse exits on an unknown flag
         if args.grid:  # an example grid file the reader writes
             continue
         assert validate(build_grid(args.preset, None, args.set or [])), cmd
+        if args.command in ("run", "plan"):  # where it runs and what each trial asks for check out too
+            assert launch_from_args(args).checked(), cmd

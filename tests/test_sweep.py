@@ -11,8 +11,8 @@ import pytest
 
 from study.config import ConfigError
 from study.results import TRIAL_SCHEMA, finished_ids
-from study.grid import PRESETS, Grid, apply_sets, build_grid, validate
-from study.sweep import pack_configs, param_space, run_pack
+from study.grid import PRESETS, Grid, apply_sets, build_grid, pack_configs, validate
+from study.sweep import param_space, run_pack
 
 
 # --- grids, no Ray ---------------------------------------------------------------------------------
@@ -128,27 +128,6 @@ def test_rerun_of_finished_sweep_skips_everything_and_other_grid_is_refused(smok
     assert {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")} == before
 
 
-def test_killed_driver_resumes_with_every_grid_point_once(tmp_path, sessions):
-    out = tmp_path / "killed"
-    args = ["run", "--preset", "smoke", "--set", "seed=0,1,2", "--out", str(out)]
-    proc = sessions.start(*args)
-    deadline = time.time() + 180
-    while len(finished_ids(str(out))) < 2 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    assert proc.poll() is None, "the sweep ended before it could be killed"
-    parts_at_kill = finished_ids(str(out))
-    mid_sweep = pd.read_parquet(out / "trials")  # readable while the sweep runs (it may have added parts since)
-    assert set(parts_at_kill) <= set(mid_sweep.trial_id) and mid_sweep.trial_id.is_unique
-    sessions.kill(proc)
-    code, text = sessions.run(*args)
-    assert code == 0, text
-    expected = {c.trial_id for c in build_grid("smoke", None, ["seed=0,1,2"]).configs()}
-    trials = pd.read_parquet(out / "trials")
-    assert sorted(trials.trial_id) == sorted(expected)  # every grid point exactly once
-    assert not [f for f in os.listdir(out / "trials") if not f.endswith(".parquet")]  # no temp files left
-    assert "resuming sweep of 6 trials" in text
-
-
 def test_failing_trials_are_rows_and_the_sweep_goes_on(tmp_path, sessions):
     out = tmp_path / "fail"
     code, text = sessions.run("run", "--preset", "smoke", "--set", "depth=2", "--set", "seed=0",
@@ -188,13 +167,15 @@ def test_force_discards_old_results_and_auto_refuses_stray_ones(tmp_path):
     grid = PRESETS["smoke"]
     with pytest.raises(ConfigError, match="holds results without sweep.json"):
         prepare_out(str(out), grid, "auto")
-    assert prepare_out(str(out), grid, "force") is False and not (out / "trials").exists()
+    assert prepare_out(str(out), grid, "force") is False and (out / "trials" / "old.parquet").exists()
+    results.clear(str(out))  # what run_sweep does for --force, once Ray is up
+    assert not (out / "trials").exists()
     results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", 4, []))
     assert prepare_out(str(out), grid, "auto") is True  # same grid: resume
     other = apply_sets(grid, ["depth=3"])
     with pytest.raises(ConfigError, match="different grid"):
         prepare_out(str(out), other, "auto")
-    assert prepare_out(str(out), other, "force") is False and not (out / "sweep.json").exists()
+    assert prepare_out(str(out), other, "force") is False and (out / "sweep.json").exists()  # checks only
 
 
 def test_param_space_grid_searches_axes_and_lists_the_packed_one():
@@ -208,7 +189,7 @@ def test_param_space_grid_searches_axes_and_lists_the_packed_one():
 def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from study import sweep
+    from study import progress as sweep
     grid = Grid(axes={"depth": [8, 2], "seed": [0, 1]}, fixed={"width": 16})
     configs = grid.configs()
     costs = [9.0 if c.depth == 8 else 1.0 for c in configs]  # the deep pack is 9x the shallow one
@@ -220,7 +201,27 @@ def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monke
     lines = []
     monkeypatch.setattr(sweep.sys, "stderr", SimpleNamespace(write=lines.append, flush=lambda: None))
     progress.start = time.time() - 90  # the deep pack took 90 s
-    progress.count(packs[0], {"configs_done": 2, "configs_failed": 0}, packs)
+    deep = [c.trial_id for c in configs if c.depth == 8]
+    progress.count(packs[0], {"configs_done": 2, "configs_failed": 0, "done_ids": ",".join(deep)}, packs)
     assert "2/4 trials done, 1 running" in lines[-1]
     assert "ETA 10s" in lines[-1]  # 90 s x (1 left / 9 done), where counting configs says 90 s
     assert sweep.eta_seconds(90, 9, 10) == pytest.approx(10) and sweep.eta_seconds(5, 0, 10) != sweep.eta_seconds(5, 0, 10)
+
+
+def test_joining_a_cluster_through_ray_address_needs_shared_storage(tmp_path, capsys, monkeypatch):
+    """Under `ray job submit` RAY_ADDRESS is set: a local --out would scatter parts over the nodes' disks."""
+    from study.cli import main
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
+    assert main(["run", "--preset", "smoke", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "give shared storage (--out s3://BUCKET/PATH or gs://BUCKET/PATH), or --shared-fs" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_gpu_asked_of_a_machine_without_one_is_refused_before_any_trial(tmp_path, sessions):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, text = sessions.run("run", "--preset", "smoke", "--gpus-per-trial", "0.5", "--out", str(tmp_path / "o"))
+    assert code == 2 and "each trial asks for {CPU: 1, GPU: 0.5}, but this machine offers Ray {CPU: " in text
+    assert "GPU: 0}" in text and "Traceback" not in text and not finished_ids(str(tmp_path / "o"))

@@ -55,7 +55,15 @@ CASES = [
     (["trial", "--n-train", "5000"], "exceeds"),
     (["trial", "--arch", "conv_down", "--image-size", "9", "--depth", "4"], "cannot downsample images of side 9"),
     (["trial", "--save-model"], "--save-model without a path needs --out"),
+    ([*RUN, "--address", "127.0.0.1:6379"], "is a folder on this machine, but the sweep joins a Ray cluster"),
+    ([*RUN, "--device", "cuda"], "--device cuda needs --gpus-per-trial > 0"),
+    ([*RUN, "--max-failures", "-1"], "--max-failures must be >= 0"),
+    ([*RUN, "--start-timeout", "-5"], "--start-timeout must be >= 0 seconds"),
+    (["plan", "--preset", "smoke", "--address", "auto"], "give shared storage (--out s3://BUCKET/PATH"),
+    (["plan", "--preset", "smoke", "--set", "depth=0"], "depth must be >= 1"),
     (["report", "/nonexistent/results"], "no results folder at"),
+    (["report", "EMPTY"], "holds no memsweep results"),
+    (["report", "OLD"], "not a readable Parquet file"),
     (["report", "s3://bucket/results"], "is remote: give --out"),
 ]
 
@@ -79,6 +87,9 @@ def _fill(argv, tmp_path, old_sweep):
             a = str(tmp_path / "plain.txt")
         elif a == "OLD":
             a = str(old_sweep)
+        elif a == "EMPTY":
+            (tmp_path / "empty").mkdir()
+            a = str(tmp_path / "empty")
         elif a.startswith("GRID:"):
             (tmp_path / "grid.toml").write_text(a[5:])
             a = str(tmp_path / "grid.toml")
