@@ -349,8 +349,11 @@ def _start_ray(launch: Launch, verbose: bool):
     if launch.joins:
         print(f"[memsweep] joining the Ray cluster at {launch.address or os.environ['RAY_ADDRESS']}", file=sys.stderr)
         import ray
-        # joining a cluster: its resources are its own (ray.init(num_cpus=...) fails there)
-        ray.init(address=launch.address, log_to_driver=verbose, configure_logging=verbose)
+        try:  # joining a cluster: its resources are its own (ray.init(num_cpus=...) fails there)
+            ray.init(address=launch.address, log_to_driver=verbose, configure_logging=verbose)
+        except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, wrong token, ...
+            raise ConfigError(f"cannot join the Ray cluster at {launch.address or os.environ['RAY_ADDRESS']}: "
+                              f"{results.one_line(exc)}") from None
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         print(f"[memsweep] joined: {len(nodes)} node(s) now; each Tune trial asks for "
               f"{resources_text(launch.request)}", file=sys.stderr)

@@ -1,32 +1,44 @@
-"""The cluster path: cluster.yaml against Ray's own validation, and a real `ray job submit` round trip.
+"""The cluster path, run for real on one machine.
 
-There is no `ray up --dry-run`; ``prepare_config`` + ``validate_config`` are what `ray up` runs
-before any cloud call (private Ray APIs, hence the pinned Ray minor). The job test starts a Ray
-head on loopback in its own process session, submits the smoke sweep as a job, and kills that
-session when done: it stops what it started, by process group, never by name.
+- ``cluster.yaml`` passes the preparation and schema validation that ``ray up`` runs before any cloud
+  call (``prepare_config`` + ``validate_config``: private Ray APIs, hence Ray pinned exactly); its
+  rsync filter keeps the virtual environment, results and git history home, as Ray's own rsync
+  arguments show; head and workers get separate instance profiles whose IAM policies (``docs/aws/``)
+  match it.
+- ``cluster-local.yaml`` has ``cluster.yaml``'s node types: a head with no CPUs, GPU workers from zero.
+- The README's "cluster path on a laptop" commands run as written (other ports, a Ray temp folder of
+  their own): Ray's fake multi-node autoscaler starts worker nodes from zero, a moto server is S3,
+  ``ray job submit`` runs the smoke sweep, one worker node's raylet is killed (kill -9) while it
+  holds a trial at an injected fault point, and every grid point ends with exactly one row in S3.
+- On that cluster: trials that no node type can hold stop at ``--start-timeout``; a trial given a
+  GPU without ``--device cpu`` finds no CUDA and says so in its row.
+
+Each test ends only what it started: every process a test starts lives in a process session of its
+own, ended whole by session id (never `ray stop`, which ends every Ray process of the user).
 """
 import copy
+import json
 import os
+import shlex
+import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 
-import pandas as pd
+import pyarrow.dataset as ds
 import pytest
 import yaml
+from ray.autoscaler._private.command_runner import SSHCommandRunner
 from ray.autoscaler._private.util import prepare_config, validate_config
 
+from bed import (BIN, HEAD_NODE_ID, ROOT, free_port, kill_session, laptop_commands, parts, raylets, s3,
+                 wait_for)
 from study.grid import PRESETS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.dirname(sys.executable)
 
-
-def cluster_config() -> dict:
-    with open(os.path.join(ROOT, "cluster.yaml")) as fh:
+def load_yaml(name: str) -> dict:
+    with open(ROOT / name) as fh:
         return yaml.safe_load(fh)
 
 
@@ -36,13 +48,15 @@ def ray_up_checks(config: dict) -> dict:
     return prepared
 
 
+# --- cluster.yaml and cluster-local.yaml, offline ---------------------------------------------------
+
 def test_cluster_yaml_passes_rays_validation():
-    prepared = ray_up_checks(cluster_config())
+    prepared = ray_up_checks(load_yaml("cluster.yaml"))
     types = prepared["available_node_types"]
     assert prepared["head_node_type"] == "head" and types["head"]["resources"] == {"CPU": 0}
     assert {t["resources"].get("GPU", 0) for t in types.values()} == {0, 1, 8}
+    assert all(t.get("min_workers", 0) == 0 for name, t in types.items() if name != "head")  # from zero
     assert prepared["idle_timeout_minutes"] > 0
-    assert any("pip install" in c and "memsweep" in c for c in prepared["setup_commands"])
 
 
 @pytest.mark.parametrize("breakage, error", [
@@ -51,54 +65,218 @@ def test_cluster_yaml_passes_rays_validation():
     (lambda c: c.update(max_wrokers=3), "Additional properties are not allowed"),
 ])
 def test_broken_cluster_yaml_is_rejected(breakage, error):
-    config = cluster_config()
+    config = load_yaml("cluster.yaml")
     breakage(config)
     with pytest.raises(Exception) as err:
         ray_up_checks(config)
     assert error in str(err.value)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_cluster_yaml_pins_exactly_what_the_tests_run_and_speaks_token_auth_everywhere():
+    import ray
+    import torch
+    config = load_yaml("cluster.yaml")
+    setup = " ".join(config["setup_commands"])
+    assert f'"ray[tune,default]=={ray.__version__}"' in setup
+    assert f'"torch=={torch.__version__.split("+")[0]}"' in setup
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'"ray[tune,default]=={ray.__version__}"' in pyproject  # what `pip install -e` on a node brings
+    assert any("RAY_AUTH_MODE=token" in c and ".bashrc" in c for c in config["setup_commands"])  # node shells
+    for cmd in config["head_start_ray_commands"][1:] + config["worker_start_ray_commands"][1:]:
+        assert "RAY_AUTH_MODE=token" in cmd
 
 
-def test_smoke_sweep_as_a_ray_job_on_a_local_head(tmp_path):
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # token auth is on for local clusters since Ray 2.59
-    temp = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    gcs, dash = free_port(), free_port()
-    head = subprocess.Popen(
-        [os.path.join(BIN, "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2", f"--temp-dir={temp}",
-         "--disable-usage-stats"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    out = tmp_path / "job-out"
+def test_rsync_keeps_the_venv_results_and_git_history_home():
+    config = load_yaml("cluster.yaml")
+    runner = SSHCommandRunner.__new__(SSHCommandRunner)  # only its rsync argument builder is used
+    args = runner._create_rsync_filter_args(
+        {"rsync_exclude": config["rsync_exclude"], "rsync_filter": config["rsync_filter"]})
+    excluded = {args[i + 1] for i, a in enumerate(args) if a == "--exclude"}
+    assert {".venv", "results", ".git"} <= excluded
+    assert ["--filter", "dir-merge,- .gitignore"] == args[-2:]
+    assert config["file_mounts"]["~/memsweep"] == "."
+
+
+def profile_name(arn: str) -> str:
+    return arn.rsplit("/", 1)[1]
+
+
+def test_head_and_workers_get_separate_profiles_with_the_documented_policies():
+    config = load_yaml("cluster.yaml")
+    types = config["available_node_types"]
+    head = profile_name(types["head"]["node_config"]["IamInstanceProfile"]["Arn"])
+    workers = {profile_name(t["node_config"]["IamInstanceProfile"]["Arn"]) for n, t in types.items() if n != "head"}
+    assert len(workers) == 1 and head not in workers
+    worker = workers.pop()
+    policies = {who: json.loads((ROOT / "docs" / "aws" / f"{who}-policy.json").read_text()) for who in ("head", "worker")}
+    allowed = {who: {(a, st["Resource"]) for st in p["Statement"] if st["Effect"] == "Allow"
+                     for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+               for who, p in policies.items()}
+    head_actions = {a for a, _ in allowed["head"]}
+    assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:CreateTags", "ec2:Describe*"} <= head_actions
+    passed = [r for a, r in allowed["head"] if a == "iam:PassRole"]
+    assert passed == [f"arn:aws:iam::123456789012:role/{worker}"]  # exactly the workers' role, nothing wider
+    assert all(a.startswith("s3:") for a, _ in allowed["worker"])  # workers: the bucket, nothing else
+    buckets = {who: {r for a, r in allowed[who] if a.startswith("s3:")} for who in allowed}
+    assert buckets["head"] == buckets["worker"] == {"arn:aws:s3:::YOUR-BUCKET", "arn:aws:s3:::YOUR-BUCKET/*"}
+    trust = json.loads((ROOT / "docs" / "aws" / "trust-policy.json").read_text())
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def test_cluster_local_yaml_has_cluster_yamls_node_types_on_one_machine():
+    local, cloud = load_yaml("cluster-local.yaml"), load_yaml("cluster.yaml")
+    validate_config(local)  # the schema check (prepare_config needs an example.yaml the wheel lacks)
+    types = local["available_node_types"]
+    head = types.pop(local["head_node_type"])
+    assert head["resources"] == cloud["available_node_types"]["head"]["resources"] == {"CPU": 0}
+    assert types and set(types) <= set(cloud["available_node_types"])
+    for name, t in types.items():
+        assert t["min_workers"] == 0 and t["resources"]["GPU"] == cloud["available_node_types"][name]["resources"]["GPU"]
+    assert local["provider"]["type"] == "fake_multinode" and local["provider"]["gcs_address"].startswith("127.0.0.1:")
+
+
+# --- the README's laptop commands on a fake multi-node cluster ----------------------------------------
+
+class LaptopCluster:
+    """The README's laptop commands, run with ports and a Ray temp folder of the test's own. The setup
+    lines run in one process session (the S3 server, the Ray head, and the worker nodes its autoscaler
+    starts later), which teardown ends whole."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.ports = {name: free_port() for name in ("s3", "gcs", "dashboard", "client")}
+        self.temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+        self.hold = tmp / "hold"
+        self.hold.mkdir()
+        config = (ROOT / "cluster-local.yaml").read_text().replace("127.0.0.1:6392", f"127.0.0.1:{self.ports['gcs']}")
+        self.config = tmp / "cluster-local.yaml"
+        self.config.write_text(config)
+        self.env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"],
+                    # the fault point for the node-kill test: the first trial of the cluster's first sweep
+                    # to write a part holds there (one hold per folder, so later sweeps run straight through)
+                    "MEMSWEEP_FAULT_HOLD": str(self.hold),
+                    "RAY_health_check_period_ms": "1000",            # notice a dead node in seconds, not ~30 s
+                    "RAY_health_check_failure_threshold": "3"}
+        self.setup, self.commands = [], {}
+        for line in laptop_commands():
+            first = line.split()[0]
+            if line == "source .venv/bin/activate":
+                continue  # PATH above puts this interpreter's bin first
+            if first == "export":
+                self.env.update(dict(item.split("=", 1) for item in shlex.split(self.local(line), comments=True)[1:]))
+            elif line.startswith("ray job submit"):
+                self.commands["job"] = self.local(line)
+            elif line.startswith("memsweep report"):
+                self.commands["report"] = self.local(line)
+            elif line.startswith("ray stop"):
+                self.commands["stop"] = line  # not run: teardown ends this test's session only
+            else:
+                self.setup.append(self.local(line))
+        assert set(self.commands) == {"job", "report", "stop"} and len(self.setup) == 3, laptop_commands()
+        self.endpoint = self.env["AWS_ENDPOINT_URL_S3"]
+        log = tmp / "setup.log"
+        with open(log, "w") as fh:  # a file, not a pipe: the daemons it starts would hold a pipe open
+            setup = subprocess.Popen(["bash", "-ec", "\n".join(self.setup)], env=self.env, cwd=ROOT,
+                                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        self.sid = setup.pid  # the session bash leads; the S3 server and every Ray node stay in it
+        try:
+            assert setup.wait(timeout=180) == 0, log.read_text()[-3000:]
+        except BaseException:
+            self.stop()
+            raise
+
+    def local(self, line: str) -> str:
+        """A README line with this test's ports, Ray temp folder and report folder."""
+        p = self.ports
+        line = line.replace("127.0.0.1:9000", f"127.0.0.1:{p['s3']}").replace("-p 9000", f"-p {p['s3']}")
+        line = line.replace("--port 6392", f"--port {p['gcs']}").replace('"$PWD/cluster-local.yaml"', str(self.config))
+        line = line.replace("--dashboard-host 127.0.0.1", f"--dashboard-host 127.0.0.1 --dashboard-port "
+                            f"{p['dashboard']} --temp-dir {self.temp} --ray-client-server-port {p['client']}")
+        line = line.replace("http://127.0.0.1:8265", f"http://127.0.0.1:{p['dashboard']}")
+        line = line.replace("/tmp/memsweep-moto.log", str(self.tmp / "moto.log"))
+        return line.replace("results/smoke-report", str(self.tmp / "smoke-report"))
+
+    def job(self, memsweep_args: str | None = None) -> subprocess.Popen:
+        """`ray job submit` of the README's sweep, or of other ``memsweep run`` arguments."""
+        line = self.commands["job"]
+        if memsweep_args:
+            line = line[:line.index("memsweep run")] + "memsweep run " + memsweep_args
+        return subprocess.Popen(["bash", "-c", line], env=self.env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def stop(self) -> None:
+        kill_session(self.sid)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def laptop(tmp_path_factory):
+    cluster = LaptopCluster(tmp_path_factory.mktemp("laptop"))
     try:
-        address = f"http://127.0.0.1:{dash}"
-        deadline = time.time() + 90
-        while time.time() < deadline:  # the job server answers once the dashboard is up
-            ok = subprocess.run([os.path.join(BIN, "ray"), "job", "list", "--address", address],
-                                env=env, capture_output=True, text=True)
-            if ok.returncode == 0:
-                break
-            time.sleep(1)
-        job = subprocess.run(
-            [os.path.join(BIN, "ray"), "job", "submit", "--address", address, "--working-dir", ROOT, "--",
-             sys.executable, "-m", "study", "run", "--preset", "smoke", "--address", "auto", "--out", str(out)],
-            env=env, capture_output=True, text=True, timeout=300)
-        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-        assert "4 trials: 4 done" in job.stdout
-        trials = pd.read_parquet(out / "trials")
-        assert sorted(trials.trial_id) == sorted(c.trial_id for c in PRESETS["smoke"].configs())
-        assert (trials.status == "ok").all()
+        yield cluster
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # whatever ignored SIGTERM
-        except ProcessLookupError:
-            pass
+        cluster.stop()
+
+
+def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        kill_session(proc.pid)
+    return proc.returncode, out
+
+
+def test_readme_laptop_commands_run_the_sweep_through_a_dead_worker_node(laptop):
+    """The README's job on a cluster that starts with no worker: time to the first worker and to the
+    first result, one worker killed mid-trial, Tune's retry, and every grid point exactly once in S3."""
+    fs = s3(laptop.endpoint)
+    expected = {c.trial_id for c in PRESETS["smoke"].configs()}
+    start = time.time()
+    job = laptop.job()
+    first_worker = wait_for(lambda: {n for n in raylets(laptop.sid) if n != HEAD_NODE_ID}, 120)
+    t_worker = time.time() - start
+    assert first_worker, "the autoscaler started no worker node"
+    wait_for(lambda: [p for p in parts(fs, "memsweep/smoke/trials") if p.endswith(".parquet")], 180)
+    t_result = time.time() - start
+    held = wait_for(lambda: (laptop.hold / "held").exists() and (laptop.hold / "held").read_text(), 60)
+    assert held and held != HEAD_NODE_ID, "no trial reached the hold point on a worker"
+    os.kill(raylets(laptop.sid)[held], signal.SIGKILL)  # that node's raylet, mid-trial: the node dies
+    code, out = finish(job)
+
+    assert code == 0, out[-4000:]
+    assert f"node {held[:6]}..{held[-5:]} died" in out  # the progress line says what happened...
+    assert "lost its worker (its process or node died); Tune runs it again" in out  # ...and what Tune does
+    assert "waiting for {CPU: 1, GPU: 0.5}: no node has it yet" in out  # before the first worker joined
+    assert "4 trials: 4 done, 0 skipped (already there), 0 failed, 1 Tune trials retried" in out
+    trials = ds.dataset("memsweep/smoke/trials", filesystem=fs, format="parquet").to_table().to_pandas()
+    assert sorted(trials.trial_id) == sorted(expected)  # no row lost, none duplicated
+    assert (trials.status == "ok").all() and (trials.device == "cpu").all()  # --device cpu, said so
+    assert parts(fs, "memsweep/smoke/trials") == sorted(f"{i}.parquet" for i in expected)  # nothing stray
+    assert "sweep.json" in parts(fs, "memsweep/smoke") and parts(fs, "memsweep/smoke/_tune")
+
+    report = subprocess.run(["bash", "-c", laptop.commands["report"]], env=laptop.env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0 and (laptop.tmp / "smoke-report" / "report.html").exists(), report.stderr
+    lost = len(expected - set(trials.trial_id))
+    print(f"\ncluster test bed: first worker node {t_worker:.1f} s after submission, first result "
+          f"{t_result:.1f} s; Tune trials retried: {out.count('lost its worker')}; rows lost: {lost}; "
+          f"rows duplicated: {len(trials) - trials.trial_id.nunique()}; job done {time.time() - start:.1f} s")
+
+
+def test_trials_no_node_can_hold_stop_at_the_start_timeout(laptop):
+    job = laptop.job("--preset smoke --address auto --cpus-per-trial 2 --gpus-per-trial 1 --device cpu "
+                     "--start-timeout 8 --out s3://memsweep/stuck")
+    code, out = finish(job, timeout=180)
+    assert code != 0  # the job failed: memsweep exited 1
+    assert "waiting for {CPU: 2, GPU: 1}: no node has it yet" in out
+    assert "no trial started within 8 s: 2 waiting for {CPU: 2, GPU: 1}: no node has it yet" in out
+    assert "Traceback" not in out
+
+
+def test_a_trial_given_a_gpu_without_cuda_is_an_error_row_not_a_cpu_run(laptop):
+    job = laptop.job("--preset smoke --set seed=0 --address auto --gpus-per-trial 0.5 --out s3://memsweep/nocuda")
+    code, out = finish(job, timeout=300)
+    assert code != 0 and "2 failed" in out
+    trials = ds.dataset("memsweep/nocuda/trials", filesystem=s3(laptop.endpoint), format="parquet").to_table().to_pandas()
+    assert len(trials) == 2 and (trials.status == "error").all()
+    assert trials.error.str.contains("sees no CUDA device").all() and trials.error.str.contains("--device cpu").all()
