@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+
 from . import results
 from .grid import pack_configs
 

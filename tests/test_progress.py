@@ -1,0 +1,124 @@
+"""The progress line on hand-made Tune trials and a hand-made cluster: what waiting trials lack,
+nodes joining and dying, retried trials counted once, the start timeout. The real thing runs in
+tests/test_cluster.py; here each rule is checked on its own, without Ray."""
+import time
+from types import SimpleNamespace
+
+import pytest
+import ray
+
+from study import progress as prog
+from study.grid import Grid
+
+GRID = Grid(axes={"depth": [2], "seed": [0, 1]}, fixed={"width": 16})
+RUN = {"out": "", "cpus": 1, "gpus": 0.5, "pack": "seed", "device": "cpu"}
+
+
+def tune_trial(status: str, name: str = "t0"):
+    return SimpleNamespace(trial_id=name, status=status, num_failures=1, error_file=None,
+                           config={"width": 16, "depth": 2, "seed": [0, 1], "_run": RUN})
+
+
+class Lines:
+    """The lines the progress callback wrote to stderr so far (pytest captures stderr per phase)."""
+
+    def __init__(self, capsys):
+        self.capsys, self.seen = capsys, []
+
+    def __getitem__(self, i):
+        return self.all()[i]
+
+    def __len__(self):
+        return len(self.all())
+
+    def all(self) -> list[str]:
+        self.seen += self.capsys.readouterr().err.splitlines()
+        return self.seen
+
+
+@pytest.fixture
+def lines(capsys):
+    return Lines(capsys)
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    """A cluster whose nodes and free resources the test sets."""
+    state = {"nodes": [], "free": {}}
+    monkeypatch.setattr(ray, "nodes", lambda: state["nodes"])
+    monkeypatch.setattr(ray, "available_resources", lambda: state["free"])
+    return state
+
+
+def node(node_id: str, alive: bool = True, why: str = "", **resources):
+    return {"NodeID": node_id, "Alive": alive, "Resources": resources, "DeathReasonMessage": why}
+
+
+def make(tmp_path, **kwargs):
+    ids = [c.trial_id for c in GRID.configs()]
+    p = prog.Progress(str(tmp_path), ids, None, {"CPU": 1.0, "GPU": 0.5}, max_failures=2, **kwargs)
+    p.setup()
+    return p, ids
+
+
+def test_waiting_trials_say_what_they_lack(tmp_path, lines, cluster):
+    cluster["nodes"] = [node("h" * 56, CPU=0.0)]  # only the head: no GPU anywhere
+    p, _ = make(tmp_path)
+    p.on_step_end(0, [tune_trial("PENDING")])
+    assert "0 running, 1 waiting for {CPU: 1, GPU: 0.5}: no node has it yet" in lines[-1]
+    cluster["nodes"].append(node("a" * 56, CPU=1.0, GPU=1.0))
+    cluster["free"] = {"CPU": 1.0, "GPU": 1.0}
+    p.poll_nodes()
+    assert "node aaaaaa..aaaaa joined: {CPU: 1, GPU: 1}" in lines[-1]
+    assert "1 waiting for {CPU: 1, GPU: 0.5}: being placed" in p.waiting_text([tune_trial("PENDING")])
+    cluster["free"] = {"CPU": 0.0, "GPU": 0.5}  # the node is there but taken
+    p.poll_nodes()
+    assert "every node that has it is busy" in p.waiting_text([tune_trial("PENDING")])
+
+
+def test_the_line_repeats_while_nothing_changes(tmp_path, lines, cluster, monkeypatch):
+    p, _ = make(tmp_path)
+    trials = [tune_trial("PENDING")]
+    p.on_step_end(0, trials)
+    p.on_step_end(1, trials)
+    assert len(lines) == 1  # no change, within the heartbeat: silent
+    p.last_line -= prog.HEARTBEAT_S
+    p.on_step_end(2, trials)
+    assert len(lines) == 2 and lines[0].split(", ")[:3] == lines[1].split(", ")[:3]  # the same state, again
+
+
+def test_a_dead_node_is_named_with_its_reason(tmp_path, lines, cluster):
+    cluster["nodes"] = [node("b" * 51 + "00001", CPU=1.0, GPU=1.0)]
+    p, _ = make(tmp_path)
+    cluster["nodes"] = [node("b" * 51 + "00001", alive=False, why="health check failed")]
+    p.poll_nodes()
+    assert "node bbbbbb..00001 died (health check failed); Tune runs the trials it held again" in lines[-1]
+
+
+def test_a_retried_trial_counts_each_config_once(tmp_path, lines, cluster):
+    p, ids = make(tmp_path)
+    trial = tune_trial("RUNNING")
+    p.count(trial, {"configs_done": 1, "done_ids": ids[0]}, [trial])
+    assert p.done == 1
+    p.on_trial_recover(0, [trial], trial)
+    assert "lost its worker" in lines[-1] and "failure 1 of at most 2" in lines[-1] and p.retried == 1
+    # the next attempt starts its counts from zero: it skips what the last one wrote, then writes the rest
+    p.count(trial, {"configs_skipped": 1, "done_ids": ""}, [trial])
+    p.count(trial, {"configs_skipped": 1, "configs_done": 1, "done_ids": ids[1]}, [trial])
+    assert p.done == 2 and "2/2 trials done" in lines[-1] and "1 retried" in lines[-1]
+    fresh, _ = make(tmp_path)
+    fresh.count(trial, {"configs_done": 2, "configs_failed": 1, "done_ids": f"{ids[0]}!,{ids[1]}"}, [trial])
+    assert fresh.done == 2 and fresh.failed == 1  # "!" marks an error row
+
+
+def test_no_trial_started_in_time_stops_the_sweep_saying_why(tmp_path, lines, cluster):
+    p, _ = make(tmp_path, start_timeout=5)
+    p.on_step_end(0, [tune_trial("PENDING")])  # within the timeout: nothing raised
+    p.start = time.time() - 6
+    with pytest.raises(prog.StartTimeout, match=r"no trial started within 5 s: 1 waiting for "
+                                                r"\{CPU: 1, GPU: 0.5\}: no node has it yet"):
+        p.on_step_end(1, [tune_trial("PENDING")])
+    started, _ = make(tmp_path, start_timeout=5)
+    started.on_step_end(0, [tune_trial("RUNNING")])
+    started.start = time.time() - 6
+    started.on_step_end(1, [tune_trial("RUNNING")])  # a trial started: no timeout
