@@ -1,8 +1,8 @@
 """``memsweep plan``: what a sweep would run, where, and roughly what it costs, before paying for it.
 
-No Ray starts and no trial runs; a few training steps are timed. The plan lists the configs and the Tune trials they
-form, the resources each Tune trial asks for, where the results will go, and every config's
-estimated training time, most expensive first. The estimate is ``grid.StepModel`` (per-step
+No Ray starts and no trial runs; a few training steps are timed. The plan lists the configs and
+the Tune trials they form, the resources each Tune trial asks for, where the results will go, and
+every config's estimated training time, most expensive first. The estimate is ``grid.StepModel`` (per-step
 overhead + FLOPs at some rate) fitted to a few training steps timed on the machine that runs the
 plan (``calibrate``), times each config's ``max_steps``: an upper bound, since most trials stop
 early at ``loss_tol``, and probes are not counted.

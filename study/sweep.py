@@ -83,15 +83,13 @@ def _trainable(params: dict[str, Any]) -> None:
         torch.cuda.set_per_process_memory_fraction(run["gpus"])
     _fault_point("start")
     configs = pack_configs(params, run["pack"])
-    counts = {"configs_done": 0, "configs_failed": 0, "configs_skipped": 0}
-
-    done: list[str] = []
+    counts = {"configs_done": 0, "configs_skipped": 0}
+    done: list[str] = []  # ids written by this attempt, "!" marking an error row
 
     def report(row: dict[str, Any], skipped: bool) -> None:
         # cumulative: Tune may hand callbacks only the latest of several quick reports. The ids let the
         # progress line count each config once when a retried trial skips what its last attempt wrote
         counts["configs_skipped" if skipped else "configs_done"] += 1
-        counts["configs_failed"] += row["status"] == "error"
         if not skipped:
             done.append(row["trial_id"] + ("!" if row["status"] == "error" else ""))
         tune.report({**counts, "done_ids": ",".join(done)})

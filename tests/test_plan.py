@@ -22,7 +22,7 @@ def test_fit_step_model_with_one_shape_or_a_negative_intercept():
     assert only.overhead_s == pytest.approx(0.02) and only.seconds(1e9) == pytest.approx(0.02)
     # times that grow faster than the FLOPs would give a negative overhead: the rate alone explains them
     steep = fit_step_model([(1e6, 0.001), (2e6, 0.004)])
-    assert steep.overhead_s == 0 and steep.seconds(2e6) == pytest.approx(0.005 * 6e6 / 9e6 * 1.0 / 1.0, rel=1e-9)
+    assert steep.overhead_s == 0 and steep.flops_per_s == pytest.approx((3e6 + 6e6) / (0.001 + 0.004))
 
 
 def test_forward_flops_of_an_fc_net_match_its_layer_sizes():
