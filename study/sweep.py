@@ -235,9 +235,11 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     out = launch.out
     resuming = prepare_out(out, grid, mode)
     ids = [c.trial_id for c in configs]
+    finished: set[str] = set()  # --force discards what is there, once Ray is up
     if mode != "force":
         _set_aside(out)
-        if set(ids) <= results.finished_ids(out):  # nothing to run: no need to start Ray
+        finished = results.finished_ids(out)
+        if set(ids) <= finished:  # nothing to run: no need to start Ray
             manifest = _write_manifest(out, grid, preset, configs, resuming)
             print(f"[memsweep] sweep of {len(configs)} trials: all done already -> {out}", file=sys.stderr)
             return _finish(out, ids, len(ids), manifest)
@@ -252,7 +254,7 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     try:
         if mode == "force":  # discard what is there, sweep or stray results, so nothing mixes
             results.clear(out)
-        already = len(set(ids) & results.finished_ids(out))
+        already = len(set(ids) & finished)
         manifest = _write_manifest(out, grid, preset, configs, resuming)
         print(f"[memsweep] {'resuming' if resuming else 'starting'} sweep of {len(configs)} trials "
               f"({already} already done) -> {out}", file=sys.stderr)
@@ -345,13 +347,13 @@ def _start_ray(launch: Launch, verbose: bool):
     on this machine by accident. Returns the ``ray`` module. An own Ray that cannot hold one trial
     (a GPU asked of a machine without one) is refused with a ConfigError before any trial starts."""
     if launch.joins:
-        print(f"[memsweep] joining the Ray cluster at {launch.address or os.environ['RAY_ADDRESS']}", file=sys.stderr)
+        where = launch.address or os.environ["RAY_ADDRESS"]
+        print(f"[memsweep] joining the Ray cluster at {where}", file=sys.stderr)
         import ray
         try:  # joining a cluster: its resources are its own (ray.init(num_cpus=...) fails there)
             ray.init(address=launch.address, log_to_driver=verbose, configure_logging=verbose)
         except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, wrong token, ...
-            raise ConfigError(f"cannot join the Ray cluster at {launch.address or os.environ['RAY_ADDRESS']}: "
-                              f"{results.one_line(exc)}") from None
+            raise ConfigError(f"cannot join the Ray cluster at {where}: {results.one_line(exc)}") from None
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         print(f"[memsweep] joined: {len(nodes)} node(s) now; each Tune trial asks for "
               f"{resources_text(launch.request)}", file=sys.stderr)
