@@ -41,6 +41,9 @@ class TrialConfig:
     depth: int = 5                   # number of weight layers
     width: int = 512                 # hidden units (fc) or channels (conv)
     kernel_size: int = 3             # conv only; odd, so "same" padding keeps the size
+    down_stages: int | None = None   # conv_down only: stride-2 stages (each mirrored by a 2x upsampling).
+                                     # None: depth // 2, as many as the side halves evenly, so deep nets
+                                     # squeeze 8x8 digits to 1x1; the row's bottleneck_side says where it ended
     activation: str = "leaky_relu"
     final_activation: bool = False   # apply the activation after the last layer too (C1: f = phi(Ax))
     bias: bool = True
@@ -59,12 +62,16 @@ class TrialConfig:
     rho_margin: float = 1e-3         # attractor: rho < 1 - rho_margin, so a projection (rho = 1 up to rounding) is not one
     noise_levels: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)  # per-pixel sigma of noisy starts
     headline_sigma: float = 0.1      # the sigma reported in retrieval_same_frac / retrieval_any_frac
-    starts_per_example: int = 2      # noisy starts per (training example, sigma); masked starts per example
+    starts_per_example: int = 8      # noisy starts per (training example, sigma); masked starts per example
+                                     # (8: all probes stay under half the default trial's training time)
     mask_frac: float = 0.25          # masked starts: this fraction of pixels replaced by uniform noise
     n_random_starts: int = 50
     iter_steps: int = 1000           # T: the cap on x <- f(x) steps
-    iter_tol: float = 1e-5           # converged when RMS(x_{t+1} - x_t) < iter_tol
-    match_tol: float = 1e-2          # a limit within this relative distance of x_j "is" x_j
+    iter_tol: float = 1e-5           # a start stops when RMS(x_{t+1} - x_t) < iter_tol ...
+    confirm_steps: int = 100         # ... and converged if its step has not grown after this many more
+    memory_tol: float = 5e-2         # x_i's memory x_i* (the limit from x_i) lies within this relative distance
+                                     # of x_i; an attracting point sits ~ r_i / (1 - rho) away, so > fixed_point_tol
+    match_tol: float = 1e-2          # a limit within this relative distance of x_j* retrieved x_j's memory
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -78,9 +85,9 @@ class TrialConfig:
             raise ConfigError(f"task='sequence' needs n_train >= 2 (a cycle of images), got {self.n_train}")
         for name in ("n_train", "depth", "width", "kernel_size", "max_steps", "iter_steps"):
             _at_least(self, name, 1)
-        for name in ("n_heldout", "starts_per_example", "n_random_starts", "seed"):
+        for name in ("n_heldout", "starts_per_example", "n_random_starts", "seed", "confirm_steps"):
             _at_least(self, name, 0)
-        for name in ("lr", "loss_tol", "fixed_point_tol", "iter_tol", "match_tol", "init_scale"):
+        for name in ("lr", "loss_tol", "fixed_point_tol", "iter_tol", "match_tol", "memory_tol", "init_scale"):
             _positive(self, name)
         if not 0.0 <= self.rho_margin < 1.0:
             raise ConfigError(f"rho_margin must be in [0, 1), got {self.rho_margin}")
@@ -103,6 +110,9 @@ class TrialConfig:
                               f"(got depth={self.depth})")
         if self.arch == "conv_down" and self.depth < 2:
             raise ConfigError(f"arch='conv_down' needs depth >= 2 (one layer down, one up), got depth={self.depth}")
+        if self.down_stages is not None and not 1 <= self.down_stages <= self.depth // 2:
+            raise ConfigError(f"down_stages must be between 1 and depth // 2 = {self.depth // 2} (each stride-2 "
+                              f"layer is mirrored by an upsampling one), or None; got {self.down_stages}")
         if self.dataset in ("mnist", "cifar10") and not self.data_dir:
             raise ConfigError(f"dataset={self.dataset!r} reads local files: set data_dir to the folder holding them")
 

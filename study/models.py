@@ -6,8 +6,9 @@ arch's input layout to the same layout:
 
     fc         x: [B, C*H*W]    depth weight layers  d -> w -> ... -> w -> d
     conv       x: [B, C, H, W]  depth stride-1 'same' convs  C -> w -> ... -> w -> C
-    conv_down  x: [B, C, H, W]  first half: stride-2 convs (halving H, W while it divides);
-                                second half: nearest 2x upsampling + stride-1 conv back up
+    conv_down  x: [B, C, H, W]  first half: stride-2 convs (``down_stages`` of them, default as many
+                                as halve H, W evenly), then stride-1; second half: nearest 2x
+                                upsampling + stride-1 conv back up, one per stride-2 layer
 
 Hidden layers are followed by the activation; the output layer is linear unless
 ``final_activation`` (C1's single layer f(x) = phi(Ax)).
@@ -67,11 +68,21 @@ def build_conv(cfg: TrialConfig, shape: tuple[int, int, int]) -> nn.Module:
 
 
 def n_downsamplings(cfg: TrialConfig, shape: tuple[int, int, int]) -> int:
-    """How many times conv_down halves the image: depth // 2, capped by the factors of 2 in the side."""
+    """How many times conv_down halves the image: ``down_stages`` if set (``check`` refuses more than
+    the side allows), else depth // 2 capped by the factors of 2 in the side."""
     side, n = shape[1], 0
-    while n < cfg.depth // 2 and side % 2 == 0 and side > 1:
+    want = cfg.down_stages if cfg.down_stages is not None else cfg.depth // 2
+    while n < want and side % 2 == 0 and side > 1:
         side, n = side // 2, n + 1
     return n
+
+
+def bottleneck_side(cfg: TrialConfig, shape: tuple[int, int, int]) -> int:
+    """The side of the smallest feature map: the image side halved ``n_downsamplings`` times (conv_down),
+    the image side itself (conv), the hidden width (fc has no image inside)."""
+    if cfg.arch == "fc":
+        return cfg.width
+    return shape[1] // 2 ** (n_downsamplings(cfg, shape) if cfg.arch == "conv_down" else 0)
 
 
 class _Up(nn.Sequential):
@@ -109,6 +120,7 @@ ARCHS: dict[str, Callable[[TrialConfig, tuple[int, int, int]], nn.Module]] = {
 
 def build(cfg: TrialConfig, shape: tuple[int, int, int]) -> nn.Module:
     """The autoencoder for ``cfg`` on images of ``shape`` = (C, H, W), initialised from ``cfg.seed``."""
+    check(cfg, shape)
     torch.manual_seed(cfg.seed)
     model = ARCHS[cfg.arch](cfg, shape)
     init_weights(model, cfg)
@@ -151,3 +163,6 @@ def check(cfg: TrialConfig, shape: tuple[int, int, int]) -> None:
     """Raise ConfigError if ``cfg``'s architecture cannot be built for images of ``shape``."""
     if cfg.arch == "conv_down" and n_downsamplings(cfg, shape) == 0:
         build_conv_down(cfg, shape)  # raises with the message
+    if cfg.arch == "conv_down" and cfg.down_stages is not None and n_downsamplings(cfg, shape) < cfg.down_stages:
+        raise ConfigError(f"down_stages={cfg.down_stages} halves images of side {shape[1]} more often than it "
+                          f"divides evenly (at most {n_downsamplings(cfg, shape)} times)")

@@ -134,29 +134,45 @@ def spectra(f: Map, X: torch.Tensor, method: str = "auto") -> tuple[np.ndarray, 
 @dataclass
 class Limits:
     x: torch.Tensor          # [m, ...] the last iterate of each start
-    converged: torch.Tensor  # [m] bool: RMS(x_{t+1} - x_t) < tol within the step cap
-    steps: torch.Tensor      # [m] int: steps taken
+    converged: torch.Tensor  # [m] bool: the step test passed within the step cap, and the limit was confirmed
+    steps: torch.Tensor      # [m] int: steps taken to pass the step test (the confirmation steps not counted)
+
+
+def _rms_step(f: Map, x: torch.Tensor) -> torch.Tensor:
+    """RMS(f(x) - x) = ||f(x) - x|| / sqrt(d) per row."""
+    return (f(x) - x).flatten(1).norm(dim=1) / x[0].numel() ** 0.5
 
 
 @torch.inference_mode()
-def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float) -> Limits:
+def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_steps: int = 0,
+            share: float = 1e-3) -> Limits:
     """Iterate x_{t+1} = f(x_t) from every start at once; a start stops (early exit) once
     RMS(x_{t+1} - x_t) = ||x_{t+1} - x_t|| / sqrt(d) < tol, or when it becomes non-finite.
-    Only the still-moving starts are carried from step to step.   starts: [m, ...]."""
+    Only the still-moving starts are carried from step to step.   starts: [m, ...].
+
+    A stop is not yet a limit: near a slowly repelling fixed point (rho slightly above 1) the steps
+    are tiny for a while before the iterate leaves. So a stop point y is *converged* only once
+    confirmed: after ``confirm_steps`` further steps its step s_K = RMS(f(y_K) - y_K) is still below
+    tol and has not grown, s_K <= max(s_0, tol / 100). Near an attracting point s_K ~ rho^K s_0
+    shrinks; near a repelling one it grows like rho^K (tol / 100 leaves room for float rounding at a
+    point fixed to machine precision). Stop points within relative distance ``share`` of one another
+    sit at the same fixed point and share one confirmation run of their least settled member
+    (``_clusters``), so confirming costs one small batch, not one per start. The limit reported is
+    the stop point."""
     x = starts.clone()
-    m, d = x.shape[0], x[0].numel()
-    converged = torch.zeros(m, dtype=torch.bool, device=x.device)
+    m = x.shape[0]
+    passed = torch.zeros(m, dtype=torch.bool, device=x.device)
     steps = torch.full((m,), max_steps, dtype=torch.long, device=x.device)
     idx, cur = torch.arange(m, device=x.device), x
     for t in range(1, max_steps + 1):
         nxt = f(cur)
-        move = (nxt - cur).flatten(1).norm(dim=1) / d ** 0.5
+        move = (nxt - cur).flatten(1).norm(dim=1) / x[0].numel() ** 0.5
         finite = torch.isfinite(move)
         done = (move < tol) & finite
         stop = done | ~finite
         if stop.any():
             x[idx[stop]] = nxt[stop]
-            converged[idx[done]] = True
+            passed[idx[done]] = True
             steps[idx[stop]] = t
             idx, nxt = idx[~stop], nxt[~stop]
             if idx.numel() == 0:
@@ -164,24 +180,82 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float) -> Limits:
         cur = nxt
     if idx.numel():
         x[idx] = cur  # the starts that hit the step cap keep their last iterate
+    converged = passed.clone()
+    if confirm_steps and passed.any():
+        held = passed.nonzero()[:, 0]
+        s0_all = _rms_step(f, x[held])
+        rep = _clusters(x[held], share, s0_all)
+        heads = torch.unique(rep)
+        y, s0 = x[held[heads]], s0_all[heads]
+        for _ in range(confirm_steps):
+            y = f(y)
+        sk = _rms_step(f, y)
+        ok = torch.zeros(len(held), dtype=torch.bool, device=x.device)
+        ok[heads] = torch.isfinite(sk) & (sk < tol) & (sk <= torch.clamp(s0, min=tol / 100))
+        converged[held] = ok[rep]
     return Limits(x, converged, steps)
 
 
-NONE, SPURIOUS, TRAIN = 0, 1, 2  # where a start ended: nowhere, a non-training fixed point, a training example
+def _clusters(y: torch.Tensor, share: float, step: torch.Tensor) -> torch.Tensor:
+    """Greedy grouping of stop points: taken in order of decreasing ``step`` (the one furthest from
+    still), each unassigned point heads a group of the unassigned points within relative distance
+    ``share`` of it (||y_i - y_r|| <= share ||y_r||). The head, confirmed for the group, is thus its
+    least settled member.   y: [m, ...], step: [m] -> index [m] of each point's head."""
+    Y = y.flatten(1).double()
+    near = (torch.cdist(Y, Y) <= share * Y.norm(dim=1)[:, None]).cpu()
+    rep = torch.full((len(Y),), -1, dtype=torch.long)
+    for i in torch.argsort(torch.nan_to_num(step, nan=float("inf")).cpu(), descending=True).tolist():
+        if rep[i] < 0:
+            rep[near[i] & (rep < 0)] = i
+    return rep.to(y.device)
+
+
+@dataclass
+class Memories:
+    """What the map stores for each training example: x_i* = the confirmed limit of iterating from x_i.
+
+    An attracting fixed point sits about r_i / (1 - rho) from x_i, not at x_i (r_i the residual),
+    so the memory is where iteration from x_i itself settles. x_i has a memory (``found``) when that
+    iteration converges (``iterate``'s confirmed limit), the limit is nearer x_i than any other
+    training example, and offset_i = ||x_i* - x_i|| / ||x_i|| <= memory_tol."""
+    x: torch.Tensor       # [n, ...] x_i* (the last iterate where not found)
+    offset: np.ndarray    # [n] ||x_i* - x_i|| / ||x_i||
+    found: np.ndarray     # [n] bool
+
+
+def memories(lim: Limits, X: torch.Tensor, memory_tol: float) -> Memories:
+    """The memories, from ``lim`` = ``iterate`` run from the training examples themselves (possibly as
+    the first rows of a larger batch of starts); see ``Memories``.   X: [n, ...]."""
+    L, T = lim.x[:len(X)].flatten(1).double(), X.flatten(1).double()
+    dist = torch.cdist(torch.nan_to_num(L, nan=1e30), T)
+    offset = (dist.diagonal() / T.norm(dim=1).clamp_min(1e-12)).cpu().numpy()
+    own = (dist.argmin(dim=1) == torch.arange(len(X), device=dist.device)).cpu().numpy()
+    found = lim.converged[:len(X)].cpu().numpy() & own & (offset <= memory_tol)
+    return Memories(lim.x[:len(X)], offset, found)
+
+
+NONE, SPURIOUS, TRAIN = 0, 1, 2  # where a start ended: nowhere, a fixed point that is no memory, a memory
 
 
 @torch.no_grad()
-def classify(limits: Limits, X: torch.Tensor, match_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each limit, the nearest training example j* = argmin_j ||x - x_j|| and its class:
-    TRAIN if converged and ||x - x_j*|| / ||x_j*|| <= match_tol, SPURIOUS if converged otherwise,
-    NONE if not converged.   -> (nearest [m] long, kind [m] long)."""
-    L, T = limits.x.flatten(1), X.flatten(1)
-    dist = torch.cdist(torch.nan_to_num(L, nan=1e30).double(), T.double())
-    nearest = dist.argmin(dim=1)
-    rel = dist.gather(1, nearest[:, None])[:, 0] / T.norm(dim=1)[nearest].clamp_min(1e-12)
-    kind = torch.full_like(nearest, NONE)
+def classify(limits: Limits, mem: Memories, match_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each limit x, the nearest memory j* = argmin_{j found} ||x - x_j*|| and its class:
+    TRAIN if converged and ||x - x_j*|| / ||x_j*|| <= match_tol (the start retrieved x_j's memory),
+    SPURIOUS if converged otherwise (a stable point that is no memory), NONE if not converged.
+    Where no example has a memory, every converged limit is SPURIOUS and j* = -1.
+    -> (nearest [m] long, kind [m] long)."""
+    L = torch.nan_to_num(limits.x.flatten(1), nan=1e30).double()
+    kind = torch.full((len(L),), NONE, dtype=torch.long, device=L.device)
     kind[limits.converged] = SPURIOUS
-    kind[limits.converged & (rel <= match_tol)] = TRAIN
+    nearest = torch.full((len(L),), -1, dtype=torch.long, device=L.device)
+    ids = torch.as_tensor(np.flatnonzero(mem.found), device=L.device)
+    if ids.numel():
+        M = mem.x.flatten(1).double().to(L.device)[ids]
+        dist = torch.cdist(L, M)
+        k = dist.argmin(dim=1)
+        nearest = ids[k]
+        rel = dist.gather(1, k[:, None])[:, 0] / M.norm(dim=1)[k].clamp_min(1e-12)
+        kind[limits.converged & (rel <= match_tol)] = TRAIN
     return nearest, kind
 
 
@@ -209,13 +283,17 @@ def masked_starts(X: torch.Tensor, frac: float, per_example: int, low: float, hi
 
 
 def basin_radius(same: np.ndarray, origin: np.ndarray, sigma: np.ndarray, n: int) -> np.ndarray:
-    """Per example i: the largest sigma at which >= half of i's noisy starts came back to x_i
-    (0 if at no tested sigma).   same, origin, sigma: [m] per start -> [n]."""
-    out = np.zeros(n)
-    for s in np.unique(sigma):
+    """Per example i: the largest tested sigma such that at least half of i's noisy starts came back
+    to i's memory at that sigma *and at every smaller tested sigma* (0 if not even at the smallest):
+    radius_i = max { s : rate_i(s') >= 0.5 for every tested s' <= s }. Monotone by definition, so a
+    lucky pass at a large sigma after a failure at a smaller one does not count.
+    same, origin, sigma: [m] per start -> [n]."""
+    out, holding = np.zeros(n), np.ones(n, dtype=bool)
+    for s in np.unique(sigma):  # ascending
         at = sigma == s
         rate = np.bincount(origin[at], weights=same[at], minlength=n) / np.maximum(np.bincount(origin[at], minlength=n), 1)
-        out = np.where(rate >= 0.5, np.maximum(out, s), out)
+        holding &= rate >= 0.5
+        out = np.where(holding, s, out)
     return out
 
 

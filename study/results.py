@@ -26,7 +26,8 @@ import torch
 
 from .config import ConfigError, TrialConfig, field_type
 
-SCHEMA_VERSION = "3"  # 2: operator_* and span_dim columns; 3: operator_rest_radius
+SCHEMA_VERSION = "4"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
+                      # (memory_*, bottleneck_side, confirmed limits, monotone basin radius)
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -54,6 +55,11 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "spectra_seconds": (pa.float64(), "wall time of the Jacobian spectra"),
     "iteration_seconds": (pa.float64(), "wall time of iterating all starts"),
     "span_seconds": (pa.float64(), "wall time of the span probes"),
+    "bottleneck_side": (pa.int64(), "side of the smallest feature map (conv_down: after down_stages halvings; fc: "
+                                    "the width)"),
+    "memory_frac": (pa.float64(), "fraction of training examples with a memory x_i*: iterating from x_i converges "
+                                  "(confirmed) within memory_tol of x_i"),
+    "memory_offset_median": (pa.float64(), "median over examples with a memory of |x_i* - x_i| / |x_i|"),
     "fixed_point_frac": (pa.float64(), "fraction of training examples with r_i < fixed_point_tol"),
     "attractor_frac": (pa.float64(), "fraction with r_i < fixed_point_tol and rho(J_f(x_i)) < 1 - rho_margin"),
     "fixed_point_residual_max": (pa.float64(), "max_i |f(x_i)-x_i|/|x_i|"),
@@ -61,14 +67,15 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "spectral_radius_max": (pa.float64(), "max_i rho(J_f(x_i))"),
     "top_singular_median": (pa.float64(), "median_i sigma_1(J_f(x_i))"),
     "spectral_failures": (pa.int64(), "eigen/singular solves that did not converge (NaN values)"),
-    "retrieval_same_frac": (pa.float64(), "noisy starts at headline_sigma that return to their own x_i"),
-    "retrieval_any_frac": (pa.float64(), "noisy starts at headline_sigma that reach any training example"),
-    "masked_same_frac": (pa.float64(), "masked starts that return to their own x_i"),
+    "retrieval_same_frac": (pa.float64(), "noisy starts at headline_sigma whose confirmed limit is their own "
+                                          "example's memory x_i* (within match_tol)"),
+    "retrieval_any_frac": (pa.float64(), "noisy starts at headline_sigma whose limit is any example's memory"),
+    "masked_same_frac": (pa.float64(), "masked starts whose limit is their own example's memory"),
     "basin_radius_median": (pa.float64(), "median over examples of the basin radius (see examples)"),
-    "heldout_to_train_frac": (pa.float64(), "held-out starts whose limit is a training example"),
-    "random_to_train_frac": (pa.float64(), "uniform random starts whose limit is a training example"),
-    "spurious_frac": (pa.float64(), "held-out + random starts that converge to a non-training fixed point"),
-    "unconverged_frac": (pa.float64(), "held-out + random starts that do not converge within iter_steps"),
+    "heldout_to_train_frac": (pa.float64(), "held-out starts whose limit is a memory"),
+    "random_to_train_frac": (pa.float64(), "uniform random starts whose limit is a memory"),
+    "spurious_frac": (pa.float64(), "held-out + random starts whose confirmed limit is no memory"),
+    "unconverged_frac": (pa.float64(), "held-out + random starts with no confirmed limit within iter_steps"),
     "iter_steps_median": (pa.float64(), "median steps to convergence over all starts"),
     "span_residual_mean": (pa.float64(), "mean over held-out h of |(I-P_X) f(h)| / |f(h)|"),
     "span_input_sensitivity_mean": (pa.float64(), "mean over held-out h of |f(h) - f(P_X h)| / |f(h)|"),
@@ -82,14 +89,17 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
 
 CONFIG_DEFAULTS = TrialConfig().to_row()
 # metrics added after schema 1: parts written before them read as null (not measured then)
-ADDED_COLUMNS = ("span_dim", "operator_near_one", "operator_near_one_in_span", "operator_rest_radius")
+ADDED_COLUMNS = ("span_dim", "operator_near_one", "operator_near_one_in_span", "operator_rest_radius",
+                 "bottleneck_side", "memory_frac", "memory_offset_median")
+ADDED_EXAMPLE_COLUMNS = ("memory_found", "memory_offset")  # schema 4
 
 TRIAL_SCHEMA = pa.schema(_config_fields() + [pa.field(k, t) for k, (t, _) in TRIAL_METRICS.items()])
 
 EXAMPLE_SCHEMA = pa.schema([
     ("trial_id", pa.string()), ("example", pa.int64()), ("fixed_point_residual", pa.float64()),
     ("spectral_radius", pa.float64()), ("top_singular_value", pa.float64()),
-    ("basin_radius", pa.float64()), ("attractor", pa.bool_()),
+    ("basin_radius", pa.float64()), ("attractor", pa.bool_()), ("memory_found", pa.bool_()),
+    ("memory_offset", pa.float64()),
 ])
 
 RETRIEVAL_SCHEMA = pa.schema([
@@ -205,7 +215,8 @@ def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | Non
         return f"not a readable Parquet file ({exc})"
     # parts written before a config field or a later metric column existed lack it: readers fill in
     # the field's default (what those trials ran with) or null (not measured then)
-    missing = sorted(set(schema.names) - set(found.names) - set(CONFIG_DEFAULTS) - set(ADDED_COLUMNS))
+    missing = sorted(set(schema.names) - set(found.names) - set(CONFIG_DEFAULTS) - set(ADDED_COLUMNS)
+                     - set(ADDED_EXAMPLE_COLUMNS))
     if missing:
         return f"not a memsweep part of this table (missing columns {missing[:5]}{'...' if len(missing) > 5 else ''})"
     return None

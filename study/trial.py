@@ -138,7 +138,8 @@ def _finish(s: _Setup, fit, keep_model: bool) -> TrialResult:
     row: dict[str, Any] = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": fit.status,
                            "error": None, "final_loss": fit.final_loss, "steps": fit.steps,
                            "train_seconds": fit.train_seconds, "n_params": models.n_params(model),
-                           "device": str(x.device), "input_dim": math.prod(shape)}
+                           "device": str(x.device), "input_dim": math.prod(shape),
+                           "bottleneck_side": models.bottleneck_side(cfg, shape)}
     curve = [{"trial_id": cfg.trial_id, "step": st, "loss": l} for st, l in fit.curve]
     if fit.status == "diverged":  # nothing sensible to probe
         return TrialResult(cfg, row, [], [], curve, model if keep_model else None, x, shape, timings)
@@ -170,10 +171,12 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     noisy, n_origin, n_sigma = probes.noisy_starts(x, cfg.noise_levels, cfg.starts_per_example, gen)
     masked, m_origin = probes.masked_starts(x, cfg.mask_frac, cfg.starts_per_example, low, high, gen)
     random = low + (high - low) * torch.rand((cfg.n_random_starts, *x.shape[1:]), generator=gen, dtype=x.dtype)
-    groups = {"noisy": noisy, "masked": masked, "heldout": heldout.cpu(), "random": random}
+    # the training examples themselves go first: where they settle are the memories x_i*
+    groups = {"memory": x.cpu(), "noisy": noisy, "masked": masked, "heldout": heldout.cpu(), "random": random}
     starts = torch.cat(list(groups.values())).to(x.device)
-    limits = probes.iterate(f, starts, cfg.iter_steps, cfg.iter_tol)  # all starts in one batch
-    nearest, kind = (t.cpu().numpy() for t in probes.classify(limits, x, cfg.match_tol))
+    limits = probes.iterate(f, starts, cfg.iter_steps, cfg.iter_tol, cfg.confirm_steps)  # all starts in one batch
+    mem = probes.memories(limits, x, cfg.memory_tol)
+    nearest, kind = (t.cpu().numpy() for t in probes.classify(limits, mem, cfg.match_tol))
     timings["iteration"] = time.perf_counter() - t0
 
     bounds = np.cumsum([0] + [len(g) for g in groups.values()])
@@ -181,7 +184,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     origins = {"noisy": n_origin.numpy(), "masked": m_origin.numpy()}
     retrieval = []
     same_noisy = None
-    for name in groups:
+    for name in list(groups)[1:]:
         k, near = kind[part[name]], nearest[part[name]]
         same = (k == probes.TRAIN) & (near == origins[name]) if name in origins else None
         sig = n_sigma.numpy() if name == "noisy" else None
@@ -211,6 +214,8 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     fixed = resid < cfg.fixed_point_tol
     attractor = fixed & (rho < 1 - cfg.rho_margin)  # NaN rho (ARPACK failed) is not evidence of one
     row.update({
+        "memory_frac": float(mem.found.mean()),
+        "memory_offset_median": _nanstat(np.nanmedian, np.where(mem.found, mem.offset, np.nan)),
         "fixed_point_frac": float(fixed.mean()),
         "attractor_frac": float(attractor.mean()),
         "fixed_point_residual_max": float(resid.max()),
@@ -234,7 +239,8 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     })
     examples = [{"trial_id": cfg.trial_id, "example": i, "fixed_point_residual": float(resid[i]),
                  "spectral_radius": float(rho[i]), "top_singular_value": float(s1[i]),
-                 "basin_radius": float(basin[i]), "attractor": bool(attractor[i])} for i in range(n)]
+                 "basin_radius": float(basin[i]), "attractor": bool(attractor[i]),
+                 "memory_found": bool(mem.found[i]), "memory_offset": float(mem.offset[i])} for i in range(n)]
     return examples, retrieval
 
 

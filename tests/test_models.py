@@ -50,6 +50,23 @@ def test_conv_down_halves_then_restores():
     assert min(sizes) == 1 and sizes[-1] == 8
 
 
+def test_down_stages_set_the_bottleneck():
+    shape = (1, 8, 8)
+    for stages, side in ((None, 1), (1, 4), (2, 2)):
+        cfg = TrialConfig(arch="conv_down", depth=6, width=4, down_stages=stages)
+        m = models.build(cfg, shape)
+        h, smallest = torch.rand(1, *shape), 8
+        for layer in m:
+            h = layer(h)
+            smallest = min(smallest, h.shape[-1])
+        assert smallest == side == models.bottleneck_side(cfg, shape) and h.shape[-1] == 8
+    assert models.bottleneck_side(TrialConfig(arch="conv"), shape) == 8
+    with pytest.raises(ConfigError, match="between 1 and depth // 2 = 3"):
+        TrialConfig(arch="conv_down", depth=6, down_stages=4)
+    with pytest.raises(ConfigError, match="more often than it divides evenly"):
+        models.check(TrialConfig(arch="conv_down", depth=8, down_stages=4), (1, 12, 12))
+
+
 def test_conv_down_rejects_odd_images():
     with pytest.raises(ConfigError, match="cannot downsample images of side 25"):
         models.check(TrialConfig(arch="conv_down", depth=4), (1, 25, 25))

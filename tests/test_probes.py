@@ -103,16 +103,82 @@ def nearest_point_contraction(X: torch.Tensor, c: float = 0.5):
     return f
 
 
+def retrieve(f, X, starts, tol=1e-7, max_steps=500, confirm_steps=100, memory_tol=5e-2, match_tol=1e-3):
+    """The trial's path: iterate from [X; starts] in one batch, memories from the X rows, classify."""
+    lim = probes.iterate(f, torch.cat([X, starts]), max_steps, tol, confirm_steps)
+    mem = probes.memories(lim, X, memory_tol)
+    nearest, kind = probes.classify(lim, mem, match_tol)
+    return mem, nearest[len(X):], kind[len(X):], lim
+
+
 def test_contraction_toward_training_points_retrieves_nearest():
     torch.manual_seed(0)
     X = 3 * torch.eye(6)[:3]  # three well separated points in R^6
     starts = torch.cat([X + 0.1 * torch.randn(3, 6), X[[0]] * 0.4 + X[[1]] * 0.6])  # last: nearer x_1
-    lim = probes.iterate(nearest_point_contraction(X), starts, max_steps=200, tol=1e-7)
-    nearest, kind = probes.classify(lim, X, match_tol=1e-3)
+    mem, nearest, kind, lim = retrieve(nearest_point_contraction(X), X, starts)
+    assert mem.found.all() and mem.offset.max() < 1e-12
     assert lim.converged.all()
     assert (kind == probes.TRAIN).all()
     assert nearest.tolist() == [0, 1, 2, 1]
-    assert (lim.steps < 40).all()  # halves the distance each step: ~25 steps to 1e-7
+    assert (lim.steps[3:] < 40).all()  # halves the distance each step: ~25 steps to 1e-7
+
+
+def offset_contraction(X: torch.Tensor, P: torch.Tensor, c: float):
+    """f(x) = p_j + c (x - p_j), j = the training point nearest x: the attracting fixed point of x_j's
+    cell is p_j, not x_j (as for a trained net, whose x_j is fixed only up to its residual)."""
+    def f(x):
+        j = torch.cdist(x, X).argmin(dim=1)
+        return P[j] + c * (x - P[j])
+    return f
+
+
+def test_attracting_point_offset_from_the_example_is_its_memory():
+    torch.manual_seed(0)
+    X = 3 * torch.eye(8, dtype=torch.float64)[:4]
+    shift = torch.randn(4, 8, dtype=torch.float64)
+    P = X + 0.015 * 3 * shift / shift.norm(dim=1, keepdim=True)  # attractors 1.5% away from each x_j
+    starts = X.repeat(4, 1) + 0.1 * torch.randn(16, 8, dtype=torch.float64)
+    mem, nearest, kind, _ = retrieve(offset_contraction(X, P, 0.9), X, starts, match_tol=1e-2)
+    np.testing.assert_allclose(mem.offset, 0.015, rtol=1e-4)  # the memory is p_j, recorded 1.5% off
+    assert mem.found.all()
+    # every start returns to its own memory, though its limit is 1.5% from x_j (> match_tol = 1%)
+    assert (kind == probes.TRAIN).all() and nearest.tolist() == [0, 1, 2, 3] * 4
+
+
+def test_slowly_repelling_fixed_point_is_no_return():
+    # f(x) = x_j + 1.014 (x - x_j): each x_j is exactly fixed, rho = 1.014. A start 1e-4 away moves
+    # by 1.4e-6 < tol at once, so it stops at step 1; 100 confirmation steps show it creeping away
+    X = 3 * torch.eye(6, dtype=torch.float64)[:3]
+    torch.manual_seed(1)
+    starts = X + 1e-4 * torch.randn(3, 6, dtype=torch.float64)
+    f = offset_contraction(X, X, 1.014)
+    unconfirmed = probes.iterate(f, starts, 500, 1e-5)
+    assert unconfirmed.converged.all() and (unconfirmed.steps == 1).all()  # the old stopping rule's verdict
+    mem, _, kind, lim = retrieve(f, X, starts, tol=1e-5)
+    assert not lim.converged[3:].any() and (kind == probes.NONE).all()
+    assert not mem.found.any()  # x_j shares its confirmation with the starts around it: repelling
+    # the same map with 0.986 attracts: confirmed, retrieved
+    _, _, kind, _ = retrieve(offset_contraction(X, X, 0.986), X, starts, tol=1e-5)
+    assert (kind == probes.TRAIN).all()
+
+
+def test_limit_that_is_no_memory_is_spurious_and_counts_once_confirmed():
+    # p_0 is x_0's attracting point; a second attracting point q sits halfway between x_0 and x_1, and
+    # x_1 is 1e-5 from a repelling point, as a trained net's x_i is fixed only up to its residual.
+    # Starts near q are spurious; starts near x_1, and x_1 itself, never converge
+    X = 3 * torch.eye(4, dtype=torch.float64)[:2]
+    q = (X[0] + X[1]) / 2
+    pts = torch.stack([X[0], q, X[1] + 1e-5])
+    rates = torch.tensor([0.5, 0.5, 1.2], dtype=torch.float64)
+
+    def f(x):
+        j = torch.cdist(x, pts).argmin(dim=1)
+        return pts[j] + rates[j, None] * (x - pts[j])
+    starts = torch.stack([X[0] + 0.01, q + 0.01, X[1] + 0.01])
+    mem, nearest, kind, _ = retrieve(f, X, starts)
+    assert mem.found.tolist() == [True, False]
+    assert kind.tolist() == [probes.TRAIN, probes.SPURIOUS, probes.NONE]
+    assert nearest[0] == 0
 
 
 def test_projection_retrieves_only_off_span_noise_and_makes_spurious_points():
@@ -123,12 +189,11 @@ def test_projection_retrieves_only_off_span_noise_and_makes_spurious_points():
     off = torch.randn(3, 10, dtype=torch.float64)
     off = off - off @ P  # noise orthogonal to the span is removed in one step
     in_span = 0.5 * (X[[1]] - X[[0]])  # noise inside the span stays
-    starts = torch.cat([X, X + off, X[[0]] + in_span, torch.randn(2, 10, dtype=torch.float64)])
-    lim = probes.iterate(linear_map(P), starts, max_steps=10, tol=1e-9)
-    nearest, kind = probes.classify(lim, X, match_tol=1e-6)
-    assert lim.converged.all()
-    assert kind[:6].tolist() == [probes.TRAIN] * 6 and nearest[:6].tolist() == [0, 1, 2, 0, 1, 2]
-    assert kind[6:].tolist() == [probes.SPURIOUS] * 3
+    starts = torch.cat([X + off, X[[0]] + in_span, torch.randn(2, 10, dtype=torch.float64)])
+    mem, nearest, kind, lim = retrieve(linear_map(P), X, starts, tol=1e-9, max_steps=10, match_tol=1e-6)
+    assert lim.converged.all() and mem.found.all()
+    assert kind[:3].tolist() == [probes.TRAIN] * 3 and nearest[:3].tolist() == [0, 1, 2]
+    assert kind[3:].tolist() == [probes.SPURIOUS] * 3
     rho, _ = probes.spectra_dense(linear_map(P), X)
     np.testing.assert_allclose(rho, 1.0, rtol=1e-9)
 
@@ -138,8 +203,9 @@ def test_oscillation_and_divergence_do_not_converge():
     starts = torch.ones(2, 4)
     flip = probes.iterate(lambda x: -x, starts, max_steps=50, tol=1e-6)
     grow = probes.iterate(lambda x: 10 * x, starts, max_steps=500, tol=1e-6)
+    mem = probes.Memories(X, np.zeros(4), np.ones(4, dtype=bool))
     for lim in (flip, grow):
-        _, kind = probes.classify(lim, X, match_tol=1e-2)
+        _, kind = probes.classify(lim, mem, match_tol=1e-2)
         assert (kind == probes.NONE).all()
     assert (flip.steps == 50).all()
     assert (grow.steps < 500).all()  # stopped early once it overflowed to inf
@@ -157,13 +223,13 @@ def test_noisy_and_masked_starts():
     assert 0.15 < changed < 0.35 and masked.min() >= 0 and masked.max() <= 1
 
 
-def test_basin_radius():
-    # example 0 returns at both sigmas, example 1 only at the small one, example 2 never;
-    # example 3 returns at the large sigma only (counted: the largest sigma with >= half back)
-    origin = np.array([0, 0, 1, 1, 2, 2, 3, 3] * 2)
-    sigma = np.array([0.1] * 8 + [0.4] * 8)
-    same = np.array([1, 1, 1, 0, 0, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 1, 1], dtype=float)
-    np.testing.assert_allclose(probes.basin_radius(same, origin, sigma, 4), [0.4, 0.1, 0.0, 0.4])
+def test_basin_radius_is_monotone():
+    # example 0 returns (at least half its starts) at every sigma, example 1 at the two smaller ones;
+    # examples 2 and 3 fail at the smallest sigma, so a pass at a larger one gives no radius
+    origin = np.array([0, 0, 1, 1, 2, 2, 3, 3] * 3)
+    sigma = np.array([0.1] * 8 + [0.2] * 8 + [0.4] * 8)
+    same = np.array([1, 1, 1, 0, 0, 0, 0, 0] + [1, 0, 1, 0, 0, 0, 1, 1] + [1, 1, 0, 0, 1, 1, 1, 1], dtype=float)
+    np.testing.assert_allclose(probes.basin_radius(same, origin, sigma, 4), [0.4, 0.2, 0.0, 0.0])
 
 
 # --- span ------------------------------------------------------------------------------------------
@@ -255,8 +321,8 @@ def test_cycle_probed_through_the_composed_map(c, stable):
     assert probes.fixed_point_residuals(g, X).max() < 1e-12  # every cycle image is a fixed point of f^4
     rho, s1 = probes.spectra_dense(g, X)
     np.testing.assert_allclose(rho, c ** 4, rtol=1e-9)  # the product of the 4 Jacobians, c I each
-    lim = probes.iterate(g, X + 0.05 * torch.randn(4, 8, dtype=torch.float64), max_steps=200, tol=1e-9)
-    nearest, kind = probes.classify(lim, X, match_tol=1e-6)
+    starts = X + 0.05 * torch.randn(4, 8, dtype=torch.float64)
+    mem, nearest, kind, _ = retrieve(g, X, starts, tol=1e-9, max_steps=200, match_tol=1e-6)
     assert ((kind == probes.TRAIN).all() and nearest.tolist() == [0, 1, 2, 3]) == stable
 
 
