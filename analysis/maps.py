@@ -13,9 +13,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from study.config import field_names, field_type
 from study.probes import acts_like_projection, keeps_span
 
-GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # what an onset depth is per, by default
+GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # shown in every onset table
+N_BOOT, LEVEL = 1000, 0.9  # one bootstrap setting for every interval of a report
+
+
+def varying(trials: pd.DataFrame) -> list[str]:
+    """The config fields (scalar ones: list-valued probe settings such as noise_levels are not axes
+    here) that take more than one value in ``trials``: the sweep's own axes, seed included."""
+    return [c for c in field_names() if c in trials.columns and not field_type(c)[2]
+            and trials[c].nunique(dropna=False) > 1]
+
+
+def groups(trials: pd.DataFrame, without: tuple[str, ...] = ("depth", "seed")) -> list[str]:
+    """What a summary is per, by default: ``GROUP`` plus every other varying axis, minus ``without``,
+    so that no axis of the sweep is averaged over unsaid."""
+    return [c for c in dict.fromkeys([*_present(trials, GROUP), *varying(trials)]) if c not in without]
 
 
 @dataclass(frozen=True)
@@ -63,10 +78,10 @@ def rate_map(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
 
 
 def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Criterion = DEFAULT,
-                threshold: float = 0.5, n_boot: int = 1000, level: float = 0.9, seed: int = 0,
+                threshold: float = 0.5, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0,
                 flag: pd.Series | None = None) -> pd.DataFrame:
-    """Smallest depth at which the memorization rate over seeds is >= ``threshold``, per group.
-    ``flag`` (boolean per row) replaces ``memorized(trials, criterion)``, e.g. ``operator_memorizes``.
+    """Smallest depth at which the memorization rate over seeds is >= ``threshold``, per group
+    (default ``groups(trials)``: every varying axis but depth and seed). ``flag`` (boolean per row) replaces ``memorized(trials, criterion)``, e.g. ``operator_memorizes``.
 
     onset = min { d : mean_{s in seeds} 1[memorized(d, s)] >= threshold }   (NaN: not reached)
     Interval: bootstrap over seeds (resampled with replacement, jointly across depths since a seed
@@ -74,7 +89,7 @@ def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Cr
     "not reached" counting as +inf (so onset_high = inf says the interval is open above).
     -> one row per group: by..., onset_depth, onset_low, onset_high, reached, p_reached (share of
     bootstrap draws that reach it), n_seeds, depths (tested, sorted)."""
-    by = _present(trials, by if by is not None else GROUP)
+    by = _present(trials, by if by is not None else groups(trials))
     df = trials.assign(memorized=(memorized(trials, criterion) if flag is None else flag).astype(float))
     rng = np.random.default_rng(seed)
     rows = []

@@ -21,11 +21,14 @@ def _panels(df: pd.DataFrame, facet: list[str]) -> list[tuple[str, pd.DataFrame]
 
 
 def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
-              facet: tuple[str, ...] = ("arch", "activation", "n_train")) -> plt.Figure:
-    """Heat maps of the memorization rate over depth (x) x width (y), one panel per facet value;
-    a red frame marks each width's onset depth."""
+              facet: tuple[str, ...] | None = None, onset: pd.DataFrame | None = None) -> plt.Figure:
+    """Heat maps of the memorization rate over depth (x) x width (y), one panel per value of ``facet``
+    (default: every varying axis but depth, width and seed); a red frame marks each width's onset
+    depth, from ``onset`` (``maps.onset_depth``'s table, computed here if not given)."""
+    facet = tuple(facet if facet is not None else maps.groups(trials, without=("depth", "width", "seed")))
     rate = maps.rate_map(trials, "depth", "width", by=list(facet), criterion=criterion)
-    onset = maps.onset_depth(trials, by=[*facet, "width"], criterion=criterion, n_boot=200)
+    if onset is None:
+        onset = maps.onset_depth(trials, by=[*facet, "width"], criterion=criterion)
     panels = _panels(rate, list(facet))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, (title, g) in zip(axes[0], panels):
@@ -81,7 +84,7 @@ def retrieval_vs_sigma(retrieval: pd.DataFrame, trials: pd.DataFrame, facet: str
 def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None = None,
                  checkpoints: tuple[int, ...] = (0, 1, 5, 20)) -> plt.Figure:
     """Re-run the trial of ``row`` (its config is in the row), iterate x <- f(x) from noisy copies of a
-    few training images, and show start -> iterates -> limit -> nearest training image."""
+    few training images, and show start -> iterates -> limit -> nearest memory x_j* (``probes.Memories``)."""
     import torch
 
     from study import probes
@@ -103,10 +106,11 @@ def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None =
             if t in checkpoints:
                 frames.append((f"t={t}", cur.clone()))
             cur = result.model(cur)
-    lim = probes.iterate(result.model, starts, cfg.iter_steps, cfg.iter_tol)
-    nearest, kind = probes.classify(lim, x, cfg.match_tol)
-    frames += [("limit", lim.x), ("nearest x_j", x[nearest])]
-    labels = {probes.TRAIN: "training image", probes.SPURIOUS: "spurious", probes.NONE: "no convergence"}
+    lim = probes.iterate(result.model, torch.cat([x, starts]), cfg.iter_steps, cfg.iter_tol, cfg.confirm_steps)
+    mem = probes.memories(lim, x, cfg.memory_tol)
+    nearest, kind = (t[len(x):] for t in probes.classify(lim, mem, cfg.match_tol))
+    frames += [("limit", lim.x[len(x):]), ("nearest memory", mem.x[nearest.clamp_min(0)])]
+    labels = {probes.TRAIN: "another memory", probes.SPURIOUS: "spurious", probes.NONE: "no convergence"}
     fig, axes = plt.subplots(len(picks), len(frames), figsize=(1.3 * len(frames), 1.4 * len(picks)), squeeze=False)
     for i in range(len(picks)):
         for j, (title, imgs) in enumerate(frames):
