@@ -2,6 +2,8 @@
 #   make run    set up, then run the main job: the local sweep on bundled digits and its report
 #               (results in results/local, the report in results/local/report/report.html)
 #   make test   set up, then run the test suite
+#   make reproduction   every -local claim preset and its report (results/<preset>), and the trials
+#               tables REPRODUCTION.md quotes (docs/results/<preset>.parquet; tests check the quotes)
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
 # accident; override it for a GPU machine, e.g.  make run TORCH="torch==2.13.0 --index-url ..."
 PYTHON ?= python3
@@ -9,7 +11,9 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: run test setup
+LOCAL_PRESETS ?= c1-local c2-local c3-local c3-linear-local c4-local c5-local c6-local
+
+.PHONY: run test setup reproduction
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -23,3 +27,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+reproduction: setup
+	for p in $(LOCAL_PRESETS); do \
+	  $(BIN)/memsweep run --preset $$p --out results/$$p && \
+	  $(BIN)/memsweep report results/$$p --no-trajectories && \
+	  $(BIN)/python -m analysis.snapshot results/$$p docs/results/$$p.parquet || exit 1; \
+	done

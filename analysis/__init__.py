@@ -7,9 +7,10 @@
     analysis.report.build("results/local")                # results/local/report/report.html
 
 Modules: load (read, tolerant of running sweeps, strict about damaged parts), maps (pure
-functions on DataFrames), plots (seaborn figures), report (the HTML page and claim verdicts).
+functions on DataFrames), claims (a verdict per claim of the papers), plots (seaborn figures),
+report (the HTML page).
 """
-from . import maps
+from . import claims, maps
 from .load import DamagedPartError, Results, load
 
-__all__ = ["load", "Results", "DamagedPartError", "maps"]
+__all__ = ["load", "Results", "DamagedPartError", "maps", "claims"]

@@ -153,8 +153,8 @@ def _along(ev: pd.DataFrame, axis: str, metric: str, space: pd.DataFrame) -> tup
         full = sorted(n[n >= MIN_SEEDS].index)
         if len(full) < 2:
             outcomes.append(UNSURE)
-            texts.append(f"{_label(by, key)}fewer than two {axis} values with {MIN_SEEDS} interpolated seeds "
-                         f"({', '.join(f'{axis} {v}: {k}' for v, k in n.items())})")
+            have = ", ".join(f"{axis} {v}: {k}" for v, k in n.items()) or "none interpolated"
+            texts.append(f"{_label(by, key)}fewer than two {axis} values with {MIN_SEEDS} interpolated seeds ({have})")
             continue
         lo_v, hi_v = full[0], full[-1]
         a, b = g[g[axis] == hi_v][metric].to_numpy(), g[g[axis] == lo_v][metric].to_numpy()
@@ -261,6 +261,7 @@ def c3_conv(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> V
     else:
         parts.append(f"the grid lacks {({'conv', 'conv_down'} - set(conv.arch)).pop()}, so whether downsampling "
                      "helps is not tested")
+        tests.append(UNSURE)  # half of the claim untested: at best partly
     return Verdict("C3", combine(tests), " | ".join(parts), fewest, excluded)
 
 
@@ -313,7 +314,7 @@ def c4_single(trials: pd.DataFrame) -> Verdict:
     return Verdict("C4", combine([collapse(outcomes)]),
                    f"{outcomes.count(YES)} of {len(outcomes)} cells store the example (lower bound of the attractor "
                    f"share >= 50%); mean share over usable cells {_pct(np.mean(shares)) if shares else 'n/a'}"
-                   + (f"; {outcomes.count(UNSURE)} cells with fewer than {MIN_SEEDS} interpolated seeds" if
+                   + (f"; {outcomes.count(UNSURE)} cell(s) with fewer than {MIN_SEEDS} interpolated seeds" if
                       outcomes.count(UNSURE) else "") + ("; not stored: " + "; ".join(failing) if failing else ""),
                    fewest, excluded)
 

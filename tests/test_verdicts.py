@@ -108,6 +108,12 @@ def test_c3_partly_when_fitted_stride1_nets_never_memorize():
     assert v.status == "partly" and "no cell has 3 interpolated seeds of both" in v.text, v.line()
 
 
+def test_c3_without_stride1_nets_is_at_best_partly():
+    rows = [row("conv_down", d, s, 32, 0.9 if d >= 4 else 0.0) for d in (2, 4, 8) for s in range(3)]
+    v = verdict(rows, "C3")
+    assert v.status == "partly" and "the grid lacks conv" in v.text, v.line()
+
+
 def test_c3_not_reproduced_when_nothing_memorizes():
     rows = [row(a, d, s, 32, 0.0) for a in ("conv", "conv_down") for d in (2, 4) for s in range(3)]
     assert verdict(rows, "C3").status == "not reproduced"

@@ -1,0 +1,29 @@
+"""REPRODUCTION.md says what the report computes: every verdict line it quotes is recomputed from the
+trials table of the run it describes (kept in docs/results/) and must match character for character."""
+import os
+import re
+
+import pandas as pd
+import pytest
+
+from analysis import claims
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOC = open(os.path.join(ROOT, "REPRODUCTION.md")).read()
+# <!-- verdict: PRESET --> followed by a fenced block of claims.txt lines
+BLOCKS = re.findall(r"<!-- verdict: ([\w-]+) -->\n```[a-z]*\n(.*?)```", DOC, re.S)
+
+
+def test_every_local_claim_preset_has_its_verdict_quoted():
+    assert {p for p, _ in BLOCKS} >= {"c1-local", "c2-local", "c3-local", "c3-linear-local", "c4-local", "c5-local",
+                                      "c6-local"}
+
+
+@pytest.mark.parametrize("preset, block", BLOCKS, ids=[p for p, _ in BLOCKS])
+def test_quoted_verdicts_equal_the_reports(preset, block):
+    trials = pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}.parquet"))
+    lines = {v.claim: v.line() for v in claims.verdicts(trials)}
+    quoted = [line for line in block.splitlines() if line.strip()]
+    assert quoted
+    for line in quoted:
+        assert line == lines[line.split(" ", 1)[0]]
