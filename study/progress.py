@@ -20,6 +20,7 @@ from .grid import pack_configs
 
 HEARTBEAT_S = 10.0   # the longest the line stays silent
 NODES_EVERY_S = 2.0  # how often the cluster's nodes are looked at (a cheap call to Ray's GCS)
+NODE_SETTLE_S = 5.0  # at the end of a sweep with a lost worker, how long to wait for Ray to name a dead node
 
 
 class StartTimeout(RuntimeError):
@@ -72,7 +73,7 @@ class Progress:
                 self.todo = set(self.ids) - results.finished_ids(self.out)
                 self.already = self.total - len(self.todo)
                 self.todo_cost = sum(self.costs[i] for i in self.todo)
-                self.done, self.failed, self.retried, self.start = 0, 0, 0, time.time()
+                self.done, self.failed, self.retried, self.deaths, self.start = 0, 0, 0, 0, time.time()
                 self.done_ids: dict[str, set[str]] = {}  # Tune trial -> configs it wrote in this fit
                 self.failed_ids: set[str] = set()  # configs whose row is an error
                 self.finished: dict[str, int] = {}  # Tune trial -> configs done or skipped in this fit
@@ -99,6 +100,14 @@ class Progress:
                 self.say(f"Tune trial {trial.trial_id} lost its worker (its process or node died); Tune runs it "
                          f"again, failure {trial.num_failures} of at most {self.max_failures}, skipping the "
                          "configs it already wrote")
+
+            def on_experiment_end(self, trials, **info):
+                # a worker lost in the sweep's last seconds: Ray may not have declared its node dead yet
+                # (it waits for missed health checks); look a little longer, so the log says why
+                end = time.time() + NODE_SETTLE_S
+                while self.retried > self.deaths and time.time() < end:
+                    time.sleep(0.5)
+                    self.poll_nodes()
 
             def on_trial_error(self, iteration, trials, trial, **info):
                 self.say(f"Tune trial {trial.trial_id} failed for good after {trial.num_failures} failures: "
@@ -212,6 +221,7 @@ class Progress:
                         self.say(f"node {short(node_id)} joined: {resources_text(offered(alive[node_id]))}")
                     reasons = {n["NodeID"]: n.get("DeathReasonMessage") or "no reason given" for n in seen}
                     for node_id in sorted(set(self.nodes) - set(alive)):
+                        self.deaths += 1
                         self.say(f"node {short(node_id)} died ({reasons.get(node_id, 'gone from the cluster')}); "
                                  "Tune runs the trials it held again elsewhere, up to --max-failures times each")
                 self.nodes = alive
