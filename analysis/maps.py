@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from study.config import field_names, field_type
-from study.probes import acts_like_projection, keeps_span
+from study.rules import acts_like_projection, keeps_span
 
 GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # shown in every onset table
 N_BOOT, LEVEL = 1000, 0.9  # one bootstrap setting for every interval of a report

@@ -85,11 +85,15 @@ def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None =
                  checkpoints: tuple[int, ...] = (0, 1, 5, 20)) -> plt.Figure:
     """Re-run the trial of ``row`` (its config is in the row), iterate x <- f(x) from noisy copies of a
     few training images, and show start -> iterates -> limit -> nearest memory x_j* (``probes.Memories``)."""
-    import torch
+    try:
+        import torch
 
-    from study import probes
+        from study import probes
+        from study.trial import run_trial
+    except ImportError as exc:
+        raise ImportError(f"the trajectories figure re-runs the trial, which needs memsweep's training stack "
+                          f"(torch): pip install 'memsweep[study]' ({exc})") from None
     from study.config import TrialConfig
-    from study.trial import run_trial
 
     cfg = TrialConfig.from_row(dict(row))
     result = run_trial(cfg, keep_model=True)

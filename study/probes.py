@@ -16,6 +16,8 @@ import scipy.sparse.linalg as sla
 import torch
 from torch.func import jacfwd, linearize, vjp, vmap
 
+from .rules import acts_like_projection
+
 Map = Callable[[torch.Tensor], torch.Tensor]
 
 DENSE_MAX_DIM = 256  # below this a batched dense Jacobian beats ARPACK (benchmarks/probe_bench.py)
@@ -339,18 +341,6 @@ class OperatorSpectrum:
 
     def memorizes(self) -> bool:
         return bool(acts_like_projection(self.near_one, self.near_one_in_span, self.span_dim, self.rest_radius))
-
-
-def keeps_span(near_one, near_one_in_span, span_dim):
-    """A keeps exactly span(X): near_one = near_one_in_span = span_dim. Elementwise on arrays and
-    Series too (NaN, i.e. not measured, gives False)."""
-    return (near_one == near_one_in_span) & (near_one_in_span == span_dim)
-
-
-def acts_like_projection(near_one, near_one_in_span, span_dim, rest_radius):
-    """A linear net memorizes: A behaves like P_X, keeping exactly span(X) (``keeps_span``) and
-    contracting everything else (rest_radius < 1), so x <- Ax converges onto span(X)."""
-    return keeps_span(near_one, near_one_in_span, span_dim) & (rest_radius < 1)
 
 
 def operator_spectrum(A: torch.Tensor, X: torch.Tensor, tol: float = 1e-2) -> OperatorSpectrum:

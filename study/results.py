@@ -17,14 +17,16 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-import torch
 
 from .config import ConfigError, TrialConfig, field_type
+
+if TYPE_CHECKING:  # torch only where models are saved or loaded: analysis reads results without it
+    import torch
 
 SCHEMA_VERSION = "4"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
                       # (memory_*, bottleneck_side, confirmed limits, monotone basin radius)
@@ -175,6 +177,7 @@ class SavedModel:
 
 
 def save_model(path: str, result) -> None:
+    import torch
     torch.save({"config": result.config.to_row(), "state_dict": result.model.state_dict(),
                 "train_x": result.train_x.cpu(), "image_shape": list(result.image_shape),
                 "schema_version": SCHEMA_VERSION}, path)
@@ -182,6 +185,8 @@ def save_model(path: str, result) -> None:
 
 def load_model(path: str) -> SavedModel:
     """Load a file written by ``memsweep trial --save-model``: rebuild the net from its config."""
+    import torch
+
     from . import models
     blob = torch.load(path, map_location="cpu", weights_only=True)  # no code runs on load
     cfg = TrialConfig.from_row(blob["config"])
@@ -274,6 +279,8 @@ def sweep_manifest(grid: dict[str, Any], preset: str | None, n_trials: int, argv
     import importlib.metadata
     import platform
     import time
+
+    import torch
 
     from . import __version__
     try:

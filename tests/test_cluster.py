@@ -274,6 +274,7 @@ def test_trials_no_node_can_hold_stop_at_the_start_timeout(laptop):
 
 
 def test_a_trial_given_a_gpu_without_cuda_is_an_error_row_not_a_cpu_run(laptop):
+    (laptop.hold / "held.lock").touch()  # no held trial here, whichever test ran first
     job = laptop.job("--preset smoke --set seed=0 --address auto --gpus-per-trial 0.5 --out s3://memsweep/nocuda")
     code, out = finish(job, timeout=300)
     assert code != 0 and "2 failed" in out
