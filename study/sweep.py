@@ -68,7 +68,8 @@ def run_pack(configs: list[TrialConfig], out: str, device: str = "cpu",
 
 
 def _trainable(params: dict[str, Any]) -> None:
-    """Ray Tune's entry point: threads, device, then ``run_pack``; reports once per config.
+    """Ray Tune's entry point: threads, device, then ``run_pack``; reports once per config (counts for
+    the progress line, and ``headline``).
 
     ``device`` is the sweep's (``--device``): a trial given a GPU trains on CUDA, and when its node has
     no usable CUDA each of its configs becomes an ``error`` row saying so (``trial.check_cuda``),
@@ -92,11 +93,22 @@ def _trainable(params: dict[str, Any]) -> None:
         counts["configs_skipped" if skipped else "configs_done"] += 1
         if not skipped:
             done.append(row["trial_id"] + ("!" if row["status"] == "error" else ""))
-        tune.report({**counts, "done_ids": ",".join(done)})
+        tune.report({**counts, "done_ids": ",".join(done), **headline(row)})
         if not skipped:
             _fault_point("part_written")
 
     run_pack(configs, run["out"], run["device"], report)
+
+
+HEADLINE = ("attractor_frac", "spectral_radius_median", "retrieval_same_frac")
+
+
+def headline(row: dict[str, Any]) -> dict[str, Any]:
+    """What Tune is told of each config, so that its ResultGrid and logger callbacks (TensorBoard, W&B,
+    MLflow) show the science: the config's id and status, and the headline metrics (NaN where the
+    trial has none: diverged, error, or skipped because an earlier attempt wrote it)."""
+    return {"config_id": row["trial_id"], "status": row["status"],
+            **{k: float("nan") if row.get(k) is None else float(row[k]) for k in HEADLINE}}
 
 
 def _fault_point(name: str) -> None:

@@ -117,6 +117,19 @@ def test_smoke_sweep_writes_one_part_per_grid_point(smoke_out):
     assert "Traceback" not in text and "Configuration for experiment" not in text  # no raw Ray banner
 
 
+def test_tune_result_grid_holds_each_configs_headline_metrics(smoke_out):
+    from ray import tune
+
+    from study.sweep import HEADLINE, _trainable
+    out, _ = smoke_out
+    grid = tune.Tuner.restore(str(out / "_tune"), trainable=_trainable).get_results()
+    reported = pd.concat([r.metrics_dataframe for r in grid])
+    trials = pd.read_parquet(out / "trials").set_index("trial_id")
+    assert sorted(reported.config_id) == sorted(trials.index) and (reported.status == "ok").all()
+    for name in HEADLINE:  # what Tune (and its TensorBoard / W&B / MLflow callbacks) saw is the row's value
+        assert reported.set_index("config_id")[name].to_dict() == trials[name].to_dict()
+
+
 def test_rerun_of_finished_sweep_skips_everything_and_other_grid_is_refused(smoke_out, sessions):
     out, _ = smoke_out
     before = {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")}
