@@ -13,4 +13,12 @@ report (the HTML page).
 from . import claims, maps
 from .load import DamagedPartError, Results, load
 
-__all__ = ["load", "Results", "DamagedPartError", "maps", "claims"]
+__all__ = ["load", "Results", "DamagedPartError", "maps", "claims", "plots", "report"]
+
+
+def __getattr__(name: str):
+    """``analysis.plots`` and ``analysis.report`` (matplotlib, seaborn) load on first use."""
+    if name in ("plots", "report"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -62,21 +63,49 @@ def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
 
 
 def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None) -> pd.DataFrame:
+    """One table: every part in one ``pyarrow.dataset`` scan (in parallel, each file opened once) with
+    the current schema, so columns a part lacks read as null, then config fields a part lacks as their
+    defaults. Integers stay integers (pandas' nullable Int64). A part that the scan cannot read (damaged,
+    or an older schema with another type) sends the table through ``read_part`` file by file, which
+    names the file."""
     schema = TABLES[table]
     fs, _ = filesystem(path)
+    files = part_files(path, table)
+    if not files:
+        return _pandas(schema.empty_table())
+    try:
+        data = ds.dataset(files, schema=schema, format="parquet", filesystem=fs).to_table(use_threads=True)
+        if data["trial_id"].null_count:  # a foreign Parquet file scans as rows of nulls
+            raise ValueError("a part without trial ids")
+    except (pa.ArrowException, OSError, ValueError):
+        data = _one_by_one(fs, files, schema, skip_damaged, skipped)
+    df = _pandas(data)
+    for name, default in CONFIG_DEFAULTS.items():  # config fields newer than a part: what it ran with
+        if name in df.columns and default is not None and (missing := df[name].isna()).any():
+            if isinstance(default, list):
+                df.loc[missing, name] = pd.Series([default] * int(missing.sum()), index=df.index[missing], dtype=object)
+            else:
+                df.loc[missing, name] = default
+    return df
+
+
+def _pandas(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def _one_by_one(fs: pafs.FileSystem, files: list[str], schema: pa.Schema, skip_damaged: bool,
+                skipped: list[str] | None) -> pa.Table:
     parts = []
-    for file in part_files(path, table):
+    for file in files:
         try:
             parts.append(read_part(fs, file, schema))
         except DamagedPartError as exc:
             if not skip_damaged:
                 raise DamagedPartError(f"{exc}; pass skip_damaged=True (memsweep report: --skip-damaged) to skip damaged parts") from None
-            warnings.warn(f"skipping damaged part {exc}", stacklevel=2)
+            warnings.warn(f"skipping damaged part {exc}", stacklevel=3)
             if skipped is not None:
                 skipped.append(file)
-    if not parts:
-        return schema.empty_table().to_pandas()
-    return pa.concat_tables(parts).to_pandas()
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 def load(path: str, skip_damaged: bool = False) -> Results:

@@ -145,7 +145,7 @@ class TrialConfig:
                 continue
             if hasattr(v, "tolist"):  # numpy scalars / arrays from pandas
                 v = v.tolist()
-            if isinstance(v, float) and math.isnan(v):
+            if (isinstance(v, float) and math.isnan(v)) or type(v).__name__ == "NAType":  # pandas' missing
                 v = None
             kwargs[k] = v
         return cls(**kwargs)

@@ -50,3 +50,22 @@ def test_documented_commands_name_real_presets_fields_and_values():
         assert validate(build_grid(args.preset, None, args.set or [])), cmd
         if args.command in ("run", "plan"):  # where it runs and what each trial asks for check out too
             assert launch_from_args(args).checked(), cmd
+
+
+def test_every_python_snippet_in_the_readme_runs(smoke_results, tmp_path):
+    """Each ```python block of README.md, run as written in a folder where results/local holds a
+    sweep's results and results/trial the model the README's `memsweep trial ... --save-model` saves."""
+    import shutil
+    import subprocess
+    import sys
+
+    from study.cli import main
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) >= 3
+    shutil.copytree(smoke_results, tmp_path / "results" / "local")
+    line = re.search(r"`memsweep trial ([^`]*--save-model)`", README).group(1)
+    assert main(["trial", *line.replace("results/trial", str(tmp_path / "results" / "trial")).split()]) == 0
+    for block in blocks:
+        run = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+        assert run.returncode == 0, f"{block}\n{run.stderr[-2000:]}"
