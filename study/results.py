@@ -7,10 +7,10 @@ Layout under a results folder (local path or a URI pyarrow understands, e.g. s3:
     retrieval/<trial_id>.parquet   one row per (start kind, sigma)
     curves/<trial_id>.parquet      the thinned loss curve
 
-Each part is written to a hidden temp name and renamed into place, so a reader never
-sees half a file and a rerun replaces rather than duplicates. Readers skip names that
-start with '.' or '_' (pyarrow's default), so ``pd.read_parquet(DIR / "trials")`` works
-while a sweep is still writing.
+Each part is written to a temp file in ``DIR/_tmp/`` and renamed into its table folder, so
+a table folder holds only whole parts and a rerun replaces rather than duplicates: any
+reader (pandas, pyarrow, Polars, DuckDB) can read ``DIR/trials`` while a sweep is still
+writing.
 """
 from __future__ import annotations
 
@@ -145,13 +145,18 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+TMP = "_tmp"  # where parts are written before they are renamed into their table: no reader looks there
+
+
 def write_part(root: str, table_name: str, trial_id: str, rows: list[dict[str, Any]]) -> str:
-    """Write ``rows`` as ``root/table_name/trial_id.parquet`` atomically (temp name, then rename)."""
+    """Write ``rows`` as ``root/table_name/trial_id.parquet`` atomically: to ``root/_tmp/`` first, then
+    renamed into place, so a table folder only ever holds whole parts (any reader, mid-sweep)."""
     fs, base = filesystem(root)
     folder = f"{base}/{table_name}"
     fs.create_dir(folder, recursive=True)
+    fs.create_dir(f"{base}/{TMP}", recursive=True)
     final = f"{folder}/{trial_id}.parquet"
-    tmp = f"{folder}/.{trial_id}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = f"{base}/{TMP}/{table_name}.{trial_id}.{uuid.uuid4().hex[:8]}.tmp"
     pq.write_table(to_table(rows, TABLES[table_name]), tmp, filesystem=fs)
     fs.move(tmp, final)  # atomic on POSIX; object stores publish the object whole
     return final
@@ -231,16 +236,19 @@ def set_aside(root: str) -> tuple[list[str], list[str]]:
     """Before a sweep (re)starts, so that those grid points run again: move ``trials/`` parts that are
     not readable parts (truncated, empty, another schema) to ``_damaged/trials/``, and parts whose
     trial ended in ``error`` (an exception, a node without CUDA: a fault of the run, not a result)
-    to ``_errors/trials/``; delete hidden temp files that a killed writer left. Nothing is read as
+    to ``_errors/trials/``; delete the temp files that a killed writer left in ``_tmp/``. Nothing is read as
     data or deleted silently. Returns the names of the damaged and of the errored parts moved."""
     fs, base = filesystem(root)
     folder = f"{base}/trials"
     damaged, errored = [], []
+    for info in fs.get_file_info(pafs.FileSelector(f"{base}/{TMP}", allow_not_found=True)):
+        if info.type == pafs.FileType.File and info.base_name.endswith(".tmp"):
+            fs.delete_file(info.path)  # a writer killed before its rename
     for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
         if info.type != pafs.FileType.File:
             continue
         if info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
-            fs.delete_file(info.path)
+            fs.delete_file(info.path)  # left in the table folder by a writer older than _tmp/
             continue
         if not info.base_name.endswith(".parquet") or info.base_name.startswith((".", "_")):
             continue

@@ -23,11 +23,33 @@ def test_load_reads_every_table(smoke_results):
     assert len(res.curves) > 4 and res.manifest["preset"] == "smoke"
 
 
-def test_load_ignores_temp_files_of_a_running_sweep(smoke_results, tmp_path):
+def test_a_part_is_written_outside_its_table_folder_until_whole(tmp_path, monkeypatch):
+    from study import results
+    written = []
+
+    def killed_mid_write(table, where, **kw):  # the writer dies while the bytes go out
+        written.append(where)
+        open(where, "wb").write(b"PAR1 half a file")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(results.pq, "write_table", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        results.write_part(str(tmp_path), "curves", "fc-d2-x", [{"trial_id": "fc-d2-x", "step": 1, "loss": 0.5}])
+    assert written[0].startswith(str(tmp_path / "_tmp")) and os.listdir(tmp_path / "curves") == []
+    results.set_aside(str(tmp_path))  # what a resumed sweep does first: the half file goes
+    assert os.listdir(tmp_path / "_tmp") == []
+
+
+def test_every_reader_reads_a_live_sweep_folder(smoke_results, tmp_path):
+    import polars as pl
+    import pyarrow.dataset as ds
     out = tmp_path / "running"
     shutil.copytree(smoke_results, out)
-    (out / "trials" / ".fc-d9-w1-x.1234abcd.tmp").write_bytes(b"PAR1 half a file")
+    (out / "_tmp").mkdir(exist_ok=True)
+    (out / "_tmp" / "trials.fc-d9-w1-x.1234abcd.tmp").write_bytes(b"PAR1 half a file")  # a writer mid-part
     assert len(analysis.load(str(out)).trials) == 4
+    assert len(pd.read_parquet(out / "trials")) == 4
+    assert ds.dataset(out / "trials", format="parquet").count_rows() == 4
+    assert pl.read_parquet(out / "trials").height == 4
 
 
 @pytest.mark.parametrize("damage", ["truncated", "zero-byte", "foreign"])
