@@ -66,13 +66,17 @@ def rate_map(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
     """Memorization rate over ``index`` x ``columns`` (per ``by`` group), over seeds.
 
     rate = mean_seeds 1[memorized], with its standard error sqrt(rate (1 - rate) / n_seeds);
-    also the mean attractor_frac. -> tidy frame: by..., index, columns, rate, rate_se, attractor_frac, n_seeds."""
+    also the mean attractor_frac, and n_fitted: the seeds whose trial interpolated (status ok).
+    -> tidy frame: by..., index, columns, rate, rate_se, attractor_frac, n_seeds, n_fitted."""
     by = _present(trials, by if by is not None else ["arch", "activation", "n_train"])
-    df = trials.assign(memorized=memorized(trials, criterion).astype(float))
+    df = trials.assign(memorized=memorized(trials, criterion).astype(float),
+                       fitted=(trials["status"] == "ok").astype(float) if "status" in trials else 1.0)
     keys = [*by, index, columns]
     out = (df.groupby(keys, dropna=False)
-             .agg(rate=("memorized", "mean"), attractor_frac=("attractor_frac", "mean"), n_seeds=("seed", "nunique"))
+             .agg(rate=("memorized", "mean"), attractor_frac=("attractor_frac", "mean"), n_seeds=("seed", "nunique"),
+                  n_fitted=("fitted", "sum"))
              .reset_index())
+    out["n_fitted"] = out["n_fitted"].astype(int)
     out["rate_se"] = np.sqrt(out.rate * (1 - out.rate) / out.n_seeds)
     return out
 

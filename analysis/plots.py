@@ -20,6 +20,9 @@ def _panels(df: pd.DataFrame, facet: list[str]) -> list[tuple[str, pd.DataFrame]
             for key, g in df.groupby(facet)]
 
 
+MAX_COLS = 4  # facets wrap into rows of at most this many panels
+
+
 def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
               facet: tuple[str, ...] | None = None, onset: pd.DataFrame | None = None) -> plt.Figure:
     """Heat maps of the memorization rate over depth (x) x width (y), one panel per value of ``facet``
@@ -30,11 +33,20 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
     if onset is None:
         onset = maps.onset_depth(trials, by=[*facet, "width"], criterion=criterion)
     panels = _panels(rate, list(facet))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, (title, g) in zip(axes[0], panels):
+    ncols = min(MAX_COLS, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, g) in zip(axes.flat, panels):
         grid = g.pivot_table(index="width", columns="depth", values="rate").sort_index(ascending=False)
-        sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", cbar=ax is axes[0][-1], ax=ax,
-                    cbar_kws={"label": "memorization rate over seeds"})
+        # each cell: the rate, and "k/n fit" where only k of its n seeds interpolated
+        note = g.assign(text=[f"{r:.2f}" + ("" if f == n else f"\n{f}/{n} fit") for r, f, n in
+                              zip(g.rate, g.n_fitted, g.n_seeds)])
+        text = note.pivot(index="width", columns="depth", values="text").reindex_like(grid)
+        sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", annot=text.fillna(""), fmt="", ax=ax,
+                    cbar=ax is axes.flat[len(panels) - 1], cbar_kws={"label": "memorization rate over seeds"},
+                    annot_kws={"fontsize": 8})
         sub = onset
         for col, val in zip([c for c in facet if c in g.columns], [g[c].iloc[0] for c in facet if c in g.columns]):
             sub = sub[sub[col] == val]
@@ -43,7 +55,9 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
                 cell = (list(grid.columns).index(row.onset_depth), list(grid.index).index(row.width))
                 ax.add_patch(plt.Rectangle(cell, 1, 1, fill=False, edgecolor="red", lw=2.5))
         ax.set_title(title or "memorization rate")
-    fig.suptitle(f"Memorization rate ({criterion}); red frame: onset depth", fontsize=9)
+    seeds = sorted(set(rate.n_seeds))
+    fig.suptitle(f"Memorization rate over {'/'.join(map(str, seeds))} seeds ({criterion})\nred frame: onset "
+                 "depth; 'k/n fit': only k of the n seeds interpolated", fontsize=9)
     fig.tight_layout()
     return fig
 

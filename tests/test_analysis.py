@@ -128,3 +128,16 @@ def test_parts_from_schema_1_load_with_null_new_metrics(smoke_results, tmp_path)
     res = analysis.load(str(out))
     assert len(res.trials) == 4
     assert all(res.trials[c].isna().all() for c in ADDED_COLUMNS)
+
+
+def test_phase_map_wraps_its_panels_and_marks_cells_that_did_not_fit():
+    from analysis import plots
+    rows = [{"trial_id": f"{a}-{d}-{s}", "activation": a, "arch": "fc", "depth": d, "width": 64, "seed": s,
+             "status": "not_converged" if (a == "tanh" and s == 0) else "ok", "attractor_frac": 0.9,
+             "retrieval_same_frac": 0.9} for a in ("relu", "selu", "elu", "tanh", "softplus") for d in (2, 4)
+            for s in range(3)]
+    fig = plots.phase_map(pd.DataFrame(rows))
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert len(shown) == 5 and len({round(ax.get_position().y0, 2) for ax in shown}) == 2  # 4 + 1, two rows
+    texts = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in shown}
+    assert texts["activation=tanh"] == ["1.00\n2/3 fit"] * 2 and texts["activation=relu"] == ["1.00"] * 2
