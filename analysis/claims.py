@@ -136,10 +136,20 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _fewest(*counts: int) -> int:
+    """The smallest of the seed counts that are set (0 stands for none compared yet)."""
+    return min((c for c in counts if c), default=0)
+
+
+def _linear(trials: pd.DataFrame) -> pd.Series:
+    """Linear nets (identity activation, no bias): their fixed points have rho = 1 by construction, so
+    they are C1's and the operator study's, never attractor evidence."""
+    return (trials.activation == "identity") & ~trials.bias.astype(bool)
+
+
 def _nonlinear_autoencoders(trials: pd.DataFrame) -> pd.DataFrame:
     task = trials["task"] if "task" in trials else pd.Series("autoencode", index=trials.index)
-    linear = (trials.activation == "identity") & ~trials.bias.astype(bool)
-    return trials[(task == "autoencode") & ~linear]
+    return trials[(task == "autoencode") & ~_linear(trials)]
 
 
 def _along(ev: pd.DataFrame, axis: str, metric: str, space: pd.DataFrame) -> tuple[list[str], list[str], int]:
@@ -159,7 +169,7 @@ def _along(ev: pd.DataFrame, axis: str, metric: str, space: pd.DataFrame) -> tup
         lo_v, hi_v = full[0], full[-1]
         a, b = g[g[axis] == hi_v][metric].to_numpy(), g[g[axis] == lo_v][metric].to_numpy()
         outcome, diff = rises(a, b)
-        fewest = min(fewest or 10 ** 9, len(a), len(b))
+        fewest = _fewest(fewest, len(a), len(b))
         outcomes.append(outcome)
         texts.append(f"{_label(by, key)}{metric} {_pct(a.mean())} at {axis} {hi_v:g} vs {_pct(b.mean())} at "
                      f"{lo_v:g}, difference {diff} -> {outcome}")
@@ -184,7 +194,7 @@ def c1_span(trials: pd.DataFrame, span_tol: float = 0.01, attractor_tol: float =
             outcomes.append(UNSURE)
             texts.append(f"{_label(by, key)}{g.seed.nunique()} interpolated seeds")
             continue
-        fewest = min(fewest or 10 ** 9, g.seed.nunique())
+        fewest = _fewest(fewest, g.seed.nunique())
         s, s_lo, s_hi = mean_interval(g.span_input_sensitivity_mean.to_numpy())
         a, a_lo, a_hi = mean_interval(g.attractor_frac.to_numpy())
         outcome = YES if s_hi < span_tol and a_hi < attractor_tol else NO if s_lo > span_tol or a_lo > attractor_tol \
@@ -224,7 +234,7 @@ def helps(ev: pd.DataFrame, axis: str, better: str, worse: str, metric: str,
         a, b = g[g[axis] == better][metric].to_numpy(), g[g[axis] == worse][metric].to_numpy()
         if min(len(a), len(b)) < MIN_SEEDS:
             continue
-        fewest = min(fewest or 10 ** 9, len(a), len(b))
+        fewest = _fewest(fewest, len(a), len(b))
         outcome, diff = rises(a, b)
         reverse, _ = rises(b, a)
         up, down, level = up + (outcome == YES), down + (reverse == YES), level + (outcome == NO)
@@ -256,7 +266,7 @@ def c3_conv(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> V
     if {"conv", "conv_down"} <= set(conv.arch):
         down, down_texts, seeds = helps(ev, "arch", "conv_down", "conv", "memorized", conv)
         tests.append(down)
-        fewest = min(x for x in (fewest, seeds) if x) if fewest or seeds else 0
+        fewest = _fewest(fewest, seeds)
         parts.append(f"conv_down vs conv at equal depth -> {down}: " + "; ".join(down_texts))
     else:
         parts.append(f"the grid lacks {({'conv', 'conv_down'} - set(conv.arch)).pop()}, so whether downsampling "
@@ -272,7 +282,7 @@ def c3_linear(trials: pd.DataFrame) -> Verdict:
     (yes: >= MIN_SEEDS such nets and none does; no: any does);
     downsampling: cell by cell at equal depth, side and width, conv_down's operator memorizes more
     often than stride-1's (``helps``)."""
-    lin = trials[(trials.activation == "identity") & ~trials.bias.astype(bool) & trials.arch.isin(["conv", "conv_down"])]
+    lin = trials[_linear(trials) & trials.arch.isin(["conv", "conv_down"])]
     if "operator_near_one" in lin:
         lin = lin[lin.operator_near_one.notna()]
     if lin.empty or lin.depth.nunique() < 2:
@@ -304,7 +314,7 @@ def c4_single(trials: pd.DataFrame) -> Verdict:
         if g.seed.nunique() < MIN_SEEDS:
             outcomes.append(UNSURE)
             continue
-        fewest = min(fewest or 10 ** 9, g.seed.nunique())
+        fewest = _fewest(fewest, g.seed.nunique())
         m, lo, hi = mean_interval(g.attractor_frac.to_numpy())
         outcome = YES if lo >= 0.5 else NO if hi < 0.5 else UNSURE
         outcomes.append(outcome)

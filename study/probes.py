@@ -162,13 +162,13 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
     (``_clusters``), so confirming costs one small batch, not one per start. The limit reported is
     the stop point."""
     x = starts.clone()
-    m = x.shape[0]
+    m, d = x.shape[0], x[0].numel()
     passed = torch.zeros(m, dtype=torch.bool, device=x.device)
     steps = torch.full((m,), max_steps, dtype=torch.long, device=x.device)
     idx, cur = torch.arange(m, device=x.device), x
     for t in range(1, max_steps + 1):
         nxt = f(cur)
-        move = (nxt - cur).flatten(1).norm(dim=1) / x[0].numel() ** 0.5
+        move = (nxt - cur).flatten(1).norm(dim=1) / d ** 0.5
         finite = torch.isfinite(move)
         done = (move < tol) & finite
         stop = done | ~finite
