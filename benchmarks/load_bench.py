@@ -1,9 +1,11 @@
-"""Reading a results folder of many one-row parts: memsweep's loader against Polars, side by side.
+"""Reading a results folder of many one-row parts: memsweep's loader against Polars, side by side,
+before and after compaction.
 
 Builds a folder of N one-row ``trials/`` parts (default 2,835, the size of paper-fc) by writing the
 smoke preset's rows again under new ids with ``results.write_part``, as a sweep would, then times
-``analysis.load.load_table`` and ``polars.read_parquet`` on the same files, alternating, and reports
-the best of ``--repeats`` for each and their ratio.
+``analysis.load.load_table`` and ``polars.read_parquet`` on the same files, alternating; then runs
+``study.compact.compact`` (what a sweep does at its end) and times both readers again. Reports the
+best of ``--repeats`` for each, their ratio to Polars on the parts, and the compaction's time.
 
     python benchmarks/load_bench.py [--parts 2835] [--repeats 3] [--out benchmarks/load_bench.md]
 """
@@ -43,21 +45,33 @@ def main() -> None:
     import polars as pl
 
     from analysis.load import load_table
+    from study.compact import compact
+    rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         build(tmp, args.parts)
         folder = os.path.join(tmp, "many")
-        ours, theirs = [], []
-        for _ in range(args.repeats):
-            ours.append(timed(lambda: load_table(folder, "trials")))
-            theirs.append(timed(lambda: pl.read_parquet(os.path.join(folder, "trials", "*.parquet"))))
-        assert {r for _, r in ours} == {r for _, r in theirs} == {args.parts}
-    best_ours, best_theirs = min(t for t, _ in ours), min(t for t, _ in theirs)
-    table = (f"| reader | best of {args.repeats}, s | ratio to Polars |\n|---|---|---|\n"
-             f"| `analysis.load.load_table` | {best_ours:.2f} | {best_ours / best_theirs:.2f} |\n"
-             f"| `polars.read_parquet` | {best_theirs:.2f} | 1.00 |\n")
+        readers = {"`analysis.load.load_table`": lambda: load_table(folder, "trials"),
+                   "`polars.read_parquet`": lambda: pl.read_parquet(os.path.join(folder, "trials", "*.parquet"))}
+        for stage in ("parts", "compacted"):
+            if stage == "compacted":
+                t0 = time.perf_counter()
+                compact(folder)
+                compact_s = time.perf_counter() - t0
+            times = {name: [] for name in readers}
+            for _ in range(args.repeats):
+                for name, read in readers.items():
+                    seconds, n = timed(read)
+                    assert n == args.parts, (name, stage, n)
+                    times[name].append(seconds)
+            rows.update({(name, stage): min(t) for name, t in times.items()})
+    polars_parts = rows[("`polars.read_parquet`", "parts")]
+    table = (f"| reader | files | best of {args.repeats}, s | ratio to Polars on the parts |\n|---|---|---|---|\n"
+             + "".join(f"| {name} | {stage}: {args.parts if stage == 'parts' else 1} | {t:.3f} | {t / polars_parts:.2f} |\n"
+                       for (name, stage), t in sorted(rows.items(), key=lambda kv: (kv[0][1] != "parts", kv[0][0]))))
     text = (f"# Reading {args.parts} one-row `trials/` parts, local disk\n\n"
             f"`python benchmarks/load_bench.py --parts {args.parts}` on {os.cpu_count()} CPUs, pandas "
-            f"{pd.__version__}, polars {pl.__version__}.\n\n{table}")
+            f"{pd.__version__}, polars {pl.__version__}. Compacting the folder (`memsweep compact`, run at "
+            f"the end of every sweep) took {compact_s:.2f} s.\n\n{table}")
     print(text)
     if args.out:
         with open(args.out, "w") as fh:

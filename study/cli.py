@@ -97,14 +97,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     launch = launch_from_args(args)
     mode = "force" if args.force else "resume" if args.resume else "auto"
     try:
-        summary = run_sweep(grid, launch, preset=args.preset, mode=mode, verbose=args.verbose)
+        summary = run_sweep(grid, launch, preset=args.preset, mode=mode, verbose=args.verbose,
+                            compact=not args.no_compact)
     except StartTimeout as exc:  # nothing started: say what it waited for; what finished is kept
         print(f"memsweep: error: {exc}", file=sys.stderr)
         return 1
     out = launch.out
     print(f"[memsweep] {summary.line()}")
-    print(f"[memsweep] results: {out}/trials (one Parquet part per trial; pd.read_parquet('{out}/trials'))")
+    print(f"[memsweep] results: {out}/trials (Parquet; pd.read_parquet('{out}/trials'))")
     return 1 if summary.failed else 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from . import compact, results
+    results.open_results(args.out)  # one line if it is not a results folder
+    print(f"[memsweep] compacting {args.out}: {compact.size_line(args.out)}", file=sys.stderr)
+    done = compact.compact(args.out)
+    print(f"[memsweep] {done.line()}; now {compact.size_line(args.out)}")
+    return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -239,7 +249,14 @@ def parser() -> argparse.ArgumentParser:
     mx.add_argument("--resume", action="store_true", help="require an earlier sweep in --out and finish it")
     mx.add_argument("--force", action="store_true", help="discard what --out holds and start over")
     r.add_argument("--verbose", action="store_true", help="show Ray's own output")
+    r.add_argument("--no-compact", action="store_true",
+                   help="keep one Parquet part per trial at the end (default: compact each table into a few files)")
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compact", help="rewrite a results folder's tables as a few Parquet files (atomic; "
+                                       "a sweep does this at its end)")
+    c.add_argument("out", help="results folder (local path or URI)")
+    c.set_defaults(func=cmd_compact)
 
     pl = sub.add_parser("plan", help="what a sweep would run, where, and an estimate of its cost (no Ray)",
                         epilog="example:\n  memsweep plan --preset paper-fc --address auto --gpus-per-trial 0.25 "

@@ -210,6 +210,8 @@ def _check_types(cfg: TrialConfig) -> None:
                 continue
             raise ConfigError(f"{f.name} must be set (got None)")
         if is_tuple:
+            if isinstance(value, str):  # as stored in a results table: "0.05,0.1"
+                value = parse_value(f.name, value)
             if isinstance(value, list):
                 value = tuple(value)
                 object.__setattr__(cfg, f.name, value)

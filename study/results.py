@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -28,18 +31,28 @@ from .config import ConfigError, TrialConfig, field_type
 if TYPE_CHECKING:  # torch only where models are saved or loaded: analysis reads results without it
     import torch
 
-SCHEMA_VERSION = "4"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
-                      # (memory_*, bottleneck_side, confirmed limits, monotone basin radius)
+SCHEMA_VERSION = "5"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
+                      # (memory_*, bottleneck_side, confirmed limits, monotone basin radius); 5: list-valued
+                      # config fields stored as strings
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
 
 def _config_fields() -> list[pa.Field]:
-    out = []
-    for f in fields(TrialConfig):
-        base, _, is_tuple = field_type(f.name)
-        out.append(pa.field(f.name, pa.list_(_ARROW[base]) if is_tuple else _ARROW[base]))
-    return out
+    """One column per config field; a list-valued field (noise_levels) is stored as the string the
+    command line takes ("0.05,0.1"), so that every reader can group, compare and deduplicate on it."""
+    return [pa.field(f.name, pa.string() if field_type(f.name)[2] else _ARROW[field_type(f.name)[0]])
+            for f in fields(TrialConfig)]
+
+
+LIST_FIELDS = tuple(f.name for f in fields(TrialConfig) if field_type(f.name)[2])
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A config row as stored: list values of list-valued fields joined by commas (what
+    ``config.parse_value`` and so ``TrialConfig.from_row`` read back)."""
+    return {k: ",".join(map(str, v)) if k in LIST_FIELDS and isinstance(v, (list, tuple)) else v
+            for k, v in row.items()}
 
 
 # name -> (type, meaning); units are in the names where they matter
@@ -89,7 +102,7 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
                                            "iteration contracts onto the kept directions)"),
 }
 
-CONFIG_DEFAULTS = TrialConfig().to_row()
+CONFIG_DEFAULTS = flat(TrialConfig().to_row())
 # metrics added after schema 1: parts written before them read as null (not measured then)
 ADDED_COLUMNS = ("span_dim", "operator_near_one", "operator_near_one_in_span", "operator_rest_radius",
                  "bottleneck_side", "memory_frac", "memory_offset_median")
@@ -121,7 +134,7 @@ def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
         if set(row) != set(schema.names):
             raise ValueError(f"row columns differ from the schema: missing {sorted(set(schema.names) - set(row))}, "
                              f"extra {sorted(set(row) - set(schema.names))}")
-    table = pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist([flat(row) for row in rows], schema=schema)
     return table.replace_schema_metadata({"memsweep_schema_version": SCHEMA_VERSION})
 
 
@@ -202,9 +215,21 @@ def load_model(path: str) -> SavedModel:
 
 
 # --- a results folder as a whole --------------------------------------------------------------------
+#
+# A table folder holds parts, ``<trial_id>.parquet``, and compacted files, ``compacted-<stamp>-<k>.parquet``
+# (``study.compact``). Every memsweep reader goes through ``read_table``: a trial's rows come from its
+# part if it has one (written after the last compaction: a rerun), else from the newest compacted file
+# that holds it, so each row is read once, also mid-compaction.
+
+COMPACTED = "compacted-"  # no trial id starts so: ids start with the arch
+
+
+def is_compacted(path: str) -> bool:
+    return os.path.basename(path).startswith(COMPACTED)
+
 
 def part_files(root: str, table: str) -> list[str]:
-    """The finished parts of one table, sorted (hidden temp files and '_' names excluded)."""
+    """The data files of one table, parts and compacted files, sorted (temp and '_' names excluded)."""
     fs, base = filesystem(root)
     infos = fs.get_file_info(pafs.FileSelector(f"{base}/{table}", allow_not_found=True))
     return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
@@ -212,8 +237,15 @@ def part_files(root: str, table: str) -> list[str]:
 
 
 def finished_ids(root: str) -> set[str]:
-    """Trial ids with a ``trials/`` part: the trials a resumed sweep does not run again."""
-    return {os.path.basename(p)[:-len(".parquet")] for p in part_files(root, "trials")}
+    """Trial ids with a row in ``trials/`` (a part or a compacted file): what a resumed sweep skips."""
+    fs, _ = filesystem(root)
+    ids = set()
+    for path in part_files(root, "trials"):
+        if is_compacted(path):
+            ids.update(pq.read_table(path, columns=["trial_id"], filesystem=fs).column("trial_id").to_pylist())
+        else:
+            ids.add(os.path.basename(path)[:-len(".parquet")])
+    return ids
 
 
 def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | None:
@@ -232,51 +264,162 @@ def part_problem(fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str | Non
     return None
 
 
+class DamagedPartError(ConfigError):
+    """A file in a table folder that cannot be read as the table it belongs to."""
+
+
+FILE = "__filename"  # the scan's own column: which file a row came from
+
+
+def read_table(root: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None) -> pa.Table:
+    """One table, each row once, in the current schema: one ``pyarrow.dataset`` scan of every file (in
+    parallel, each opened once); columns a file lacks read as null, config fields as their defaults.
+    A file the scan cannot read (damaged, or an older schema with another type) sends the table
+    through ``read_part`` file by file, which names the file: ``DamagedPartError``, or with
+    ``skip_damaged`` a warning and the path appended to ``skipped``."""
+    schema = TABLES[table]
+    fs, _ = filesystem(root)
+    files = part_files(root, table)
+    if not files:
+        return schema.empty_table()
+    try:
+        data = ds.dataset(files, schema=schema, format="parquet", filesystem=fs).to_table(
+            columns=[*schema.names, FILE], use_threads=True)
+        if data["trial_id"].null_count:  # a foreign Parquet file scans as rows of nulls
+            raise ValueError("a part without trial ids")
+    except (pa.ArrowException, OSError, ValueError):
+        data = _one_by_one(fs, files, schema, skip_damaged, skipped)
+    return _once(_defaults(data), [f for f in files if is_compacted(f)]).drop_columns([FILE])
+
+
+def _defaults(data: pa.Table) -> pa.Table:
+    """Config fields newer than a file read as null: fill in what its trials ran with, the default."""
+    for name, default in CONFIG_DEFAULTS.items():
+        if name in data.column_names and default is not None and data[name].null_count:
+            i = data.schema.get_field_index(name)
+            data = data.set_column(i, data.schema.field(name), pc.fill_null(data[name], default))
+    return data
+
+
+def _once(data: pa.Table, compacted: list[str]) -> pa.Table:
+    """Each trial's rows from one file: its part, else the newest compacted file holding it."""
+    if not compacted:
+        return data  # parts only: one file per trial id
+    source, ids = data[FILE], data["trial_id"]
+    keep = pc.invert(pc.is_in(source, pa.array(compacted)))  # rows of parts
+    seen = pc.unique(pc.filter(ids, keep))
+    for path in sorted(compacted, key=os.path.basename, reverse=True):  # newest first
+        here = pc.equal(source, path)
+        keep = pc.or_(keep, pc.and_(here, pc.invert(pc.is_in(ids, seen))))
+        seen = pa.concat_arrays([seen, pc.unique(pc.filter(ids, here))])
+    return data.filter(keep)
+
+
+def read_part(fs: pafs.FileSystem, file: str, schema: pa.Schema) -> pa.Table:
+    """One file, checked against its declared schema and brought to it (columns it lacks: null; a list
+    column of a schema before 5: its string). Raises DamagedPartError naming the file."""
+    problem = part_problem(fs, file, schema)
+    if problem:
+        raise DamagedPartError(f"{file}: {problem}")
+    try:
+        table = pq.read_table(file, filesystem=fs)
+        for name in schema.names:
+            if name not in table.column_names:
+                table = table.append_column(schema.field(name), pa.nulls(len(table), schema.field(name).type))
+            elif name in LIST_FIELDS and pa.types.is_list(table.schema.field(name).type):
+                values = [flat({name: v})[name] for v in table[name].to_pylist()]
+                table = table.set_column(table.column_names.index(name), name, pa.array(values, pa.string()))
+        table = table.select(schema.names).cast(schema)
+        return table.append_column(FILE, pa.array([file] * len(table), pa.string()))
+    except (pa.ArrowException, ValueError) as exc:
+        raise DamagedPartError(f"{file}: unreadable data or columns of the wrong type ({exc})") from None
+
+
+def _one_by_one(fs: pafs.FileSystem, files: list[str], schema: pa.Schema, skip_damaged: bool,
+                skipped: list[str] | None) -> pa.Table:
+    parts = []
+    for file in files:
+        try:
+            parts.append(read_part(fs, file, schema))
+        except DamagedPartError as exc:
+            if not skip_damaged:
+                raise DamagedPartError(f"{exc}; pass skip_damaged=True (memsweep report: --skip-damaged) to "
+                                       "skip damaged parts") from None
+            warnings.warn(f"skipping damaged part {exc}", stacklevel=4)
+            if skipped is not None:
+                skipped.append(file)
+    return pa.concat_tables(parts) if parts else schema.empty_table().append_column(FILE, pa.array([], pa.string()))
+
+
 def set_aside(root: str) -> tuple[list[str], list[str]]:
-    """Before a sweep (re)starts, so that those grid points run again: move ``trials/`` parts that are
-    not readable parts (truncated, empty, another schema) to ``_damaged/trials/``, and parts whose
-    trial ended in ``error`` (an exception, a node without CUDA: a fault of the run, not a result)
-    to ``_errors/trials/``; delete the temp files that a killed writer left in ``_tmp/``. Nothing is read as
-    data or deleted silently. Returns the names of the damaged and of the errored parts moved."""
+    """Before a sweep (re)starts, so that those grid points run again: move ``trials/`` files that are
+    not readable (truncated, empty, another schema) to ``_damaged/trials/``; move the rows of trials
+    that ended in ``error`` (an exception, a node without CUDA: a fault of the run, not a result) to
+    ``_errors/<table>/``: a part whole, a compacted file's rows by rewriting it without them; delete
+    the temp files that a killed writer left in ``_tmp/``. Nothing is read as data or deleted
+    silently. Returns the names of the damaged files and of the errored trials."""
     fs, base = filesystem(root)
-    folder = f"{base}/trials"
     damaged, errored = [], []
     for info in fs.get_file_info(pafs.FileSelector(f"{base}/{TMP}", allow_not_found=True)):
         if info.type == pafs.FileType.File and info.base_name.endswith(".tmp"):
             fs.delete_file(info.path)  # a writer killed before its rename
-    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
-        if info.type != pafs.FileType.File:
-            continue
-        if info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
+    for info in fs.get_file_info(pafs.FileSelector(f"{base}/trials", allow_not_found=True)):
+        if info.type == pafs.FileType.File and info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
             fs.delete_file(info.path)  # left in the table folder by a writer older than _tmp/
+    for path in part_files(root, "trials"):
+        name = os.path.basename(path)
+        if part_problem(fs, path, TRIAL_SCHEMA):
+            _move(fs, path, f"{base}/_damaged/trials/{name}")
+            damaged.append(name)
             continue
-        if not info.base_name.endswith(".parquet") or info.base_name.startswith((".", "_")):
-            continue
-        if part_problem(fs, info.path, TRIAL_SCHEMA):
-            aside, names = "_damaged", damaged
-        elif "error" in pq.read_table(info.path, columns=["status"], filesystem=fs).column("status").to_pylist():
-            aside, names = "_errors", errored
-        else:
-            continue
-        fs.create_dir(f"{base}/{aside}/trials", recursive=True)
-        fs.move(info.path, f"{base}/{aside}/trials/{info.base_name}")
-        names.append(info.base_name)
+        rows = pq.read_table(path, columns=["trial_id", "status"], filesystem=fs).to_pylist()
+        bad = {r["trial_id"] for r in rows if r["status"] == "error"}
+        if bad and not is_compacted(path):
+            _move(fs, path, f"{base}/_errors/trials/{name}")
+        elif bad:
+            for table in [*(t for t in TABLES if t != "trials"), "trials"]:  # trials last: resume reads it
+                for file in filter(is_compacted, part_files(root, table)):
+                    _drop_rows(fs, base, table, file, bad)
+        errored.extend(sorted(bad))
     return damaged, errored
 
 
+def _move(fs: pafs.FileSystem, src: str, dst: str) -> None:
+    fs.create_dir(os.path.dirname(dst), recursive=True)
+    fs.move(src, dst)
+
+
+def _drop_rows(fs: pafs.FileSystem, base: str, table: str, file: str, ids: set[str]) -> None:
+    """Rewrite compacted ``file`` without the rows of ``ids``, which go to ``_errors/<table>/`` first."""
+    data = pq.read_table(file, filesystem=fs)
+    out = pc.is_in(data["trial_id"], pa.array(sorted(ids)))
+    if not pc.any(out).as_py():
+        return
+    name = os.path.basename(file)
+    for rows, dst in [(data.filter(out), f"{base}/_errors/{table}/{name}"), (data.filter(pc.invert(out)), file)]:
+        fs.create_dir(f"{base}/{TMP}", recursive=True)
+        tmp = f"{base}/{TMP}/{table}.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        pq.write_table(rows, tmp, filesystem=fs)
+        _move(fs, tmp, dst)  # the rename replaces the file whole
+
+
 def read_trial_row(root: str, trial_id: str) -> dict[str, Any]:
-    """One trial's row from its ``trials/`` part."""
+    """One trial's row: from its part, else from the newest compacted file that holds it."""
     fs, base = filesystem(root)
-    return pq.read_table(f"{base}/trials/{trial_id}.parquet", filesystem=fs).to_pylist()[0]
+    part = f"{base}/trials/{trial_id}.parquet"
+    if fs.get_file_info(part).type == pafs.FileType.File:
+        return _defaults(read_part(fs, part, TRIAL_SCHEMA)).drop_columns([FILE]).to_pylist()[0]
+    for path in sorted(filter(is_compacted, part_files(root, "trials")), key=os.path.basename, reverse=True):
+        rows = _defaults(read_part(fs, path, TRIAL_SCHEMA)).filter(pc.equal(pc.field("trial_id"), trial_id)).to_pylist()
+        if rows:
+            return {k: v for k, v in rows[0].items() if k != FILE}
+    raise KeyError(f"no row of trial {trial_id} in {root}/trials")
 
 
 def read_trials(root: str, columns: list[str] | None = None):
-    """``trials/`` as a pandas DataFrame (empty when there are none yet)."""
-    import pandas as pd
-    if not finished_ids(root):
-        return pd.DataFrame(columns=columns or TRIAL_SCHEMA.names)
-    fs, base = filesystem(root)
-    return pq.read_table(f"{base}/trials", columns=columns, filesystem=fs).to_pandas()
+    """``trials/`` as a pandas DataFrame, each trial once (empty when there are none yet)."""
+    table = read_table(root, "trials")
+    return (table.select(columns) if columns else table).to_pandas()
 
 
 MANIFEST = "sweep.json"

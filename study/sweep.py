@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import pyarrow as pa
+
 from . import results
 from .config import ConfigError, TrialConfig
 from .grid import Grid, estimated_costs, ordered_axes, pack_configs, validate
@@ -239,9 +241,10 @@ def prepare_out(out: str, grid: Grid, mode: str) -> bool:
 
 
 def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str = "auto",
-              verbose: bool = False) -> Summary:
-    """Validate everything, then run the grid with Ray Tune. Raises ConfigError before any trial on bad
-    input, and StartTimeout (after recording the summary) when no trial started in time."""
+              verbose: bool = False, compact: bool = True) -> Summary:
+    """Validate everything, then run the grid with Ray Tune, and compact the results folder at the end
+    (``study.compact``; ``compact=False`` keeps one part per trial). Raises ConfigError before any trial
+    on bad input, and StartTimeout (after recording the summary) when no trial started in time."""
     configs = validate(grid)
     launch = launch.checked()
     out = launch.out
@@ -249,12 +252,12 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     ids = [c.trial_id for c in configs]
     finished: set[str] = set()  # --force discards what is there, once Ray is up
     if mode != "force":
-        _set_aside(out)
+        _set_aside(out, compact and resuming)
         finished = results.finished_ids(out)
         if set(ids) <= finished:  # nothing to run: no need to start Ray
             manifest = _write_manifest(out, grid, preset, configs, resuming)
             print(f"[memsweep] sweep of {len(configs)} trials: all done already -> {out}", file=sys.stderr)
-            return _finish(out, ids, len(ids), manifest)
+            return _finish(out, ids, len(ids), manifest, compact=compact)
 
     if not verbose:  # Tune's boxed banner and TensorBoard hints; our progress line replaces them
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -305,11 +308,18 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     finally:
         if not launch.joins:
             ray.shutdown()
-    return _finish(out, ids, already, manifest, retried=getattr(progress, "retried", 0))
+    return _finish(out, ids, already, manifest, retried=getattr(progress, "retried", 0), compact=compact)
 
 
-def _set_aside(out: str) -> None:
-    """Damaged parts and error rows leave ``trials/``, so that their grid points run again."""
+def _set_aside(out: str, upgrade: bool) -> None:
+    """A compaction a kill interrupted is finished; damaged parts and error rows leave ``trials/``, so
+    that their grid points run again. With ``upgrade``, a folder that an older schema wrote is
+    compacted into the current one first, so that readers see one schema while the sweep runs."""
+    from . import compact
+    if compact.roll_forward(out):
+        print("[memsweep] finished a compaction that was interrupted", file=sys.stderr)
+    if upgrade and (results.read_manifest(out) or {}).get("schema_version") != results.SCHEMA_VERSION:
+        _compact(out)
     damaged, errored = results.set_aside(out)
     for name in damaged:
         print(f"[memsweep] damaged part trials/{name} moved to _damaged/trials/; its trial runs again",
@@ -338,7 +348,22 @@ def _tune_unfinished(exp: str) -> bool:
         return False
 
 
-def _finish(out: str, ids: list[str], already: int, manifest: dict[str, Any], retried: int = 0) -> Summary:
+def _compact(out: str) -> None:
+    from . import compact
+    print(f"[memsweep] compacting {out} ({compact.size_line(out)}) ...", file=sys.stderr)
+    try:
+        done = compact.compact(out)
+    except (ConfigError, OSError, pa.ArrowException) as exc:  # the parts stay as they are: nothing lost
+        print(f"[memsweep] not compacted: {results.one_line(exc)} (the parts are intact; `memsweep compact "
+              f"{out}` retries)", file=sys.stderr)
+        return
+    print(f"[memsweep] compacted: {done.line()}", file=sys.stderr)
+
+
+def _finish(out: str, ids: list[str], already: int, manifest: dict[str, Any], retried: int = 0,
+            compact: bool = False) -> Summary:
+    if compact:
+        _compact(out)
     summary = summarize(out, ids, already)
     summary.retried = retried
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -39,19 +39,6 @@ def test_a_part_is_written_outside_its_table_folder_until_whole(tmp_path, monkey
     assert os.listdir(tmp_path / "_tmp") == []
 
 
-def test_every_reader_reads_a_live_sweep_folder(smoke_results, tmp_path):
-    import polars as pl
-    import pyarrow.dataset as ds
-    out = tmp_path / "running"
-    shutil.copytree(smoke_results, out)
-    (out / "_tmp").mkdir(exist_ok=True)
-    (out / "_tmp" / "trials.fc-d9-w1-x.1234abcd.tmp").write_bytes(b"PAR1 half a file")  # a writer mid-part
-    assert len(analysis.load(str(out)).trials) == 4
-    assert len(pd.read_parquet(out / "trials")) == 4
-    assert ds.dataset(out / "trials", format="parquet").count_rows() == 4
-    assert pl.read_parquet(out / "trials").height == 4
-
-
 @pytest.mark.parametrize("damage", ["truncated", "zero-byte", "foreign"])
 def test_damaged_part_fails_clearly_or_is_skipped_when_asked(smoke_results, tmp_path, damage):
     out = tmp_path / damage

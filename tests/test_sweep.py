@@ -104,11 +104,13 @@ def smoke_out(tmp_path_factory, sessions):
     return out, text
 
 
-def test_smoke_sweep_writes_one_part_per_grid_point(smoke_out):
+def test_smoke_sweep_writes_each_grid_point_once_and_compacts_at_its_end(smoke_out):
     out, text = smoke_out
     expected = {c.trial_id for c in PRESETS["smoke"].configs()}
-    assert {f[:-8] for f in os.listdir(out / "trials")} == expected
-    assert pq.read_schema(next((out / "trials").iterdir())).remove_metadata().equals(TRIAL_SCHEMA)
+    assert "compacted: trials: 4 files -> 1 (4 rows)" in text
+    (name,) = os.listdir(out / "trials")  # the four parts, folded into one file
+    assert name.startswith("compacted-") and finished_ids(str(out)) == expected
+    assert pq.read_schema(out / "trials" / name).remove_metadata().equals(TRIAL_SCHEMA)
     trials = pd.read_parquet(out / "trials")
     assert set(trials.trial_id) == expected and (trials.status == "ok").all()
     assert trials.fixed_point_frac.between(0, 1).all() and (trials.final_loss < 1e-6).all()

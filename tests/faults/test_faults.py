@@ -31,7 +31,8 @@ def kill_grid(tmp_path, n_seeds: int) -> tuple[list[str], set[str]]:
     path = tmp_path / "kill.toml"
     path.write_text(f'pack = "none"\n[axes]\ndepth = [2, 4, 6]\nseed = {list(range(n_seeds))}\n')
     grid = build_grid("smoke", str(path))
-    return ["--preset", "smoke", "--grid", str(path)], {c.trial_id for c in grid.configs()}
+    # parts stay parts (no compaction at the end), so that each one's fate can be followed
+    return ["--preset", "smoke", "--grid", str(path), "--no-compact"], {c.trial_id for c in grid.configs()}
 
 
 def test_driver_killed_at_random_moments_loses_and_repeats_nothing(tmp_path, stress, sessions):
@@ -87,14 +88,14 @@ def test_worker_dying_mid_trial_is_retried_and_its_row_written_once(tmp_path, se
 
 def test_damaged_parts_are_rerun_on_resume(tmp_path, sessions):
     out = tmp_path / "damaged"
-    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out))
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out), "--no-compact")
     assert code == 0, text
     parts = sorted((out / "trials").iterdir())
     parts[0].write_bytes(parts[0].read_bytes()[:100])          # truncated
     parts[1].write_bytes(b"")                                  # zero bytes
     pd.DataFrame({"x": [1]}).to_parquet(parts[2])              # another schema
     untouched = snapshot(out / "trials")[parts[3].name]
-    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out), "--resume")
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out), "--resume", "--no-compact")
     assert code == 0, text
     for p in parts[:3]:
         assert f"damaged part trials/{p.name} moved to _damaged/trials/" in text
