@@ -7,8 +7,9 @@
     res.curves      # thinned loss curves
     res.manifest    # sweep.json (None for folders written by `memsweep trial`)
 
-Safe on a sweep that is still running: only finished parts are visible (parts are renamed
-into place whole; hidden temp files are ignored). Strict about damage: a part that is not
+Safe on a sweep that is still running: only whole parts are visible (parts are renamed into
+place whole; temp files sit outside the table folders), and only the rows of trials whose
+``trials/`` row is written (it is written last). Strict about damage: a part that is not
 readable Parquet of the declared schema raises ``DamagedPartError`` naming the file, unless
 ``skip_damaged=True``, which skips it with a warning.
 """
@@ -55,5 +56,8 @@ def load(path: str, skip_damaged: bool = False) -> Results:
     manifest = open_results(path)
     skipped: list[str] = []
     tables = {name: load_table(path, name, skip_damaged, skipped) for name in TABLES}
+    done = tables["trials"].trial_id
+    for name in TABLES:  # a trial's other rows count once its trial row is written, last
+        tables[name] = tables[name][tables[name].trial_id.isin(done)].reset_index(drop=True)
     return Results(path, tables["trials"], tables["examples"], tables["retrieval"], tables["curves"],
                    manifest, skipped)

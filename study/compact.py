@@ -39,11 +39,6 @@ from .results import COMPACTED, TABLES, TMP, filesystem
 MAX_BYTES = 128 * 2**20  # per compacted file, counted in memory (the Parquet file is smaller)
 
 
-def checkpoint(name: str) -> None:
-    """Named moments of a compaction ("written", "journaled", "renamed", "deleted"); tests replace
-    this function to kill a compaction exactly there."""
-
-
 @dataclass
 class Compacted:
     files_in: dict[str, int] = field(default_factory=dict)   # table -> files folded in
@@ -90,9 +85,9 @@ def _compact_table(root: str, table: str, files: list[str], max_bytes: int) -> t
         pq.write_table(chunk.replace_schema_metadata({"memsweep_schema_version": results.SCHEMA_VERSION}),
                        tmp, filesystem=fs)
         moves.append((tmp, f"{base}/{table}/{name}"))
-    checkpoint("written")
+    results.checkpoint("compact:written")
     _write_json(fs, _journal(base, table), {"moves": moves, "delete": [[p, stamps[p]] for p in files]})
-    checkpoint("journaled")
+    results.checkpoint("compact:journaled")
     _finish(fs, _journal(base, table))
     return len(moves), len(data)
 
@@ -139,12 +134,12 @@ def _finish(fs: pafs.FileSystem, journal: str) -> None:
     for tmp, final in plan["moves"]:
         if fs.get_file_info(tmp).type == pafs.FileType.File:
             fs.move(tmp, final)
-    checkpoint("renamed")
+    results.checkpoint("compact:renamed")
     if all(fs.get_file_info(final).type == pafs.FileType.File for _, final in plan["moves"]):
         now = _mtimes(fs, os.path.dirname(plan["moves"][0][1])) if plan["moves"] else {}
         with ThreadPoolExecutor(16) as pool:  # on an object store each delete is a request
             list(pool.map(fs.delete_file, [path for path, mtime_ns in plan["delete"] if now.get(path) == mtime_ns]))
-    checkpoint("deleted")
+    results.checkpoint("compact:deleted")
     fs.delete_file(journal)
 
 

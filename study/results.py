@@ -161,6 +161,13 @@ def one_line(exc: BaseException) -> str:
 TMP = "_tmp"  # where parts are written before they are renamed into their table: no reader looks there
 
 
+def checkpoint(name: str) -> None:
+    """Named moments of writing results: ``<table>:written`` (a part's temp file is whole),
+    ``<table>:renamed`` (the part is in place), and compaction's ``compact:written``, ``compact:journaled``,
+    ``compact:renamed``, ``compact:deleted`` (``study.compact``). Does nothing: tests replace it to
+    kill a writer exactly there."""
+
+
 def write_part(root: str, table_name: str, trial_id: str, rows: list[dict[str, Any]]) -> str:
     """Write ``rows`` as ``root/table_name/trial_id.parquet`` atomically: to ``root/_tmp/`` first, then
     renamed into place, so a table folder only ever holds whole parts (any reader, mid-sweep)."""
@@ -171,7 +178,9 @@ def write_part(root: str, table_name: str, trial_id: str, rows: list[dict[str, A
     final = f"{folder}/{trial_id}.parquet"
     tmp = f"{base}/{TMP}/{table_name}.{trial_id}.{uuid.uuid4().hex[:8]}.tmp"
     pq.write_table(to_table(rows, TABLES[table_name]), tmp, filesystem=fs)
+    checkpoint(f"{table_name}:written")
     fs.move(tmp, final)  # atomic on POSIX; object stores publish the object whole
+    checkpoint(f"{table_name}:renamed")
     return final
 
 

@@ -23,22 +23,6 @@ def test_load_reads_every_table(smoke_results):
     assert len(res.curves) > 4 and res.manifest["preset"] == "smoke"
 
 
-def test_a_part_is_written_outside_its_table_folder_until_whole(tmp_path, monkeypatch):
-    from study import results
-    written = []
-
-    def killed_mid_write(table, where, **kw):  # the writer dies while the bytes go out
-        written.append(where)
-        open(where, "wb").write(b"PAR1 half a file")
-        raise KeyboardInterrupt
-    monkeypatch.setattr(results.pq, "write_table", killed_mid_write)
-    with pytest.raises(KeyboardInterrupt):
-        results.write_part(str(tmp_path), "curves", "fc-d2-x", [{"trial_id": "fc-d2-x", "step": 1, "loss": 0.5}])
-    assert written[0].startswith(str(tmp_path / "_tmp")) and os.listdir(tmp_path / "curves") == []
-    results.set_aside(str(tmp_path))  # what a resumed sweep does first: the half file goes
-    assert os.listdir(tmp_path / "_tmp") == []
-
-
 @pytest.mark.parametrize("damage", ["truncated", "zero-byte", "foreign"])
 def test_damaged_part_fails_clearly_or_is_skipped_when_asked(smoke_results, tmp_path, damage):
     out = tmp_path / damage

@@ -70,9 +70,9 @@ def test_a_kill_at_each_moment_loses_nothing_and_the_next_start_finishes_the_job
     before = frames(folder)
 
     def checkpoint(name):
-        if name == moment:
+        if name == f"compact:{moment}":
             raise Killed(name)
-    monkeypatch.setattr(compact, "checkpoint", checkpoint)
+    monkeypatch.setattr(results, "checkpoint", checkpoint)
     with pytest.raises(Killed):
         compact.compact(str(folder))
     # killed: memsweep's readers see every row once, and a resumed sweep skips the same trials
@@ -109,10 +109,10 @@ def test_a_part_rewritten_during_compaction_is_kept(folder, monkeypatch):
     row = results.read_trial_row(str(folder), tid)
 
     def checkpoint(name):  # a rerun writes this trial's part again between the renames and the deletes
-        if name == "renamed" and not (folder / "trials" / "rewritten").exists():
+        if name == "compact:renamed" and not (folder / "trials" / "rewritten").exists():
             (folder / "trials" / "rewritten").mkdir()  # once: only the trials table's compaction
             results.write_part(str(folder), "trials", tid, [dict(row, attractor_frac=0.5)])
-    monkeypatch.setattr(compact, "checkpoint", checkpoint)
+    monkeypatch.setattr(results, "checkpoint", checkpoint)
     compact.compact(str(folder))
     assert f"{tid}.parquet" in files(folder)  # the newer part stayed, and it is what readers see
     assert analysis.load(str(folder)).trials.set_index("trial_id").attractor_frac[tid] == 0.5
