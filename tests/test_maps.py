@@ -26,6 +26,19 @@ def test_memorized_needs_both_conditions_and_nan_is_no():
     assert maps.memorized(t, maps.Criterion(0.1, 0.05)).tolist() == [True, True, True, False]
 
 
+def test_the_criterion_holds_at_exactly_its_thresholds():
+    t = pd.DataFrame({"attractor_frac": [0.5, 0.5, np.nextafter(0.5, 0)],
+                      "retrieval_same_frac": [0.5, np.nextafter(0.5, 0), 0.5]})
+    assert maps.memorized(t).tolist() == [True, False, False]  # >= 0.5 on both, not > 0.5
+
+
+def test_a_rate_of_exactly_the_threshold_is_the_onset():
+    # two seeds: one memorizes from depth 4, the other from 8; at 4 and 6 the rate is exactly 0.5
+    on = maps.onset_depth(frame({("fc", 64): [4, 8]}, seeds=(0, 1)), n_boot=50).iloc[0]
+    assert on.onset_depth == 4
+    assert maps.onset_depth(frame({("fc", 64): [4, 8]}, seeds=(0, 1)), threshold=0.75, n_boot=50).iloc[0].onset_depth == 8
+
+
 def test_onset_when_all_seeds_agree():
     t = frame({("fc", 64): [6, 6, 6], ("fc", 256): [4, 4, 4]})
     on = maps.onset_depth(t).set_index("width")
