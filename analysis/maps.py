@@ -9,6 +9,7 @@ threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,53 @@ def rate_map(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
     out["n_fitted"] = out["n_fitted"].astype(int)
     out["rate_se"] = np.sqrt(out.rate * (1 - out.rate) / out.n_seeds)
     return out
+
+
+def wilson_interval(k, n, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion k/n (elementwise over arrays) -> (low, high).
+
+    z = Phi^-1((1 + level) / 2),  p = k / n
+    centre = (p + z^2 / (2n)) / (1 + z^2 / n)
+    half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / (4 n^2))
+    low, high = centre - half, centre + half   (within [0, 1]; NaN where n = 0)
+
+    Chosen over the bootstrap and over p +- z se for a rate over a few seeds: both of those collapse
+    to a point when every seed agrees, this one does not. At k = 0 it is [0, z^2 / (n + z^2)], at
+    k = n [n / (n + z^2), 1]: with 3 seeds at 90%, 0/3 -> [0, 0.47] and 3/3 -> [0.53, 1]."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))  # exact ends, not 1e-17 off
+    high = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
+
+
+STATUSES = ("not_converged", "diverged", "error")  # the statuses a phase map marks (ok: none)
+
+
+def phase_cells(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
+                by: list[str] | None = None, criterion: Criterion = DEFAULT, level: float = LEVEL) -> pd.DataFrame:
+    """What one cell of a phase map shows: ``rate_map``'s columns, plus
+    rate_low, rate_high: the rate's ``wilson_interval`` over the cell's trials (k memorized of n);
+    attractor_min, attractor_max: the range of attractor_frac over the seeds that have one;
+    n_not_converged, n_diverged, n_error: the cell's trials with that status.
+    A trial without probe values (diverged, error) counts as not memorized (``Criterion``)."""
+    by = _present(trials, by if by is not None else ["arch", "activation", "n_train"])
+    keys = [*by, index, columns]
+    status = trials["status"] if "status" in trials else pd.Series("ok", index=trials.index)
+    df = trials.assign(memorized=memorized(trials, criterion).astype(float),
+                       **{f"n_{s}": (status == s).astype(int) for s in STATUSES})
+    extra = (df.groupby(keys, dropna=False)
+               .agg(n_memorized=("memorized", "sum"), n_trials=("memorized", "size"),
+                    attractor_min=("attractor_frac", "min"), attractor_max=("attractor_frac", "max"),
+                    **{f"n_{s}": (f"n_{s}", "sum") for s in STATUSES})
+               .reset_index())
+    extra["rate_low"], extra["rate_high"] = wilson_interval(extra.n_memorized, extra.n_trials, level)
+    out = rate_map(trials, index, columns, by, criterion).merge(extra, on=keys, how="left")
+    return out.drop(columns=["n_memorized", "n_trials"])
 
 
 def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Criterion = DEFAULT,

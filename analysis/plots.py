@@ -2,14 +2,44 @@
 
 Each function returns a matplotlib Figure; nothing is shown or saved here (a notebook displays
 the returned figure; ``savefig`` writes it). Without a display matplotlib picks its file backend.
+
+Every figure keeps the sweep's axes apart: each axis that varies (``maps.varying``) gets a colour,
+a line style or a panel of its own, and the title names what a figure pools (the seeds, always
+with an interval over them, and the training examples where a value is per example). Panels wrap
+into rows of at most ``MAX_COLS``.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize, to_rgb
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from . import maps
+
+MAX_COLS = 4  # facets wrap into rows of at most this many panels
+BAND = ("ci", 100 * maps.LEVEL)  # seaborn's bootstrap interval over seeds, at the report's one level
+
+
+# --- layout: panels, roles of the varying axes, legends -----------------------------------------------
+
+def _grid(n: int, size: tuple[float, float] = (3.0, 2.5), extra: tuple[float, float] = (1.2, 0.4),
+          **kw) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A figure of ``n`` panels in rows of at most MAX_COLS, each ``size`` inches, plus ``extra`` inches
+    (width, height) for a legend or colour bar beside them and the suptitle; spare slots hidden."""
+    ncols = min(MAX_COLS, max(n, 1))
+    nrows = -(-max(n, 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols + extra[0], size[1] * nrows + extra[1]),
+                             squeeze=False, layout="constrained", **kw)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
 
 
 def _panels(df: pd.DataFrame, facet: list[str]) -> list[tuple[str, pd.DataFrame]]:
@@ -20,78 +50,277 @@ def _panels(df: pd.DataFrame, facet: list[str]) -> list[tuple[str, pd.DataFrame]
             for key, g in df.groupby(facet)]
 
 
-MAX_COLS = 4  # facets wrap into rows of at most this many panels
+def _roles(trials: pd.DataFrame, x: str | None, hue: str | None, style: str | None = None,
+           facet: tuple[str, ...] = ("arch",)) -> tuple[str | None, str | None, list[str]]:
+    """Give each axis that varies in ``trials`` (but ``x`` and seed) a role: ``hue`` and ``style``
+    where they vary, ``facet`` panels, then the axes left over to an empty hue or style slot (style
+    only if ``style`` is not False) and the rest to panels. -> (hue, style, panel columns); the
+    panel columns fall back to ``facet`` so that a lone panel can still name its arch."""
+    axes = [c for c in maps.varying(trials) if c not in (x, "seed")]
+    allow_style = style is not False
+    hue = hue if hue in axes else None
+    style = style if allow_style and style in axes and style != hue else None
+    facets = [c for c in facet if c in axes and c not in (hue, style)]
+    rest = [c for c in axes if c not in (hue, style, *facets)]
+    if hue is None and rest:
+        hue = rest.pop(0)
+    if allow_style and style is None and rest:
+        style = rest.pop(0)
+    return hue, style, [*facets, *rest] or list(facet)
+
+
+def _levels(df: pd.DataFrame, col: str | None) -> tuple[pd.DataFrame, list[str] | None]:
+    """``col`` as text labels in sorted order, so that a legend lists the swept values and only them."""
+    if col is None:
+        return df, None
+    values = sorted(df[col].dropna().unique())
+    names = [f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in values]
+    return df.assign(**{col: df[col].map(dict(zip(values, names)))}), names
+
+
+def _palette(order: list[str] | None, numeric: bool = True) -> list | None:
+    """Colours for ``order``: for numbers (depth, width) a dark-for-large ramp whose ends stay apart
+    and off white (plasma from 0.8 down to 0); otherwise seaborn's colour-blind palette."""
+    if not order:
+        return None
+    if not numeric:
+        return sns.color_palette("colorblind", len(order))
+    return [plt.get_cmap("plasma")(v) for v in np.linspace(0.8, 0.0, len(order))]
+
+
+def _legend_outside(axes: list[plt.Axes]) -> None:
+    """Keep one legend, beside the top-right panel, off the data."""
+    keep = axes[min(MAX_COLS, len(axes)) - 1]
+    for ax in axes:
+        if ax.get_legend() is not None and ax is not keep:
+            ax.get_legend().remove()
+    if keep.get_legend() is not None:
+        sns.move_legend(keep, "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title_fontsize=8, frameon=False)
+
+
+def _numeric(df: pd.DataFrame, col: str | None) -> bool:
+    return col is not None and pd.api.types.is_numeric_dtype(df[col])
+
+
+def _require(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    if df.empty:
+        raise ValueError(f"nothing to draw: no {what} for these trials")
+    return df
+
+
+def _seeds(trials: pd.DataFrame) -> str:
+    n = trials["seed"].nunique() if "seed" in trials else 1
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _line(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str | None, hue_order, style: str | None,
+          style_order, palette: list | None) -> None:
+    """Mean of ``y`` over seeds against ``x``, band = bootstrap interval over seeds."""
+    sns.lineplot(data, x=x, y=y, hue=hue, hue_order=hue_order, style=style, style_order=style_order, palette=palette,
+                 markers=bool(style), marker=None if style else "o", markersize=5, errorbar=BAND, ax=ax)
+
+
+# --- phase maps -----------------------------------------------------------------------------------------
+
+VALUES = {"rate": "memorization rate", "attractor_frac": "attractor_frac"}
+HATCH = {"not_converged": "///", "diverged": "xxx"}  # diverged also marks status error (no probe values)
+
+
+def _on(value: float) -> str:
+    """Black or white, whichever reads on viridis at ``value`` (seaborn's rule for its annotations)."""
+    return "black" if sns.utils.relative_luminance(plt.get_cmap("viridis")(value)) > .408 else "white"
+
+
+def _cell(ax: plt.Axes, x: int, y: int, value: float, note: str, interval: tuple[float, float],
+          kind: str | None, fontsize: float) -> None:
+    """One phase-map cell's marks: its value (and ``note``) above a bar spanning ``interval`` on a
+    0-1 track across the cell, and hatching where ``kind`` (a status) says that a seed did not train."""
+    ink = _on(value) if np.isfinite(value) else "black"
+    ax.text(x + 0.5, y + 0.42, ("n/a" if np.isnan(value) else f"{value:.2f}") + (f"\n{note}" if note else ""),
+            ha="center", va="center", color=ink, fontsize=fontsize)
+    if kind:
+        ax.add_patch(Rectangle((x, y), 1, 1, fill=False, lw=0, hatch=HATCH[kind], hatchcolor=(*to_rgb(ink), 0.45),
+                               gid=kind))
+    lo, hi = interval
+    if np.isfinite(lo):
+        ax.plot([x + 0.1, x + 0.9], [y + 0.86] * 2, color=ink, lw=0.8, alpha=0.35, solid_capstyle="butt")
+        lo, hi = min(lo, 0.97), max(hi, min(lo, 0.97) + 0.03)  # a point interval stays visible
+        ax.plot([x + 0.1 + 0.8 * lo, x + 0.1 + 0.8 * hi], [y + 0.86] * 2, color=ink, lw=2.5, solid_capstyle="butt",
+                gid="interval")
 
 
 def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
-              facet: tuple[str, ...] | None = None, onset: pd.DataFrame | None = None) -> plt.Figure:
-    """Heat maps of the memorization rate over depth (x) x width (y), one panel per value of ``facet``
-    (default: every varying axis but depth, width and seed); a red frame marks each width's onset
-    depth, from ``onset`` (``maps.onset_depth``'s table, computed here if not given)."""
+              facet: tuple[str, ...] | None = None, onset: pd.DataFrame | None = None,
+              value: str = "rate") -> plt.Figure:
+    """Heat maps over depth (x) x width (y), one panel per value of ``facet`` (default: every varying
+    axis but depth, width and seed), cells from ``maps.phase_cells``.
+
+    value="rate": the memorization rate over seeds, a trial without probe values (diverged, error)
+    counting as not memorized; the bar under each number is its 90% Wilson interval (the cell's
+    width spans 0 to 1); a red frame marks each width's onset depth (``onset``: the table of
+    ``maps.onset_depth``, computed here if not given).
+    value="attractor_frac": the mean attractor_frac over the seeds that have one; the bar spans its
+    range over seeds.
+    Hatching marks a cell where a seed did not converge (///) or diverged or failed (xxx), and
+    "k/n fit" says that only k of its n seeds interpolated: pass every trial, not only those with
+    probe values, or diverged seeds go unmarked."""
+    if value not in VALUES:
+        raise ValueError(f"value must be one of {', '.join(VALUES)}, not {value!r}")
+    _require(trials, "trials")
     facet = tuple(facet if facet is not None else maps.groups(trials, without=("depth", "width", "seed")))
-    rate = maps.rate_map(trials, "depth", "width", by=list(facet), criterion=criterion)
-    if onset is None:
+    cells = maps.phase_cells(trials, "depth", "width", by=list(facet), criterion=criterion)
+    if value == "rate" and onset is None:
         onset = maps.onset_depth(trials, by=[*facet, "width"], criterion=criterion)
-    panels = _panels(rate, list(facet))
-    ncols = min(MAX_COLS, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    for ax, (title, g) in zip(axes.flat, panels):
-        grid = g.pivot_table(index="width", columns="depth", values="rate").sort_index(ascending=False)
-        # each cell: the rate, and "k/n fit" where only k of its n seeds interpolated
-        note = g.assign(text=[f"{r:.2f}" + ("" if f == n else f"\n{f}/{n} fit") for r, f, n in
-                              zip(g.rate, g.n_fitted, g.n_seeds)])
-        text = note.pivot(index="width", columns="depth", values="text").reindex_like(grid)
-        sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", annot=text.fillna(""), fmt="", ax=ax,
-                    cbar=ax is axes.flat[len(panels) - 1], cbar_kws={"label": "memorization rate over seeds"},
-                    annot_kws={"fontsize": 8})
-        sub = onset
-        for col, val in zip([c for c in facet if c in g.columns], [g[c].iloc[0] for c in facet if c in g.columns]):
-            sub = sub[sub[col] == val]
-        for _, row in sub.iterrows():
-            if row.reached and row.width in grid.index:
-                cell = (list(grid.columns).index(row.onset_depth), list(grid.index).index(row.width))
-                ax.add_patch(plt.Rectangle(cell, 1, 1, fill=False, edgecolor="red", lw=2.5))
-        ax.set_title(title or "memorization rate")
-    seeds = sorted(set(rate.n_seeds))
-    fig.suptitle(f"Memorization rate over {'/'.join(map(str, seeds))} seeds ({criterion})\nred frame: onset "
-                 "depth; 'k/n fit': only k of the n seeds interpolated", fontsize=9)
-    fig.tight_layout()
+    low, high = ("rate_low", "rate_high") if value == "rate" else ("attractor_min", "attractor_max")
+    depths, widths = sorted(cells.depth.unique()), sorted(cells.width.unique(), reverse=True)
+    panels = _panels(cells, list(facet))
+    # cells as wide as 10 inches of panels allow, within what 8-point text needs and a glance takes in
+    cell = float(np.clip(10 / (min(MAX_COLS, len(panels)) * len(depths)), 0.45, 0.8))
+    fig, axes = _grid(len(panels), size=(cell * len(depths) + 0.8, 0.7 * len(widths) + 1.0), extra=(0.8, 1.0))
+    marks: set[str] = set()
+    for ax, (title, g) in zip(axes, panels):
+        grid = g.pivot(index="width", columns="depth", values=value).reindex(index=widths, columns=depths)
+        ax.pcolormesh(np.ma.masked_invalid(grid.to_numpy(float)), cmap="viridis", vmin=0, vmax=1)
+        ax.set(xlim=(0, len(depths)), ylim=(len(widths), 0), xlabel="depth", ylabel="width")
+        ax.set_xticks(np.arange(len(depths)) + 0.5, [str(d) for d in depths])
+        ax.set_yticks(np.arange(len(widths)) + 0.5, [str(w) for w in widths])
+        ax.tick_params(length=0)
+        ax.spines[:].set_visible(False)
+        for r in g.sort_values(["width", "depth"], ascending=[False, True]).itertuples():
+            kind = "diverged" if r.n_diverged + r.n_error else "not_converged" if r.n_not_converged else None
+            marks.add(kind)
+            _cell(ax, depths.index(r.depth), widths.index(r.width), getattr(r, value),
+                  "" if r.n_fitted == r.n_seeds else f"{r.n_fitted}/{r.n_seeds} fit",
+                  (getattr(r, low), getattr(r, high)), kind, fontsize=8 if cell > 0.5 else 7)
+        if value == "rate":
+            sub = onset
+            for col in [c for c in facet if c in g.columns]:
+                sub = sub[sub[col] == g[col].iloc[0]]
+            for r in sub.itertuples():
+                if r.reached and r.width in widths:
+                    ax.add_patch(Rectangle((depths.index(r.onset_depth), widths.index(r.width)), 1, 1, fill=False,
+                                           edgecolor="red", lw=2.5, gid="onset"))
+        ax.set_title(title or VALUES[value], fontsize=10)
+    fig.colorbar(ScalarMappable(Normalize(0, 1), "viridis"), ax=axes, label=VALUES[value], shrink=0.9, pad=0.02)
+    fig.suptitle(_phase_title(cells, value, criterion), fontsize=9)
+    fig.legend(handles=_phase_legend(value, marks), loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return fig
 
 
-def metric_vs_depth(trials: pd.DataFrame, metric: str = "spectral_radius_median",
-                    facet: str = "arch", hue: str = "width") -> plt.Figure:
-    """``metric`` against depth, one line per ``hue`` value, band = 95% interval over seeds."""
-    cols = sorted(trials[facet].dropna().unique()) if facet in trials else [None]
-    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.2), squeeze=False, sharey=True)
-    for ax, value in zip(axes[0], cols):
-        g = trials if value is None else trials[trials[facet] == value]
-        sns.lineplot(g, x="depth", y=metric, hue=hue, marker="o", errorbar=("ci", 95), palette="crest", ax=ax)
+def _phase_title(cells: pd.DataFrame, value: str, criterion: maps.Criterion) -> str:
+    ns = sorted(set(cells.n_seeds))
+    seeds = f"{'/'.join(map(str, ns))} seeds per cell"
+    if value == "attractor_frac":
+        return f"Share of training examples that are attractors: mean over the seeds with probe values ({seeds})"
+    keys = "; ".join(f"{k}/{n} -> {lo:.2f}-{hi:.2f}" for n in ns[:2] for k in range(n + 1)
+                     for lo, hi in [tuple(map(float, maps.wilson_interval(k, n)))])
+    return (f"Memorization rate over the {seeds} ({criterion})\n"
+            f"{100 * maps.LEVEL:.0f}% Wilson intervals: {keys}")
+
+
+def _phase_legend(value: str, marks: set[str]) -> list:
+    bar = ("90% Wilson interval of the rate" if value == "rate" else "range over seeds")
+    handles = [Line2D([], [], color="0.3", lw=2.5, label=f"bar: {bar} (cell's width = 0 to 1)")]
+    if value == "rate":
+        handles.append(Patch(fill=False, edgecolor="red", lw=2.5, label="red frame: onset depth (rate >= 0.5)"))
+    if "not_converged" in marks:
+        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH["not_converged"],
+                             label="///: a seed did not converge ('k/n fit': k of n seeds interpolated)"))
+    if "diverged" in marks:
+        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH["diverged"],
+                             label="xxx: a seed diverged or failed (no probe values; counts as not memorized)"))
+    return handles
+
+
+# --- metrics against depth and sigma --------------------------------------------------------------------
+
+def metric_vs_depth(trials: pd.DataFrame, metric: str = "spectral_radius_median", facet: str = "arch",
+                    hue: str = "width", style: str | None = None) -> plt.Figure:
+    """``metric`` against depth, the mean over seeds with a 90% bootstrap band; every other varying
+    axis a colour (``hue``), a line style (``style``) or a panel (``facet`` first)."""
+    hue, style, facets = _roles(trials, "depth", hue, style, (facet,))
+    df, hue_order = _levels(_require(trials[trials[metric].notna()], metric), hue)
+    df, style_order = _levels(df, style)
+    palette = _palette(hue_order, _numeric(trials, hue))
+    panels = _panels(df, facets)
+    fig, axes = _grid(len(panels), sharey=True)
+    for ax, (title, g) in zip(axes, panels):
+        _line(ax, g, "depth", metric, hue, hue_order, style, style_order, palette)
         if "spectral" in metric or "singular" in metric:
             ax.axhline(1.0, color="grey", ls="--", lw=1)  # the attractor threshold
-        ax.set_title(f"{facet}={value}" if value is not None else metric)
-    fig.tight_layout()
+        ax.set_title(title, fontsize=10)
+    _legend_outside(axes)
+    fig.suptitle(f"{metric} against depth: mean over {_seeds(trials)}, band: {100 * maps.LEVEL:.0f}% bootstrap "
+                 "interval over seeds", fontsize=9)
     return fig
+
+
+OUTCOMES = {"same_frac": "same: its own memory x_i*", "any_frac": "any: some memory x_j*",
+            "spurious_frac": "spurious: a limit that is no memory", "none_frac": "none: no confirmed limit"}
 
 
 def retrieval_vs_sigma(retrieval: pd.DataFrame, trials: pd.DataFrame, facet: str = "arch",
-                       hue: str = "depth") -> plt.Figure:
-    """Share of noisy starts returning to their own training example, against the noise sigma."""
-    noisy = retrieval[retrieval.start == "noisy"].merge(trials[["trial_id", facet, hue, "width"]], on="trial_id")
-    cols = sorted(noisy[facet].dropna().unique())
-    fig, axes = plt.subplots(1, max(len(cols), 1), figsize=(4.2 * max(len(cols), 1), 3.2), squeeze=False,
-                             sharey=True)
-    for ax, value in zip(axes[0], cols):
-        sns.lineplot(noisy[noisy[facet] == value], x="sigma", y="same_frac", hue=hue, marker="o",
-                     errorbar=("ci", 95), palette="flare", ax=ax)
-        ax.set_xscale("log")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{facet}={value}")
-        ax.set_ylabel("noisy starts back at their x_i")
-    fig.tight_layout()
+                       hue: str = "depth", style: str | bool | None = None) -> plt.Figure:
+    """Where iteration from noisy starts x_i + sigma * noise ends, against sigma: one column per outcome
+    (same, any, spurious, none; any includes same, and any + spurious + none = 1), one row per value of
+    the varying axes other than ``hue`` and ``style``; mean over seeds, 90% bootstrap band. ``style``
+    None: a line style only where there would be more than MAX_COLS rows without one; False: none."""
+    if style is None:  # a second line style per panel reads worse than another row, up to a point
+        row_axes = [c for c in _roles(trials, None, hue, False, (facet,))[2] if c in trials]
+        style = None if len(trials[row_axes].drop_duplicates()) > MAX_COLS else False
+    hue, style, facets = _roles(trials, None, hue, style, (facet,))
+    noisy = retrieval[retrieval.start == "noisy"]
+    cols = list(dict.fromkeys(["trial_id", "seed", *[c for c in (hue, style, *facets) if c and c in trials]]))
+    df = _require(noisy.merge(trials[cols], on="trial_id"), "noisy-start retrieval rows")
+    df, hue_order = _levels(df, hue)
+    df, style_order = _levels(df, style)
+    palette = _palette(hue_order, _numeric(trials, hue))
+    rows = _panels(df, facets)
+    fig, axes = _grid(len(OUTCOMES) * len(rows), size=(2.8, 2.1), sharex=True, sharey=True)
+    sigmas = sorted(df.sigma.dropna().unique())
+    for i, (row, g) in enumerate(rows):
+        for j, (outcome, label) in enumerate(OUTCOMES.items()):
+            ax = axes[i * len(OUTCOMES) + j]
+            _line(ax, g, "sigma", outcome, hue, hue_order, style, style_order, palette)
+            ax.set_xscale("log")
+            ax.set_xticks(sigmas)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(label if i == 0 else "", fontsize=10)
+            ax.set_ylabel((row.replace(", ", "\n") or "share of starts") if j == 0 else "")
+    _legend_outside(axes)
+    fig.suptitle(f"Share of noisy starts x_i + sigma * noise that iterating x <- f(x) takes to each outcome; 'any' "
+                 f"includes 'same'.\nMean over {_seeds(trials)}, band: {100 * maps.LEVEL:.0f}% bootstrap interval over "
+                 "seeds", fontsize=10)
+    return fig
+
+
+def rho_distribution(examples: pd.DataFrame, trials: pd.DataFrame, hue: str = "width",
+                     facet: tuple[str, ...] = ("arch",)) -> plt.Figure:
+    """Spectral radius rho of J_f at every training example, one box per depth and ``hue`` value,
+    pooled over seeds and examples; one panel per value of the other varying axes. A training example
+    with rho < 1 (dashed line) that f fixes is an attractor."""
+    hue, _, facets = _roles(trials, "depth", hue, False, facet)
+    cols = list(dict.fromkeys(["trial_id", "depth", *[c for c in (hue, *facets) if c and c in trials]]))
+    df = _require(examples[["trial_id", "spectral_radius"]].dropna().merge(trials[cols], on="trial_id"),
+                  "per-example spectral radii")
+    df, depth_order = _levels(df, "depth")
+    df, hue_order = _levels(df, hue)
+    panels = _panels(df, facets)
+    fig, axes = _grid(len(panels), size=(0.45 * len(depth_order) * max(1, len(hue_order or [])) ** 0.5 + 1.2, 2.8),
+                      sharey=True)
+    for ax, (title, g) in zip(axes, panels):
+        sns.boxplot(g, x="depth", y="spectral_radius", order=depth_order, hue=hue, hue_order=hue_order,
+                    palette=_palette(hue_order, _numeric(trials, hue)), fliersize=2, linewidth=0.8, ax=ax)
+        ax.axhline(1.0, color="grey", ls="--", lw=1)  # below it, a fixed point attracts
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("rho(J_f) at x_i")
+    _legend_outside(axes)
+    per_trial = sorted(set(df.groupby("trial_id").size()))
+    n_ex = f"{'/'.join(map(str, per_trial))} example{'s' if per_trial != [1] else ''}"
+    fig.suptitle(f"Spectral radius of J_f at each training example: boxes pool {_seeds(trials)} x {n_ex} per "
+                 "trial (quartiles, whiskers 1.5 IQR); dashed: rho = 1", fontsize=9)
     return fig
 
 
@@ -140,42 +369,55 @@ def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None =
                 axes[i][j].set_title(title, fontsize=8)
         same = kind[i].item() == probes.TRAIN and nearest[i].item() == picks[i].item()
         axes[i][-1].set_xlabel("same" if same else labels[kind[i].item()], fontsize=7)
-    fig.suptitle(f"{cfg.trial_id}: x <- f(x) from x_i + {sigma:g} noise", fontsize=8)
+    fig.suptitle(f"{cfg.trial_id}: x <- f(x) from x_i + {sigma:g} noise; under each row, where its limit is "
+                 "(same: x_i's own memory)", fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def loss_curves(curves: pd.DataFrame, trials: pd.DataFrame, hue: str = "depth", facet: str = "arch") -> plt.Figure:
-    """Training loss against step (log-log), one line per trial, coloured by ``hue``."""
-    df = curves.merge(trials[["trial_id", hue, facet]], on="trial_id")
-    cols = sorted(df[facet].dropna().unique())
-    fig, axes = plt.subplots(1, max(len(cols), 1), figsize=(4.2 * max(len(cols), 1), 3.2), squeeze=False)
-    for ax, value in zip(axes[0], cols):
-        g = df[df[facet] == value]
-        sns.lineplot(g, x=g.step.clip(lower=1), y="loss", hue=hue, units="trial_id", estimator=None, lw=0.7,
-                     palette="crest", ax=ax)
-        ax.set(xscale="log", yscale="log", xlabel="step", title=f"{facet}={value}")
-    fig.tight_layout()
+    """Training loss against step (log-log), one line per trial (its seeds overlaid), coloured by
+    ``hue``; one panel per value of ``facet`` and of every other varying axis."""
+    hue, _, facets = _roles(trials, None, hue, False, (facet,))
+    cols = list(dict.fromkeys(["trial_id", *[c for c in (hue, *facets) if c and c in trials]]))
+    df = _require(curves.merge(trials[cols], on="trial_id"), "loss curves")
+    df, hue_order = _levels(df, hue)
+    panels = _panels(df, facets)
+    fig, axes = _grid(len(panels), sharey=True)
+    for ax, (title, g) in zip(axes, panels):
+        sns.lineplot(g, x=g.step.clip(lower=1), y="loss", hue=hue, hue_order=hue_order, units="trial_id",
+                     estimator=None, lw=0.7, palette=_palette(hue_order, _numeric(trials, hue)),
+                     ax=ax)
+        ax.set(xscale="log", yscale="log", xlabel="step")
+        ax.set_title(title, fontsize=10)
+    _legend_outside(axes)
+    fig.suptitle(f"Training loss, one line per trial: the {_seeds(trials)} of each grid point overlaid", fontsize=9)
     return fig
 
 
 def operator_study(trials: pd.DataFrame) -> plt.Figure:
-    """C3's linear operator study, one column per image side s, medians over seeds: top, the
-    directions the operator keeps (eigenvalues ~1) against depth; bottom, the largest other
-    |eigenvalue| (clipped at 3). P_X of n images keeps n directions (dashed line) and has the rest
-    below 1 (dashed line). The dotted line marks the depth at which a stride-1 stack's receptive
-    field reaches s."""
+    """C3's linear operator study, one column per image side s (wrapping after MAX_COLS), medians
+    over seeds: top, the directions the operator keeps (eigenvalues ~1) against depth; below it, the
+    largest other |eigenvalue| (clipped at 3). P_X of n images keeps n directions (dashed line) and
+    has the rest below 1 (dashed line). The dotted line marks the depth at which a stride-1 stack's
+    receptive field reaches s."""
     lin = trials[trials["operator_near_one"].notna()]
     lin = lin.assign(side=maps.image_side(lin), width=lin.width.astype(str))
     sides = sorted(lin.side.unique())
-    fig, axes = plt.subplots(2, len(sides), figsize=(4.2 * len(sides), 6.0), squeeze=False, sharex="col")
+    ncols = min(MAX_COLS, max(len(sides), 1))
+    blocks = -(-max(len(sides), 1) // ncols)
+    fig, grid = plt.subplots(2 * blocks, ncols, figsize=(3.6 * ncols, 5.4 * blocks), squeeze=False, sharex="col",
+                             layout="constrained")
+    for ax in grid.flat:
+        ax.set_visible(False)
     for j, side in enumerate(sides):
         g = lin[lin.side == side]
         for i, (metric, label) in enumerate([("operator_near_one", "eigenvalues ~1 (kept directions)"),
                                              ("operator_rest_radius", "max |other eigenvalue|")]):
-            ax = axes[i][j]
+            ax = grid[2 * (j // ncols) + i][j % ncols]
+            ax.set_visible(True)
             sns.lineplot(g, x="depth", y=metric, hue="arch", style="width", marker="o", estimator="median",
-                         errorbar=None, ax=ax, legend=(i == 0 and j == len(sides) - 1))
+                         errorbar=None, ax=ax, legend=(i == 0 and j == min(ncols, len(sides)) - 1))
             ax.axvline((side - 1) / (g.kernel_size.iloc[0] - 1), color="grey", ls=":", lw=1)
             if metric == "operator_near_one":
                 ax.set_yscale("symlog", linthresh=1)
@@ -185,9 +427,9 @@ def operator_study(trials: pd.DataFrame) -> plt.Figure:
                 ax.set_ylim(0, 3)
                 ax.axhline(1.0, color="grey", ls="--", lw=1)
             ax.set(ylabel=label, title=f"{int(side)}x{int(side)} images" if i == 0 else "")
-    if len(sides):
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), fontsize=8)
-    fig.tight_layout()
+    if sides:
+        _legend_outside([ax for ax in grid[0] if ax.get_visible()])
+    fig.suptitle(f"Linear nets: median over {_seeds(lin)}, one line per arch and width", fontsize=9)
     return fig
 
 
@@ -195,4 +437,3 @@ def savefig(fig: plt.Figure, path: str) -> str:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
-

@@ -2,8 +2,14 @@
 
 The page holds the sweep's grid and versions, the status counts, the figures, the onset-depth
 table, and for each claim of the papers a verdict computed from the data (``analysis.claims``).
-The onset depths are computed once, and the phase map and the table show the same intervals.
+The onset depths are computed once, over every trial (one that diverged or failed counts as not
+memorized, as in ``maps.Criterion``), and the phase map and the table show the same intervals.
 The figures are also written as PNG files beside it.
+
+The figures come from one list, ``figures``, and notebooks/explore.ipynb draws that same list:
+the notebook stays a thin, editable view over tested functions. The report does not execute the
+notebook instead, which would put jupyter into the base install and make the page depend on
+whatever a notebook's cells were last edited to do.
 """
 from __future__ import annotations
 
@@ -11,13 +17,18 @@ import base64
 import html
 import json
 import os
+from collections.abc import Callable, Iterator
+
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from study.config import ConfigError
 
 from . import claims as claims_mod
 from . import maps, plots
-from .load import load
+from .load import Results, load
+
+Figure = tuple[str, str, Callable[[], plt.Figure]]  # file name, caption, draw()
 
 
 def _usable(trials: pd.DataFrame) -> pd.DataFrame:
@@ -31,6 +42,42 @@ def _img(path: str) -> str:
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
+def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.DataFrame | None = None,
+            trajectories: bool = True) -> Iterator[Figure]:
+    """The report's figures in page order, each as (PNG file name, caption, a function that draws it).
+    ``onset``: ``maps.onset_depth`` of every trial (computed here if not given). ``trajectories``
+    re-runs one trial, which needs torch. Nothing is drawn until a draw() is called."""
+    t = res.trials
+    usable = _usable(t)
+    if not len(usable):
+        return
+    onset = maps.onset_depth(t, criterion=criterion) if onset is None else onset
+    yield ("phase_map.png", "Memorization rate over depth x width (bars: 90% Wilson intervals over seeds; hatched: "
+           "a seed did not converge or diverged)", lambda: plots.phase_map(t, criterion, onset=onset))
+    yield ("attractor_frac.png", "Attractor fraction over depth x width, mean over seeds (bars: range over seeds)",
+           lambda: plots.phase_map(t, criterion, value="attractor_frac"))
+    yield ("spectral_radius.png", "Spectral radius of J_f at each training example, per depth",
+           lambda: plots.rho_distribution(res.examples, usable))
+    yield ("retrieval_sigma.png", "Retrieval from noisy starts vs noise sigma: back at the same example, at any, "
+           "at a limit that is no memory (spurious), or at none", lambda: plots.retrieval_vs_sigma(res.retrieval, usable))
+    if "operator_near_one" in usable and usable.operator_near_one.notna().any():
+        yield ("operator_study.png", "Linear nets: the operator's kept directions and the rest of its spectrum "
+               "vs depth (C3)", lambda: plots.operator_study(usable))
+    yield "loss_curves.png", "Training loss curves", lambda: plots.loss_curves(res.curves, t)
+    if trajectories:
+        best = usable.sort_values(["attractor_frac", "depth"], ascending=False).iloc[0]
+        yield ("trajectories.png", f"Iterating x <- f(x) from noisy training images ({best.trial_id}, re-run "
+               "from its row)", lambda: plots.trajectories(best))
+
+
+def onset_table(onset: pd.DataFrame) -> pd.DataFrame:
+    """``maps.onset_depth``'s table as the report shows it: the onset and its interval in words."""
+    if onset.empty:
+        return onset
+    onset = onset.assign(onset=onset.apply(maps.describe_onset, axis=1))
+    return onset.drop(columns=["onset_depth", "onset_low", "onset_high", "reached"])
+
+
 def build(path: str, out: str | None = None, trajectories: bool = True,
           criterion: maps.Criterion = maps.DEFAULT, skip_damaged: bool = False) -> str:
     """Write ``out/report.html`` (default ``path/report``) and its PNGs; return the HTML's path."""
@@ -41,38 +88,16 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     out = out or os.path.join(path, "report")
     os.makedirs(out, exist_ok=True)
     t = res.trials
-    usable = _usable(t)
-    figures: list[tuple[str, str]] = []
-    onset = maps.onset_depth(usable, criterion=criterion) if len(usable) else pd.DataFrame()
-
-    def add(name: str, caption: str, make) -> None:
+    onset = maps.onset_depth(t, criterion=criterion) if len(_usable(t)) else pd.DataFrame()
+    drawn: list[tuple[str, str]] = []
+    for name, caption, draw in figures(res, criterion, onset, trajectories):
         try:
-            figures.append((caption, plots.savefig(make(), os.path.join(out, name))))
+            drawn.append((caption, plots.savefig(draw(), os.path.join(out, name))))
         except Exception as exc:  # one figure that cannot be drawn must not sink the report
-            figures.append((f"{caption} (not drawn: {type(exc).__name__}: {exc})", ""))
+            plt.close("all")
+            drawn.append((f"{caption} (not drawn: {type(exc).__name__}: {exc})", ""))
 
-    if len(usable):
-        add("phase_map.png", "Memorization rate over depth x width", lambda: plots.phase_map(usable, criterion, onset=onset))
-        add("attractor_frac.png", "Attractor fraction vs depth (band: 95% CI over seeds)",
-            lambda: plots.metric_vs_depth(usable, "attractor_frac"))
-        add("spectral_radius.png", "Median spectral radius of J_f at the training examples vs depth",
-            lambda: plots.metric_vs_depth(usable, "spectral_radius_median"))
-        add("retrieval_sigma.png", "Retrieval from noisy starts vs noise sigma",
-            lambda: plots.retrieval_vs_sigma(res.retrieval, usable))
-        if "operator_near_one" in usable and usable.operator_near_one.notna().any():
-            add("operator_study.png", "Linear nets: the operator's kept directions and the rest of its spectrum "
-                "vs depth (C3)", lambda: plots.operator_study(usable))
-        add("loss_curves.png", "Training loss curves", lambda: plots.loss_curves(res.curves, t))
-        if trajectories:
-            best = usable.sort_values(["attractor_frac", "depth"], ascending=False).iloc[0]
-            add("trajectories.png", f"Iterating x <- f(x) from noisy training images ({best.trial_id}, re-run "
-                "from its row)", lambda: plots.trajectories(best))
-
-    if len(onset):
-        onset = onset.assign(onset=onset.apply(maps.describe_onset, axis=1))
-        onset_table = onset.drop(columns=["onset_depth", "onset_low", "onset_high", "reached"]).to_html(index=False)
-    else:
-        onset_table = "<p>no trials with probe values</p>"
+    table = onset_table(onset).to_html(index=False) if len(onset) else "<p>no trials with probe values</p>"
     claims = claims_mod.verdicts(t, criterion)
     status = t.status.value_counts().to_dict()
     manifest = res.manifest or {}
@@ -86,9 +111,10 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
         "<h2>Claims</h2><p>Evidence: trials that interpolated (status ok); compared cells need "
         f"{claims_mod.MIN_SEEDS} seeds; comparisons by {100 * maps.LEVEL:.0f}% bootstrap intervals over seeds "
         "(analysis/claims.py).</p><ul>" + "".join(f"<li>{html.escape(v.line())}</li>" for v in claims) + "</ul>",
-        "<h2>Onset depth</h2>", onset_table,
+        "<h2>Onset depth</h2><p>Smallest depth at which at least half of the seeds memorize (a seed that "
+        f"diverged counts as not memorized); {100 * maps.LEVEL:.0f}% bootstrap interval over seeds.</p>", table,
         "<h2>Figures</h2>",
-        *[f"<h3>{html.escape(c)}</h3>{_img(p) if p else ''}" for c, p in figures],
+        *[f"<h3>{html.escape(c)}</h3>{_img(p) if p else ''}" for c, p in drawn],
         "<h2>Sweep</h2><pre>" + html.escape(json.dumps({k: manifest.get(k) for k in
                                                         ("preset", "command", "grid", "versions", "host", "started",
                                                          "finished", "summary")}, indent=1, default=str)) + "</pre>",

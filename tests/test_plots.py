@@ -1,0 +1,263 @@
+"""Figures a reader can trust: intervals with known answers, marks on the cells that need them, no
+more than four columns of panels, every varying axis either drawn apart or named as pooled, and one
+figure list for the report and the notebook. Small hand-built frames; no training."""
+import itertools
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import matplotlib
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from analysis import maps, plots, report  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUTCOMES = ("same_frac", "any_frac", "spurious_frac", "none_frac")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def sweep(activations=("selu",), archs=("fc",), depths=(2, 4), widths=(64,), seeds=(0, 1, 2),
+          status=lambda row: "ok") -> SimpleNamespace:
+    """A tiny results folder's tables: the deeper the net, the more it memorizes; ``status(row)`` sets
+    each trial's status, and a diverged or failed trial has no probe values (as in study.trial)."""
+    trials, examples, retrieval, curves = [], [], [], []
+    for a, arch, d, w, s in itertools.product(activations, archs, depths, widths, seeds):
+        row = {"trial_id": f"{arch}-d{d}-w{w}-{a}-s{s}", "arch": arch, "depth": d, "width": w, "activation": a,
+               "n_train": 4, "dataset": "digits", "seed": s}
+        row["status"] = status(row)
+        probed = row["status"] in ("ok", "not_converged")
+        frac = min(1.0, 0.2 * d + 0.1 * s) if probed else np.nan
+        trials.append({**row, "attractor_frac": frac, "retrieval_same_frac": frac, "spurious_frac": 1 - frac,
+                       "spectral_radius_median": 1.5 - 0.1 * d})
+        if not probed:
+            continue
+        tid = row["trial_id"]
+        examples += [{"trial_id": tid, "example": i, "spectral_radius": 1.4 - 0.1 * d + 0.05 * i,
+                      "top_singular_value": 1.5, "basin_radius": 0.1} for i in range(4)]
+        for sigma in (0.05, 0.1, 0.2):  # any + spurious + none = 1
+            same = frac * (1 - sigma)
+            retrieval.append({"trial_id": tid, "start": "noisy", "sigma": sigma, "n_starts": 8, "same_frac": same,
+                              "any_frac": same + 0.05, "spurious_frac": 0.9 - same, "none_frac": 0.05})
+        retrieval.append({"trial_id": tid, "start": "random", "sigma": np.nan, "n_starts": 8, "same_frac": np.nan,
+                          "any_frac": 0.5, "spurious_frac": 0.5, "none_frac": 0.0})
+        curves += [{"trial_id": tid, "step": t, "loss": 1.0 / (t + 1)} for t in (0, 10, 100)]
+    return SimpleNamespace(trials=pd.DataFrame(trials), examples=pd.DataFrame(examples),
+                           retrieval=pd.DataFrame(retrieval), curves=pd.DataFrame(curves))
+
+
+def panels(fig) -> list:
+    """The data panels of a figure: visible axes other than colour bars."""
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+
+def words(fig) -> str:
+    """Every piece of text a reader sees: suptitle, panel titles and labels, legends."""
+    fig.canvas.draw()
+    parts = [fig.get_suptitle()]
+    for ax in panels(fig):
+        parts += [ax.get_title(), ax.get_ylabel(), ax.get_xlabel()]
+    for legend in [*fig.legends, *(ax.get_legend() for ax in panels(fig))]:
+        if legend is not None:
+            parts += [legend.get_title().get_text(), *(t.get_text() for t in legend.get_texts())]
+    return "\n".join(parts)
+
+
+# --- the interval -----------------------------------------------------------------------------------------
+
+def test_wilson_interval_matches_hand_computed_values():
+    # 5 of 10 at 95% (z = 1.95996): centre 0.5, half = z / (1 + z^2/10) * sqrt(0.025 + z^2/400) = 0.26341
+    lo, hi = maps.wilson_interval(5, 10, level=0.95)
+    assert (lo, hi) == pytest.approx((0.23659, 0.76341), abs=1e-5)
+    # all or none of 3 seeds at 90% (z = 1.64485): the ends are z^2 / (n + z^2) and n / (n + z^2)
+    z2 = 1.6448536 ** 2
+    lo, hi = maps.wilson_interval(np.array([0, 3, 1]), np.array([3, 3, 3]), level=0.9)
+    assert lo[0] == 0 and hi[0] == pytest.approx(z2 / (3 + z2), abs=1e-6) and hi[0] == pytest.approx(0.47420, abs=1e-5)
+    assert hi[1] == 1 and lo[1] == pytest.approx(3 / (3 + z2), abs=1e-6)
+    assert (lo[2], hi[2]) == pytest.approx((0.07827, 0.74647), abs=1e-5)  # 1/3: not symmetric about 1/3
+    lo, hi = maps.wilson_interval(0, 0)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_phase_cells_count_statuses_and_a_diverged_seed_does_not_memorize():
+    res = sweep(depths=(4,), status=lambda r: {0: "ok", 1: "diverged", 2: "not_converged"}[r["seed"]])
+    cell = maps.phase_cells(res.trials).iloc[0]
+    assert (cell.n_seeds, cell.n_fitted, cell.n_diverged, cell.n_not_converged, cell.n_error) == (3, 1, 1, 1, 0)
+    assert cell.rate == pytest.approx(2 / 3)  # the diverged seed counts as not memorized
+    assert (cell.rate_low, cell.rate_high) == pytest.approx(tuple(map(float, maps.wilson_interval(2, 3))))
+    assert (cell.attractor_min, cell.attractor_max) == pytest.approx((0.8, 1.0))  # seeds 0 and 2 only
+
+
+# --- phase maps -------------------------------------------------------------------------------------------
+
+def test_phase_map_marks_each_cell_whose_seeds_did_not_all_train():
+    def status(r):
+        if r["depth"] == 4 and r["seed"] == 1:
+            return "diverged"
+        return "not_converged" if r["depth"] == 2 and r["seed"] == 0 else "ok"
+    res = sweep(depths=(2, 4, 6), status=status)
+    fig = plots.phase_map(res.trials)
+    (ax,) = panels(fig)
+    hatched = {(p.get_x(), p.get_hatch()) for p in ax.patches if p.get_hatch()}
+    assert hatched == {(0, "///"), (1, "xxx")}  # depth 2: did not converge, depth 4: diverged; depth 6: none
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["0.67\n2/3 fit", "0.67\n2/3 fit", "1.00"]  # depth 4: 2 of 3 memorize, the diverged one not
+    legend = words(fig)
+    assert "///: a seed did not converge" in legend and "xxx: a seed diverged" in legend
+    assert "Wilson interval" in legend and "2/3 -> 0.25-0.92" in fig.get_suptitle()
+    bars = [line for line in ax.lines if line.get_gid() == "interval"]
+    assert len(bars) == 3
+    x0, x1 = bars[2].get_xdata()  # depth 6: 3/3 memorize -> [0.53, 1] of the cell's 0.1..0.9 span
+    assert (x0 - 2.1) / 0.8 == pytest.approx(3 / (3 + 1.6448536 ** 2), abs=1e-6) and x1 == pytest.approx(2.9)
+
+
+def test_phase_map_of_trials_with_probe_values_only_loses_the_marks():
+    """Why the report passes every trial: the diverged seed is invisible once it is filtered out."""
+    res = sweep(depths=(4,), status=lambda r: "diverged" if r["seed"] == 1 else "ok")
+    probed = res.trials[res.trials.attractor_frac.notna()]
+    assert not [p for p in panels(plots.phase_map(probed))[0].patches if p.get_hatch()]
+    assert [p.get_hatch() for p in panels(plots.phase_map(res.trials))[0].patches if p.get_hatch()] == ["xxx"]
+
+
+def test_attractor_frac_view_is_the_mean_over_seeds_with_their_range():
+    res = sweep(depths=(2, 4))
+    fig = plots.phase_map(res.trials, value="attractor_frac")
+    (ax,) = panels(fig)
+    # depth 2: 0.4, 0.5, 0.6 -> mean 0.50; depth 4: 0.8, 0.9, 1.0 -> 0.90
+    assert [t.get_text() for t in ax.texts] == ["0.50", "0.90"]
+    bars = [line.get_xdata() for line in ax.lines if line.get_gid() == "interval"]
+    assert [tuple((x - i - 0.1) / 0.8) for i, x in enumerate(bars)] == [pytest.approx((0.4, 0.6)),
+                                                                         pytest.approx((0.8, 1.0))]
+    assert not [p for p in ax.patches if p.get_gid() == "onset"]  # onset frames belong to the rate
+    assert "attractor_frac" in fig.axes[-1].get_ylabel()  # the colour bar says what the colour is
+    with pytest.raises(ValueError, match="value must be one of"):
+        plots.phase_map(res.trials, value="rho")
+
+
+# --- layout and what each figure pools --------------------------------------------------------------------
+
+def many_panels() -> SimpleNamespace:
+    """Three activations x two archs x two widths: six panels or rows, more than fit in one row."""
+    return sweep(activations=("relu", "selu", "tanh"), archs=("fc", "conv"), depths=(2, 4), widths=(32, 64),
+                 seeds=(0, 1))
+
+
+FIGURES = {
+    "phase_map": lambda res: plots.phase_map(res.trials),
+    "attractor_frac": lambda res: plots.phase_map(res.trials, value="attractor_frac"),
+    "metric_vs_depth": lambda res: plots.metric_vs_depth(res.trials, "attractor_frac"),
+    "retrieval_vs_sigma": lambda res: plots.retrieval_vs_sigma(res.retrieval, res.trials),
+    "loss_curves": lambda res: plots.loss_curves(res.curves, res.trials),
+    "rho_distribution": lambda res: plots.rho_distribution(res.examples, res.trials),
+    "operator_study": lambda res: plots.operator_study(res.trials.assign(
+        operator_near_one=1.0, operator_rest_radius=0.5, span_dim=1, kernel_size=3, input_dim=64, channels=1,
+        image_size=res.trials.activation.map({"relu": 4, "selu": 5, "tanh": 6}) + 3 * (res.trials.arch == "fc"))),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_panels_wrap_at_four_columns_and_every_varying_axis_is_drawn_apart_or_named(name, monkeypatch):
+    monkeypatch.setattr(plots, "BAND", ("se", 1))  # layout and words only: spare the bootstrap its seconds
+    res = many_panels()
+    fig = FIGURES[name](res)
+    text = words(fig)  # draws the figure: the positions below are the laid-out ones
+    shown = panels(fig)
+    columns = {round(ax.get_position().x0, 2) for ax in shown}
+    rows = {round(ax.get_position().y0, 2) for ax in shown}
+    assert len(columns) <= plots.MAX_COLS and len(shown) <= plots.MAX_COLS * len(rows), (len(columns), len(rows))
+    w, h = fig.get_size_inches()
+    assert w <= 16 and h <= 16  # wrapped, not one endless row or column
+    if name == "operator_study":  # linear nets: its own axes (image side, arch, width), medians over seeds
+        assert "median over 2 seeds" in fig.get_suptitle()
+        return
+    for axis in [c for c in maps.varying(res.trials) if c != "seed"]:
+        assert axis in text, f"{name} averages over {axis} without saying so"
+    assert "seed" in fig.get_suptitle()
+    if name != "loss_curves":  # one line per trial there: nothing pooled, the seeds overlaid
+        assert any(word in fig.get_suptitle() for word in ("interval", "pool", "mean over"))
+
+
+def test_curves_keep_activation_apart_where_they_used_to_average_it():
+    res = sweep(activations=("relu", "tanh"), depths=(2, 4), widths=(32, 64))
+    fig = plots.metric_vs_depth(res.trials, "attractor_frac")
+    lines = [line for line in panels(fig)[0].lines if len(line.get_xdata()) == 2]
+    assert len(lines) == 4  # width x activation, one line each (hue x style), none averaged
+    legend = [t.get_text() for t in panels(fig)[0].get_legend().get_texts()]
+    assert {"activation", "relu", "tanh", "width", "32", "64"} <= set(legend)
+
+
+def test_retrieval_shows_same_any_spurious_and_none():
+    res = sweep(depths=(2, 4))
+    fig = plots.retrieval_vs_sigma(res.retrieval, res.trials)
+    shown = panels(fig)
+    assert [ax.get_title().split(":")[0] for ax in shown] == ["same", "any", "spurious", "none"]
+    noisy = res.retrieval[res.retrieval.start == "noisy"].merge(res.trials[["trial_id", "depth"]], on="trial_id")
+    for ax, outcome in zip(shown, OUTCOMES):
+        want = noisy[noisy.depth == 4].groupby("sigma")[outcome].mean().to_numpy()
+        drawn = [line.get_ydata() for line in ax.lines if len(line.get_xdata()) == 3]
+        assert any(np.allclose(y, want) for y in drawn), outcome  # the mean over seeds, per sigma
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "0.1", "0.2"]
+
+
+def test_rho_distribution_boxes_every_example_with_a_line_at_one():
+    res = sweep(depths=(2, 4), widths=(32, 64))
+    fig = plots.rho_distribution(res.examples, res.trials)
+    (ax,) = panels(fig)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4"]
+    assert any(np.allclose(line.get_ydata(), 1.0) for line in ax.lines)  # the attractor threshold
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"32", "64"}
+    assert "3 seeds x 4 examples" in fig.get_suptitle()
+
+
+# --- the report and the notebook draw one list ------------------------------------------------------------
+
+def test_report_figures_are_named_captioned_and_drawable():
+    res = sweep(depths=(2, 4), status=lambda r: "diverged" if (r["depth"], r["seed"]) == (4, 0) else "ok")
+    listed = list(report.figures(res, trajectories=False))
+    assert [n for n, _, _ in listed] == ["phase_map.png", "attractor_frac.png", "spectral_radius.png",
+                                         "retrieval_sigma.png", "loss_curves.png"]
+    for name, caption, draw in listed:
+        fig = draw()
+        assert caption and panels(fig), name
+        plt.close(fig)
+    fig = listed[0][2]()  # the report's phase map gets every trial, so the diverged seed is marked
+    assert [p.get_hatch() for p in panels(fig)[0].patches if p.get_hatch()] == ["xxx"]
+    assert list(report.figures(SimpleNamespace(trials=res.trials.iloc[:0]))) == []
+
+
+def test_the_notebook_draws_the_report_figure_list():
+    nb = nbformat.read(os.path.join(ROOT, "notebooks", "explore.ipynb"), as_version=4)
+    nbformat.validate(nb)  # raises on anything that is not valid nbformat 4
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any("report.figures(" in c for c in code)
+    # its code cells, in order, on a synthetic sweep standing in for analysis.load
+    script = "\n".join([
+        "import analysis, sys",
+        f"sys.path.insert(0, {os.path.join(ROOT, 'tests')!r})",
+        "from test_plots import sweep",
+        "analysis.load = lambda path: sweep(depths=(2, 4), widths=(32, 64))",
+        *code,
+    ])
+    out = subprocess.run([sys.executable, "-c", script], cwd=os.path.join(ROOT, "notebooks"), capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("(bars: ") == 2 and "Training loss curves" in out.stdout  # the captions it printed
+
+
+def test_a_figure_without_data_says_what_is_missing():
+    res = sweep()
+    with pytest.raises(ValueError, match="no per-example spectral radii"):
+        plots.rho_distribution(res.examples.iloc[:0], res.trials)
+    with pytest.raises(ValueError, match="no noisy-start retrieval rows"):
+        plots.retrieval_vs_sigma(res.retrieval[res.retrieval.start == "random"], res.trials)
