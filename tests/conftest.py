@@ -21,12 +21,17 @@ def smoke_results(tmp_path_factory):
 
 
 def pytest_addoption(parser):
-    parser.addoption("--stress", action="store_true", help="fault suite: kill the sweep's driver 20 times, not 5")
+    parser.addoption("--stress", action="store_true",
+                     help="also run the random-kill stress test: the sweep's driver killed 20 times at random moments")
 
 
 @pytest.fixture
 def stress(request) -> int:
-    return 20 if request.config.getoption("--stress") else 5
+    """Kills for the random-kill stress test; outside the default suite (deterministic kills at named
+    moments, tests/test_durability.py and tests/test_compact.py, are in it)."""
+    if not request.config.getoption("--stress"):
+        pytest.skip("random-kill stress test: pytest tests/faults --stress")
+    return 20
 
 
 class Sessions:

@@ -26,8 +26,18 @@ def small():
     return run_trial(SMALL, keep_model=True)
 
 
+@pytest.fixture
+def one_thread():
+    """C2's thresholds were measured with one torch thread: the thread count changes the float
+    rounding, hence the training trajectory."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_c2_deep_fc_autoencoder_stores_training_examples_as_attractors(seed):
+def test_c2_deep_fc_autoencoder_stores_training_examples_as_attractors(seed, one_thread):
     row = run_trial(C2.replace(seed=seed)).trial
     assert row["status"] == "ok"
     assert row["fixed_point_frac"] == 1.0
@@ -35,28 +45,30 @@ def test_c2_deep_fc_autoencoder_stores_training_examples_as_attractors(seed):
     assert row["retrieval_any_frac"] >= 0.5  # iteration from noisy starts lands on training examples
 
 
-def test_c2_depth_makes_training_examples_more_contractive():
+def test_c2_depth_makes_training_examples_more_contractive(one_thread):
     rho = {d: np.median([run_trial(C2.replace(depth=d, seed=s)).trial["spectral_radius_median"] for s in range(3)])
            for d in (2, 12)}
     assert rho[12] < 1.0 < rho[2] + 0.05 and rho[12] < rho[2]
 
 
-def test_row_metrics_agree_with_per_example_rows(small):
+def test_rows_measure_the_trained_net(small):
+    """The rows against the saved net, measured here by other means: residuals directly, rho by a
+    dense eigen-decomposition of the Jacobian from torch.autograd (the probes use torch.func)."""
     row, ex = small.trial, pd.DataFrame(small.examples)
     assert row["status"] == "ok" and len(ex) == SMALL.n_train
-    assert row["attractor_frac"] == pytest.approx(ex["attractor"].mean())
-    assert row["spectral_radius_median"] == pytest.approx(ex["spectral_radius"].median())
-    assert (ex["spectral_radius"] <= ex["top_singular_value"] + 1e-6).all()
-    assert row["attractor_frac"] == pytest.approx(
-        ((ex["fixed_point_residual"] < SMALL.fixed_point_tol) & (ex["spectral_radius"] < 1 - SMALL.rho_margin)).mean())
+    with torch.no_grad():
+        resid = ((small.model(small.train_x) - small.train_x).norm(dim=1) / small.train_x.norm(dim=1)).numpy()
+    np.testing.assert_allclose(ex.fixed_point_residual, resid, rtol=1e-4, atol=1e-9)
+    rho = [np.abs(np.linalg.eigvals(torch.autograd.functional.jacobian(small.model, x[None])[0, :, 0].numpy())).max()
+           for x in small.train_x]
+    np.testing.assert_allclose(ex.spectral_radius, rho, rtol=1e-3)
+    assert row["attractor_frac"] == np.mean((resid < SMALL.fixed_point_tol) & (np.array(rho) < 1 - SMALL.rho_margin))
     retrieval = pd.DataFrame(small.retrieval)
     noisy = retrieval[retrieval.start == "noisy"]
     assert sorted(noisy.sigma) == sorted(SMALL.noise_levels)
     assert noisy.n_starts.tolist() == [SMALL.n_train * SMALL.starts_per_example] * len(SMALL.noise_levels)
     head = noisy[noisy.sigma == SMALL.headline_sigma].iloc[0]
     assert head.same_frac == pytest.approx(row["retrieval_same_frac"])
-    fr = retrieval[["any_frac", "spurious_frac", "none_frac"]].sum(axis=1)
-    np.testing.assert_allclose(fr, 1.0)  # every start lands in exactly one class
 
 
 def test_parquet_parts_round_trip_and_replace(small, tmp_path):
@@ -139,10 +151,15 @@ def test_projection_learned_by_single_linear_layer_is_not_an_attractor():
 def test_linear_nets_record_their_operator_spectrum():
     linear = TrialConfig(arch="conv", depth=2, width=1, activation="identity", bias=False, n_train=2, lr=1e-2,
                          loss_tol=1e-6, max_steps=300, n_random_starts=5, iter_steps=50)
-    row = run_trial(linear).trial
-    assert row["span_dim"] == 2 and 0 <= row["operator_near_one_in_span"] <= row["span_dim"]
-    assert row["operator_near_one"] >= row["operator_near_one_in_span"]
-    assert row["operator_rest_radius"] >= 0
+    result = run_trial(linear, keep_model=True)
+    row, x = result.trial, result.train_x
+    with torch.no_grad():  # the operator column by column, its eigenvalues by numpy: not the probes' code
+        basis = torch.eye(x[0].numel(), dtype=x.dtype).reshape(-1, *x.shape[1:])
+        A = result.model(basis).reshape(len(basis), -1).T.numpy()
+    lam = np.linalg.eigvals(A)
+    near = np.abs(lam - 1) < 0.01
+    assert row["span_dim"] == 2 and row["operator_near_one"] == near.sum()
+    assert row["operator_rest_radius"] == pytest.approx(np.abs(lam[~near]).max(), rel=1e-6)
     assert run_trial(SMALL.replace(max_steps=50)).trial["operator_near_one"] is None  # nonlinear: not measured
 
 

@@ -1,7 +1,6 @@
 """Bad input catalogue: each malformed command gives one clear line and exit code 2 before any
 compute (no Ray start, no trial), and touches no results."""
 import os
-import time
 
 import pytest
 
@@ -100,20 +99,20 @@ def _fill(argv, tmp_path, old_sweep):
 
 
 @pytest.mark.parametrize("argv, message", CASES, ids=[f"{i:02d}" for i in range(len(CASES))])
-def test_bad_input_is_one_clear_line_and_exit_2(argv, message, tmp_path, capsys, old_sweep):
+def test_bad_input_is_one_clear_line_and_exit_2(argv, message, tmp_path, capsys, monkeypatch, old_sweep):
+    from study import sweep
+
+    def never_start_ray(*args, **kwargs):
+        raise AssertionError("Ray was started before the input was refused")
+    monkeypatch.setattr(sweep, "_start_ray", never_start_ray)
     before = {n: os.stat(old_sweep / "trials" / n).st_mtime_ns for n in os.listdir(old_sweep / "trials")}
     manifest = (old_sweep / "sweep.json").read_text()
-    start = time.time()
     code = main(_fill(argv, tmp_path, old_sweep))
     err = capsys.readouterr().err
     assert code == 2
     assert message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err  # one line
-    assert time.time() - start < 5  # refused before Ray or any training
     assert not (tmp_path / "out").exists()  # nothing created
     assert {n: os.stat(old_sweep / "trials" / n).st_mtime_ns for n in os.listdir(old_sweep / "trials")} == before
     assert (old_sweep / "sweep.json").read_text() == manifest
 
-
-def test_catalogue_is_large():
-    assert len(CASES) >= 30

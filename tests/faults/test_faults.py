@@ -3,8 +3,8 @@ unwritable results folders. Each test runs `memsweep run` in subprocesses, each 
 session of its own, and kills what is left of a session by process group, never by name
 (``sessions`` in conftest.py).
 
-    pytest tests/faults                 # 5 kills
-    pytest tests/faults --stress        # 20 kills
+    pytest tests/faults                 # all but the random-kill stress test
+    pytest tests/faults --stress        # and the driver killed 20 times at random moments
 """
 import os
 import random
