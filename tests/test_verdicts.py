@@ -200,3 +200,91 @@ def test_onset_depth_is_per_value_of_every_varying_axis():
     on = maps.onset_depth(pd.DataFrame(rows))
     assert "lr" in on.columns and on.set_index("lr").onset_depth.to_dict() == {1e-3: 4, 1e-4: 8}
     assert maps.varying(pd.DataFrame(rows)) == ["depth", "lr", "seed"]
+
+
+# --- every status of every claim ------------------------------------------------------------------
+
+def seeds(n=3):
+    return range(n)
+
+
+def _c1(sens_by_activation, n=3):
+    return [_single(a, s, sens=sens) for a, sens in sens_by_activation.items() for s in seeds(n)]
+
+
+def _along_axis(axis, values, n=3, **fixed):
+    """One group per key of ``values``: {group: (attractor at the low end, at the high end)}."""
+    low, high = (2, 8) if axis == "depth" else (64, 512)
+    out = []
+    for group, (a_low, a_high) in values.items():
+        for s in seeds(n):
+            for v, a in ((low, a_low), (high, a_high)):
+                out.append(row(seed=s, attractor=a, activation=group, **{axis: v, **fixed}))
+    return out
+
+
+def _c3(first_by_arch, n=3):
+    return [row(a, d, s, 32, 0.9 if first and d >= first else 0.0) for a, first in first_by_arch.items()
+            for d in (2, 4, 8) for s in seeds(n)]
+
+
+def _c3_linear(first_by_arch, n=3):
+    return [_linear(a, d, 8, s, bool(first) and d >= first) for a, first in first_by_arch.items()
+            for d in (2, 3, 4, 6) for s in seeds(n)]
+
+
+def _c4(attractor_by_activation, n=3):
+    return [row(depth=2, seed=s, n_train=1, attractor=a, activation=act)
+            for act, a in attractor_by_activation.items() for s in seeds(n)]
+
+
+def _c5(stable_retrieval, unstable_retrieval=None, n=3):
+    rows = [row(depth=2, seed=s, task="sequence", attractor=1.0, retrieval=stable_retrieval) for s in seeds(n)]
+    if unstable_retrieval is not None:
+        rows += [row(depth=4, seed=s, task="sequence", attractor=0.0, retrieval=unstable_retrieval) for s in seeds(n)]
+    return rows
+
+
+STATUSES = {
+    "C1": {"reproduced": lambda: _c1({"identity": 1e-7}),
+           "partly": lambda: _c1({"identity": 1e-7, "relu": 0.2}),
+           "not reproduced": lambda: _c1({"identity": 0.2}),
+           "insufficient evidence": lambda: _c1({"identity": 1e-7}, n=2),
+           "not covered": lambda: [row(depth=2, seed=s) for s in seeds()]},
+    "C2": {"reproduced": lambda: _along_axis("depth", {"relu": (0.0, 0.9)}),
+           "partly": lambda: _along_axis("depth", {"relu": (0.0, 0.9), "selu": (0.9, 0.0)}),
+           "not reproduced": lambda: _along_axis("depth", {"relu": (0.9, 0.0)}),
+           "insufficient evidence": lambda: _along_axis("depth", {"relu": (0.0, 0.9)}, n=2),
+           "not covered": lambda: [row(depth=4, seed=s) for s in seeds()]},
+    "C3": {"reproduced": lambda: _c3({"conv_down": 4, "conv": 8}),
+           "partly": lambda: _c3({"conv_down": 4, "conv": 0}),
+           "not reproduced": lambda: _c3({"conv_down": 0, "conv": 0}),
+           "insufficient evidence": lambda: _c3({"conv_down": 4, "conv": 8}, n=2),
+           "not covered": lambda: [row(depth=d, seed=s) for d in (2, 4) for s in seeds()]},
+    "C3-linear": {"reproduced": lambda: _c3_linear({"conv": 4, "conv_down": 2}),
+                  "partly": lambda: _c3_linear({"conv": 4, "conv_down": 2}, n=2),
+                  "not reproduced": lambda: _c3_linear({"conv": 2, "conv_down": 0}),
+                  "insufficient evidence": lambda: _c3_linear({"conv": 4, "conv_down": 2}, n=1)[:4],
+                  "not covered": lambda: [row(depth=d, seed=s) for d in (2, 4) for s in seeds()]},
+    "C4": {"reproduced": lambda: _c4({"selu": 1.0, "tanh": 1.0}),
+           "partly": lambda: _c4({"selu": 1.0, "tanh": 0.0}),
+           "not reproduced": lambda: _c4({"selu": 0.0, "tanh": 0.0}),
+           "insufficient evidence": lambda: _c4({"selu": 1.0, "tanh": 1.0}, n=2),
+           "not covered": lambda: [row(depth=2, seed=s) for s in seeds()]},
+    "C5": {"reproduced": lambda: _c5(0.9, 0.0),
+           "partly": lambda: _c5(0.9, 0.9),
+           "not reproduced": lambda: _c5(0.0, 0.0),
+           "insufficient evidence": lambda: _c5(0.9, 0.0, n=2),
+           "not covered": lambda: [row(depth=2, seed=s) for s in seeds()]},
+    "C6": {"reproduced": lambda: _along_axis("width", {"relu": (0.2, 0.9)}, depth=8),
+           "partly": lambda: _along_axis("width", {"relu": (0.2, 0.9), "selu": (0.9, 0.2)}, depth=8),
+           "not reproduced": lambda: _along_axis("width", {"relu": (0.9, 0.2)}, depth=8),
+           "insufficient evidence": lambda: _along_axis("width", {"relu": (0.2, 0.9)}, n=2, depth=8),
+           "not covered": lambda: [row(depth=4, seed=s) for s in seeds()]},
+}
+
+
+@pytest.mark.parametrize("claim, status", [(c, s) for c, by in STATUSES.items() for s in by])
+def test_every_claim_reaches_every_status_on_a_planted_table(claim, status):
+    v = verdict(STATUSES[claim][status](), claim)
+    assert v.status == status, v.line()
