@@ -20,6 +20,36 @@ def smoke_results(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def planted_results(tmp_path_factory):
+    """A results folder of 4 trials (depth 2 and 6, seeds 0 and 1) whose rows are made up, written with
+    ``results.write_trial`` as a trial writes them, without training: for the tests of storage."""
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from study.config import TrialConfig
+    out = tmp_path_factory.mktemp("planted-results")
+    fill = {pa.int64(): 3, pa.float64(): 0.5, pa.string(): "x"}
+    for depth in (2, 6):
+        for seed in (0, 1):
+            cfg = TrialConfig(depth=depth, seed=seed)
+            tid = cfg.trial_id
+            trial = {**cfg.to_row(), **{k: fill[t] for k, (t, _) in results.TRIAL_METRICS.items()},
+                     "trial_id": tid, "status": "ok", "error": None, "attractor_frac": depth / 10 + seed / 100}
+            examples = [{"trial_id": tid, "example": i, "fixed_point_residual": 1e-4 * i, "spectral_radius": 0.1 * i,
+                         "top_singular_value": 0.2 * i, "basin_radius": 0.1, "attractor": i < depth,
+                         "memory_found": True, "memory_offset": 1e-3} for i in range(10)]
+            retrieval = [{"trial_id": tid, "start": start, "sigma": sigma, "n_starts": 8, "same_frac": 0.5,
+                          "any_frac": 0.75, "spurious_frac": 0.25, "none_frac": 0.0}
+                         for start, sigma in [("noisy", 0.05), ("noisy", 0.1), ("masked", 0.25), ("random", None)]]
+            curve = [{"trial_id": tid, "step": k, "loss": 1.0 / (k + 1)} for k in range(100)]
+            results.write_trial(str(out), SimpleNamespace(trial=trial, examples=examples, retrieval=retrieval,
+                                                          curve=curve))
+    results.write_manifest(str(out), {"preset": "planted", "schema_version": results.SCHEMA_VERSION})
+    return out
+
+
 def pytest_addoption(parser):
     parser.addoption("--stress", action="store_true",
                      help="also run the random-kill stress test: the sweep's driver killed 20 times at random moments")

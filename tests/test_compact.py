@@ -31,9 +31,9 @@ def files(out, table="trials") -> list[str]:
 
 
 @pytest.fixture
-def folder(smoke_results, tmp_path):
+def folder(planted_results, tmp_path):
     out = tmp_path / "res"
-    shutil.copytree(smoke_results, out)
+    shutil.copytree(planted_results, out)
     return out
 
 

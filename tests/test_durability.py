@@ -18,9 +18,9 @@ class Killed(BaseException):
 
 
 @pytest.fixture(scope="module")
-def one(smoke_results):
+def one(planted_results):
     """One smoke trial's rows, as ``write_trial`` takes them (a TrialResult's row fields)."""
-    rows = {t: results.read_table(str(smoke_results), t).to_pylist() for t in TABLES}
+    rows = {t: results.read_table(str(planted_results), t).to_pylist() for t in TABLES}
     tid = rows["trials"][0]["trial_id"]
     pick = {t: [r for r in rows[t] if r["trial_id"] == tid] for t in TABLES}
     return SimpleNamespace(trial=pick["trials"][0], examples=pick["examples"], retrieval=pick["retrieval"],

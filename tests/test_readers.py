@@ -40,10 +40,10 @@ def as_schema_3(path) -> None:
 
 
 @pytest.fixture
-def mixed(smoke_results, tmp_path):
+def mixed(planted_results, tmp_path):
     """The smoke results with two of the four trials written by schema 3."""
     out = tmp_path / "mixed"
-    shutil.copytree(smoke_results, out)
+    shutil.copytree(planted_results, out)
     old = sorted(os.listdir(out / "trials"))[:2]
     for table in TABLES:
         for name in old:
@@ -71,9 +71,9 @@ def test_every_reader_reads_a_mixed_version_folder_once_compacted(mixed, reader,
 
 
 @pytest.mark.parametrize("reader", READERS)
-def test_every_reader_reads_a_live_folder_each_row_once(smoke_results, tmp_path, reader):
+def test_every_reader_reads_a_live_folder_each_row_once(planted_results, tmp_path, reader):
     out = tmp_path / "live"
-    shutil.copytree(smoke_results, out)
+    shutil.copytree(planted_results, out)
     compact.compact(str(out))  # the rows of an earlier run, compacted...
     row = results.read_trial_row(str(out), sorted(results.finished_ids(str(out)))[0])
     results.write_part(str(out), "trials", "fc-d9-new", [dict(row, trial_id="fc-d9-new", depth=9)])  # ...a new part
@@ -83,10 +83,10 @@ def test_every_reader_reads_a_live_folder_each_row_once(smoke_results, tmp_path,
     assert len(got) == got.trial_id.nunique() == 5 == len(analysis.load(str(out)).trials)
 
 
-def test_the_trials_table_groups_deduplicates_and_keeps_integers_in_pandas(smoke_results):
-    trials = analysis.load(str(smoke_results)).trials
+def test_the_trials_table_groups_deduplicates_and_keeps_integers_in_pandas(planted_results):
+    trials = analysis.load(str(planted_results)).trials
     config = [f for f in TrialConfig().to_row() if f in trials.columns]
     assert len(trials.drop_duplicates()) == 4 and trials.nunique()["noise_levels"] == 1
     assert trials.groupby(config, dropna=False).ngroups == 4  # every config column, the list field included
     assert trials.depth.dtype == "Int64" and trials.steps.dtype == "Int64"
-    assert pd.read_parquet(smoke_results / "trials").depth.dtype == "int64"  # and in plain pandas
+    assert pd.read_parquet(planted_results / "trials").depth.dtype == "int64"  # and in plain pandas
