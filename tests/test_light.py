@@ -1,5 +1,7 @@
 """Analysis without the training stack: with torch, Ray and scipy hidden from the import system,
-``import analysis``, ``analysis.load``, ``memsweep report`` and ``memsweep --help`` still work."""
+``import analysis``, ``analysis.load``, ``memsweep report``, ``memsweep compact`` and ``memsweep --help``
+still work."""
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,6 +22,8 @@ def run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_analysis_and_report_run_without_torch_and_ray(smoke_results, tmp_path):
+    folder = tmp_path / "res"
+    shutil.copytree(smoke_results, folder)
     out = run(f"""
         import time
         t0 = time.perf_counter()
@@ -29,6 +33,7 @@ def test_analysis_and_report_run_without_torch_and_ray(smoke_results, tmp_path):
         assert len(res.trials) == 4
         from study.cli import main
         assert main(["report", {str(smoke_results)!r}, "--out", {str(tmp_path / "rep")!r}]) == 0
+        assert main(["compact", {str(folder)!r}]) == 0 and len(analysis.load({str(folder)!r}).trials) == 4
         assert not [m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "scipy")]
     """)
     assert out.returncode == 0, out.stderr[-3000:]
