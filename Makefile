@@ -2,6 +2,8 @@
 #   make run    set up, then run the main job: the local sweep on bundled digits and its report
 #               (results in results/local, the report in results/local/report/report.html)
 #   make test   set up, then run the test suite
+#   make mutation   mutation testing of the science and durability core (mutmut; about an hour on
+#               2 cores; not part of .ci/run): the summary goes to benchmarks/mutation.md
 #   make reproduction   every -local claim preset and its report (results/<preset>), and the trials
 #               tables REPRODUCTION.md quotes (docs/results/<preset>.parquet; tests check the quotes)
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
@@ -13,7 +15,7 @@ BIN := $(VENV)/bin
 
 LOCAL_PRESETS ?= c1-local c2-local c3-local c3-linear-local c4-local c5-local c6-local
 
-.PHONY: run test setup reproduction
+.PHONY: run test setup reproduction mutation
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -34,3 +36,8 @@ reproduction: setup
 	  $(BIN)/memsweep report results/$$p --no-trajectories && \
 	  $(BIN)/python -m analysis.snapshot results/$$p docs/results/$$p.parquet || exit 1; \
 	done
+
+mutation: setup
+	$(BIN)/python -m pip install -q -e ".[mutation]"
+	rm -rf mutants
+	$(BIN)/mutmut run; $(BIN)/python benchmarks/mutation_summary.py --out benchmarks/mutation.md
