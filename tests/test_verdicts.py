@@ -288,3 +288,15 @@ STATUSES = {
 def test_every_claim_reaches_every_status_on_a_planted_table(claim, status):
     v = verdict(STATUSES[claim][status](), claim)
     assert v.status == status, v.line()
+
+
+def test_boundaries_of_the_claim_rules():
+    # C3-linear: exactly MIN_SEEDS stride-1 nets below the receptive-field bound, none acting as P_X, suffice
+    narrow = [_linear("conv", 2, 8, s, False) for s in range(claims.MIN_SEEDS)]
+    v = verdict(narrow + [_linear("conv", 6, 8, s, True) for s in range(claims.MIN_SEEDS)], "C3-linear")
+    assert f"acting as P_X: 0 of {claims.MIN_SEEDS} -> yes" in v.text, v.line()
+    # C1: a sensitivity exactly at span_tol is not below it
+    assert verdict(_c1({"identity": 0.01}), "C1").status == "insufficient evidence"
+    # C5: a table without a task column has no sequence trials
+    table = pd.DataFrame(_c5(0.9, 0.0)).drop(columns=["task"])
+    assert claims.c5_sequence(table).status == "not covered"
