@@ -1,6 +1,7 @@
 """Hand-built maps whose answers are known, probed through the trial's own path (``trial._finish``:
 the sequence composition, ``trial.probe``'s attractor rule and retrieval counts, the rows), so a
 wrong rule there shows here, not only in ``probes``."""
+import tempfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from study import trial
+from study import results, trial
 from study.config import TrialConfig
 
 N, D = 4, 16
@@ -36,6 +37,11 @@ def run(f: nn.Module, **cfg) -> tuple[dict, dict]:
     setup = trial._Setup(config, SimpleNamespace(shape=(1, 4, 4), low=0.0, high=1.0), X.clone(), HELDOUT, f)
     fit = SimpleNamespace(status="ok", final_loss=0.0, steps=1, train_seconds=0.0, curve=[(0, 0.0)])
     result = trial._finish(setup, fit, keep_model=False)
+    with tempfile.TemporaryDirectory() as out:  # rows of exactly the declared schemas, or this raises
+        results.write_trial(out, result)
+    assert {r["start"]: r["sigma"] for r in result.retrieval if r["start"] != "noisy"} == {
+        "masked": config.mask_frac, "heldout": None, "random": None}
+    assert all(result.trial[f"{k}_seconds"] > 0 for k in ("probe", "spectra", "iteration", "span"))
     retrieval = {r["start"]: r for r in result.retrieval if r["sigma"] in (None, 0.1, config.mask_frac)}
     return result.trial, retrieval
 
@@ -46,6 +52,8 @@ def test_a_map_sending_every_start_to_x0_retrieves_any_memory_but_its_own_only_f
     assert row["retrieval_any_frac"] == 1.0  # every noisy start lands on a memory...
     assert row["retrieval_same_frac"] == 1 / N  # ...but only x_0's starts on their own
     assert rr["noisy"]["same_frac"] == 1 / N and rr["noisy"]["any_frac"] == 1.0 and rr["masked"]["any_frac"] == 1.0
+    assert row["masked_same_frac"] == 1 / N  # masked starts too: only x_0's come back to their own
+    assert row["heldout_to_train_frac"] == row["random_to_train_frac"] == 1.0 and row["spurious_frac"] == 0.0
 
 
 def test_a_contraction_with_no_fixed_point_at_the_examples_makes_no_attractor():
