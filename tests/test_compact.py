@@ -1,9 +1,13 @@
 """Compaction (study/compact.py): every row kept once, atomic under a kill at each named moment,
 and a folder that stays a results folder for resume, set-aside and every reader."""
 import os
+import re
 import shutil
+import time
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
@@ -129,3 +133,134 @@ def test_error_rows_in_a_compacted_file_are_set_aside_so_their_trials_run_again(
     assert tid not in set(res.trials.trial_id) and tid not in set(res.examples.trial_id)  # all its rows moved
     aside = pd.concat(pd.read_parquet(folder / "_errors" / t) for t in ("trials", "examples"))
     assert set(aside.trial_id) == {tid} and len(aside) == 11  # its row and its 10 example rows, kept
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """Results on storage whose paths are not this machine's (as ``s3://bucket/res`` is ``bucket/res`` to
+    pyarrow): ``store://res`` is ``res`` on a SubTreeFileSystem over tmp_path. Code that forgets the
+    filesystem and opens such a path on the local disk fails, as it would on a bucket."""
+    sub = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    local = results.filesystem
+
+    def filesystem(root):
+        return (sub, root[len("store://"):]) if root.startswith("store://") else local(root)
+    monkeypatch.setattr(results, "filesystem", filesystem)
+    monkeypatch.setattr(compact, "filesystem", filesystem)
+    return tmp_path
+
+
+def test_results_on_remote_storage_are_read_compacted_and_set_aside_through_its_filesystem(planted_results, store,
+                                                                                          monkeypatch):
+    shutil.copytree(planted_results, store / "res")
+    root = "store://res"
+    ids = sorted(finished_ids(root))
+    def file_by_file(*args):
+        raise AssertionError("a healthy folder is read in one scan, not file by file")
+    with monkeypatch.context() as m:
+        m.setattr(results, "read_part", file_by_file)
+        assert [len(results.read_table(root, t)) for t in TABLES] == [4, 40, 16, 400]
+    results.write_part(root, "trials", ids[0], [dict(results.read_trial_row(root, ids[0]), status="error")])
+    (store / "res" / "trials" / "a-truncated.parquet").write_bytes(b"PAR1 half a file")
+    with pytest.warns(UserWarning, match="skipping damaged part"):
+        assert len(results.read_table(root, "trials", skip_damaged=True)) == 4  # file by file: the others read
+    assert results.set_aside(root) == (["a-truncated.parquet"], [ids[0]])
+    compact.compact(root)
+    assert finished_ids(root) == set(ids[1:]) and compact.compact(root).line() == "nothing to compact"
+    results.write_part(root, "trials", ids[1], [dict(results.read_trial_row(root, ids[1]), status="error")])
+    compact.compact(root)  # its error row now sits in a compacted file
+    assert results.set_aside(root) == ([], [ids[1]]) and finished_ids(root) == set(ids[2:])
+    assert results.read_trial_row(root, ids[2])["trial_id"] == ids[2]
+
+
+def test_a_kill_while_setting_aside_errored_rows_leaves_the_trial_to_be_set_aside_again(folder, monkeypatch):
+    tid = sorted(finished_ids(str(folder)))[0]
+    results.write_part(str(folder), "trials", tid, [dict(results.read_trial_row(str(folder), tid), status="error")])
+    compact.compact(str(folder))
+    (name,) = files(folder, "examples")
+    drop, done = results._drop_rows, []
+
+    def drop_once_then_kill(fs, base, table, file, ids):
+        if done:
+            raise Killed(table)
+        drop(fs, base, table, file, ids)
+        done.append(table)
+    monkeypatch.setattr(results, "_drop_rows", drop_once_then_kill)
+    with pytest.raises(Killed):
+        results.set_aside(str(folder))
+    # its trial row goes last: still there, still 'error', so the next start sets the trial aside again
+    assert done == ["examples"] and tid in finished_ids(str(folder))
+    monkeypatch.undo()
+    assert results.set_aside(str(folder)) == ([], [tid]) and tid not in finished_ids(str(folder))
+    assert os.listdir(folder / "_errors" / "examples") == [name]  # the rows keep the name of their file
+    assert set(pd.read_parquet(folder / "_errors" / "examples" / name).trial_id) == {tid}
+    assert tid not in set(analysis.load(str(folder)).examples.trial_id)
+
+
+def test_the_newest_compacted_file_wins_when_two_hold_a_trial(folder):
+    compact.compact(str(folder))
+    (name,) = files(folder)
+    tid = sorted(finished_ids(str(folder)))[0]
+    # a later compaction's files are in place and this one is not deleted yet: both hold tid, the later newer
+    old = folder / "trials" / "compacted-20260101T000000-aaaaaa-000.parquet"
+    os.rename(folder / "trials" / name, old)
+    table = pq.read_table(old)
+    newer = pa.Table.from_pylist([dict(r, attractor_frac=0.9) for r in table.to_pylist() if r["trial_id"] == tid],
+                                 schema=table.schema)
+    pq.write_table(newer, folder / "trials" / "compacted-20260101T000001-aaaaaa-000.parquet")
+    trials = results.read_table(str(folder), "trials").to_pandas().set_index("trial_id")
+    assert len(trials) == 4 and trials.attractor_frac[tid] == 0.9
+    assert results.read_trial_row(str(folder), tid)["attractor_frac"] == 0.9
+    (folder / "trials" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")  # another trial's, damaged
+    assert results.read_trial_row(str(folder), tid)["attractor_frac"] == 0.9  # not read to find this one
+
+
+def test_a_folder_of_one_trial_is_compacted_into_files_stamped_with_the_utc_time(folder, monkeypatch):
+    from datetime import datetime, timezone
+    for tid in sorted(finished_ids(str(folder)))[1:]:
+        for t in TABLES:
+            os.remove(folder / t / f"{tid}.parquet")
+    monkeypatch.setenv("TZ", "America/New_York")  # not UTC: the stamp must not follow the local clock
+    time.tzset()
+    try:
+        assert compact.compact(str(folder)).line().startswith("trials: 1 files -> 1 (1 rows)")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    for t in TABLES:
+        (name,) = files(folder, t)
+        stamp = re.fullmatch(r"compacted-(\d{8}T\d{6})-[0-9a-f]{6}-000\.parquet", name).group(1)
+        written = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+        assert abs((datetime.now(timezone.utc) - written).total_seconds()) < 120
+
+
+def test_max_bytes_bounds_each_file_without_splitting_a_trial(folder):
+    compact.compact(str(folder), max_bytes=results.read_table(str(folder), "trials").nbytes // 2)
+    owners = [pq.read_table(folder / "trials" / f).column("trial_id").to_pylist() for f in files(folder)]
+    assert [len(o) for o in owners] == [2, 2]  # half the bytes: two trials a file
+    compact.compact(str(folder), max_bytes=1)  # smaller than a row: each trial a file of its own
+    for t, rows in [("trials", 1), ("examples", 10), ("curves", 100)]:
+        owners = [pq.read_table(folder / t / f).column("trial_id").to_pylist() for f in files(folder, t)]
+        assert len(owners) == 4 and all(len(o) == rows and len(set(o)) == 1 for o in owners), t
+    for t in TABLES:  # two trials left: two rows of trials/, still one file each
+        for f in files(folder, t)[2:]:
+            os.remove(folder / t / f)
+    compact.compact(str(folder), max_bytes=1)
+    assert [pq.read_metadata(folder / "trials" / f).num_rows for f in files(folder)] == [1, 1]
+
+
+def test_a_journal_cut_short_is_ignored_and_a_folder_without_tmp_has_nothing_to_roll_forward(folder, tmp_path):
+    assert compact.roll_forward(str(tmp_path / "new")) == 0  # a first start: no _tmp/ yet
+    (folder / "_tmp" / "compact-trials.json.1234abcd.tmp").write_text('{"moves": [["')  # killed mid-journal
+    assert compact.roll_forward(str(folder)) == 0
+    results.set_aside(str(folder))
+    assert os.listdir(folder / "_tmp") == []
+
+
+def test_size_line_counts_the_data_files_of_every_table_in_mebibytes(tmp_path):
+    (tmp_path / "trials").mkdir()
+    (tmp_path / "trials" / "fc-a.parquet").write_bytes(b"\0" * (3 * 2**19))  # 1.5 MiB
+    for name in ("notes.txt", ".fc-b.parquet", "_fc-c.parquet"):  # not data files: not counted
+        (tmp_path / "trials" / name).write_bytes(b"\0" * 2**20)
+    assert compact.size_line(str(tmp_path)) == "1 files, 1.5 MB"
+    assert compact.size_line(str(tmp_path / "new")) == "0 files, 0.0 MB"

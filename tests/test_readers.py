@@ -2,6 +2,7 @@
 would (no options), on a folder that held parts of two schema versions (compacted, as a sweep leaves
 it) and on a live folder (compacted rows, new parts, a writer's temp file)."""
 import os
+import re
 import shutil
 
 import duckdb
@@ -9,13 +10,14 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
 import analysis
 from study import compact, results
 from study.cli import main
-from study.config import TrialConfig
+from study.config import ConfigError, TrialConfig
 from study.results import TABLES
 
 READERS = {
@@ -90,3 +92,113 @@ def test_the_trials_table_groups_deduplicates_and_keeps_integers_in_pandas(plant
     assert trials.groupby(config, dropna=False).ngroups == 4  # every config column, the list field included
     assert trials.depth.dtype == "Int64" and trials.steps.dtype == "Int64"
     assert pd.read_parquet(planted_results / "trials").depth.dtype == "int64"  # and in plain pandas
+
+
+# --- what memsweep's own readers make of damaged, foreign, older and empty files -------------------
+
+@pytest.fixture
+def copy(planted_results, tmp_path):
+    out = tmp_path / "res"
+    shutil.copytree(planted_results, out)
+    return out
+
+
+def test_a_damaged_part_is_named_and_skipped_only_when_asked(copy):
+    bad = str(copy / "trials" / "fc-zz-truncated.parquet")
+    with open(bad, "wb") as fh:
+        fh.write(b"PAR1 half a file")  # a part cut short
+    with pytest.raises(results.DamagedPartError, match=rf"^{re.escape(bad)}: not a readable Parquet file .*; pass "
+                       r"skip_damaged=True \(memsweep report: --skip-damaged\) to skip damaged parts$"):
+        results.read_table(str(copy), "trials")
+    skipped = []
+    with pytest.warns(UserWarning, match=rf"^skipping damaged part {re.escape(bad)}: not a readable Parquet file"):
+        table = results.read_table(str(copy), "trials", skip_damaged=True, skipped=skipped)
+    assert skipped == [bad] and len(table) == 4 and table.schema.equals(results.TRIAL_SCHEMA)
+    with pytest.warns(UserWarning):
+        assert len(results.read_table(str(copy), "trials", skip_damaged=True)) == 4  # no list to report to
+
+
+def test_a_table_of_damaged_files_only_reads_as_empty_when_skipping(copy):
+    for name in os.listdir(copy / "curves"):
+        os.remove(copy / "curves" / name)
+    for name in ("compacted-20260101T000000-aaaaaa-000.parquet", "fc-zz.parquet"):
+        (copy / "curves" / name).write_bytes(b"PAR1 half a file")
+    with pytest.warns(UserWarning):
+        table = results.read_table(str(copy), "curves", skip_damaged=True)
+    assert len(table) == 0 and table.schema.equals(results.CURVE_SCHEMA)
+
+
+def test_a_trial_without_retrieval_rows_reads_beside_a_damaged_part(copy):
+    results.write_part(str(copy), "retrieval", "fc-zz-none", [])  # an empty part: a trial with no such rows
+    (copy / "retrieval" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")
+    with pytest.warns(UserWarning):  # file by file, because of the damaged part
+        table = results.read_table(str(copy), "retrieval", skip_damaged=True)
+    assert len(table) == 16 and table.schema.equals(results.RETRIEVAL_SCHEMA)
+
+
+def test_files_that_are_not_parts_of_their_table_are_refused_with_the_reason(copy):
+    fs = pafs.LocalFileSystem()
+    tid = sorted(results.finished_ids(str(copy)))[0]
+    full = pq.read_table(copy / "trials" / f"{tid}.parquet")
+    metrics = sorted(set(results.TRIAL_METRICS) - set(results.ADDED_COLUMNS))  # what every part must have
+    for n, tail in [(5, ""), (6, "...")]:  # at most five named
+        path = str(copy / f"missing{n}.parquet")
+        pq.write_table(full.drop_columns(metrics[:n]), path)
+        assert results.part_problem(fs, path, results.TRIAL_SCHEMA) == (
+            f"not a memsweep part of this table (missing columns {metrics[:5]}{tail})")
+        with pytest.raises(results.DamagedPartError, match=rf"^{re.escape(path)}: not a memsweep part"):
+            results.read_part(fs, path, results.TRIAL_SCHEMA)
+    path = str(copy / "wrong-type.parquet")
+    pq.write_table(full.set_column(full.column_names.index("depth"), "depth", pa.array(["deep"])), path)
+    with pytest.raises(results.DamagedPartError,
+                       match=rf"^{re.escape(path)}: unreadable data or columns of the wrong type \("):
+        results.read_part(fs, path, results.TRIAL_SCHEMA)
+    with pytest.raises(KeyError, match="no row of trial fc-nothing in "):
+        results.read_trial_row(str(copy), "fc-nothing")
+
+
+def test_a_part_older_than_a_config_field_reads_as_the_default_it_ran_with(copy):
+    old, new = sorted(results.finished_ids(str(copy)))[:2]
+    path = copy / "trials" / f"{old}.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["task", "kernel_size", "down_stages"]), path)
+    path = copy / "trials" / f"{new}.parquet"
+    pq.write_table(pq.read_table(path).set_column(results.TRIAL_SCHEMA.get_field_index("task"), "task",
+                                                  pa.array(["sequence"])), path)
+    trials = results.read_table(str(copy), "trials").to_pandas().set_index("trial_id")
+    assert trials.task[old] == "autoencode" and trials.kernel_size[old] == 3  # the defaults then
+    assert trials.task[new] == "sequence" and pd.isna(trials.down_stages[old])  # None: no default to fill in
+    row = results.read_trial_row(str(copy), old)
+    assert row["task"] == "autoencode" and row["kernel_size"] == 3 and row["down_stages"] is None
+
+
+def test_a_part_stored_with_narrower_types_reads_in_the_declared_schema(copy):
+    for name in sorted(os.listdir(copy / "trials")):  # every part rewritten by a tool that narrowed the integers
+        table = pq.read_table(copy / "trials" / name)
+        pq.write_table(table.cast(pa.schema([pa.field(f.name, pa.int32() if f.type == pa.int64() else f.type)
+                                             for f in table.schema])), copy / "trials" / name)
+    assert results.read_table(str(copy), "trials").schema.equals(results.TRIAL_SCHEMA)
+
+
+def test_read_trials_gives_each_trial_once_as_a_dataframe(planted_results, tmp_path):
+    trials = results.read_trials(str(planted_results))
+    assert list(trials.columns) == results.TRIAL_SCHEMA.names and trials.trial_id.nunique() == len(trials) == 4
+    status = results.read_trials(str(planted_results), columns=["trial_id", "status"])
+    assert list(status.columns) == ["trial_id", "status"] and (status.status == "ok").all()
+    assert results.read_trials(str(tmp_path / "new")).empty  # before the first trial
+
+
+def test_open_results_says_in_one_line_what_is_not_a_results_folder(planted_results, tmp_path):
+    assert results.open_results(str(planted_results))["preset"] == "planted"
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "trials").write_text("x")  # a file where the table folder should be
+    for root, message in [
+            (tmp_path / "none", "no results folder at {}$"),
+            (tmp_path / "file", "{} is a file, not a results folder$"),
+            (tmp_path / "empty", "{} holds no memsweep results: no sweep.json and no table parts$"),
+            (planted_results / "trials", "{} holds no memsweep results: no sweep.json and no table parts "
+                                         r"\(give the folder above it\)$"),
+            (tmp_path / "odd", "cannot read {}: .*Cannot list directory")]:
+        with pytest.raises(ConfigError, match="^" + message.format(re.escape(str(root)))):
+            results.open_results(str(root))
