@@ -162,6 +162,42 @@ def test_slowly_repelling_fixed_point_is_no_return():
     assert (kind == probes.TRAIN).all()
 
 
+def test_confirmation_measures_the_rms_step_against_tol():
+    X = 10 * torch.eye(16, dtype=torch.float64)[:1]
+    # a slow contraction (0.99): a start stops once its RMS step (|step| / sqrt(16)) < tol; confirm_steps
+    # later the step is 0.99^100 = 0.37 of that, below tol: confirmed
+    lim = probes.iterate(offset_contraction(X, X, 0.99), X + 0.01, 2000, 1e-5, confirm_steps=100)
+    assert lim.converged.all() and lim.steps.item() > 100
+    # x sits 1e-5 from a point repelling at 1.014: its first RMS step, 0.014e-5 / 4 = 3.5e-8, passes tol at
+    # once; confirm_steps later it is 1.014^100 = 4x that, 1.4e-7, above tol / 100 = 1e-7: not confirmed
+    P = X.clone()
+    P[0, -1] = 1e-5
+    lim = probes.iterate(offset_contraction(X, P, 1.014), X, 500, 1e-5, confirm_steps=100)
+    assert lim.steps.item() == 1 and not lim.converged.any()
+
+
+def test_clusters_are_headed_by_the_least_settled_point_and_take_only_unassigned_points():
+    def line(*v):
+        return torch.tensor([[a, 0.0] for a in v], dtype=torch.float64)
+    # share 0.1: y_1 is 0.001 from y_0; y_2 is 0.1005 from y_0 (beyond y_0's reach, 0.1) and 0.0995 from y_1,
+    # and both lie within its own reach (0.11005), but they are taken already: y_2 heads a group of its own
+    assert probes._clusters(line(1.0, 1.001, 1.1005), 0.1, torch.tensor([0.3, 0.2, 0.1])).tolist() == [0, 0, 2]
+    # a NaN step is the least settled of all: it heads the group
+    assert probes._clusters(line(1.0, 1.0001), 0.1, torch.tensor([0.1, float("nan")])).tolist() == [1, 1]
+    # within relative distance share means <= share |y_r|: 0.5 from y_0 = (1, 0) is within share 0.5
+    assert probes._clusters(line(1.0, 1.5), 0.5, torch.tensor([0.2, 0.1])).tolist() == [0, 0]
+
+
+def test_memory_offsets_are_relative_to_the_example_memory_tol_is_inclusive_and_nan_limits_are_far():
+    X = torch.tensor([[10.0, 0, 0], [0, 0.1, 0], [0, 0, 1.0]], dtype=torch.float64)
+    L = torch.tensor([[10.0, 0.5, 0], [0, 0.1, 0.004], [math.nan] * 3], dtype=torch.float64)
+    lim = probes.Limits(L, torch.tensor([True, True, False]), torch.ones(3, dtype=torch.long))
+    mem = probes.memories(lim, X, memory_tol=0.05)
+    # x_0* is 0.5 from x_0, |x_0| = 10: offset 0.05, exactly memory_tol; x_1* is 0.004 from x_1, |x_1| = 0.1: 0.04
+    assert mem.offset[:2].tolist() == pytest.approx([0.05, 0.04]) and mem.found.tolist() == [True, True, False]
+    assert mem.offset[2] > 1e20  # an iterate that blew up is as far as can be, not at the origin
+
+
 def test_limit_that_is_no_memory_is_spurious_and_counts_once_confirmed():
     # p_0 is x_0's attracting point; a second attracting point q sits halfway between x_0 and x_1, and
     # x_1 is 1e-5 from a repelling point, as a trained net's x_i is fixed only up to its residual.
@@ -198,6 +234,18 @@ def test_projection_retrieves_only_off_span_noise_and_makes_spurious_points():
     np.testing.assert_allclose(rho, 1.0, rtol=1e-9)
 
 
+def test_a_start_that_oscillates_beside_its_example_is_no_return():
+    # f(x) = x_j - (x - x_j): each x_j is exactly fixed (its own memory), and a start 1e-5 away flips
+    # across it for ever. Its iterates stay within match_tol of x_j, yet it never converges: NONE, not TRAIN
+    X = 3 * torch.eye(4, dtype=torch.float64)[:2]
+    f = offset_contraction(X, X, -1.0)
+    starts = X + torch.tensor([[1e-5, 0, 0, 0], [0, 1e-5, 0, 0]], dtype=torch.float64)
+    mem, nearest, kind, lim = retrieve(f, X, starts, tol=1e-7, max_steps=50, match_tol=1e-3)
+    assert mem.found.all() and lim.converged[:2].all()  # the examples themselves are memories
+    assert not lim.converged[2:].any()
+    assert nearest.tolist() == [0, 1] and (kind == probes.NONE).all()
+
+
 def test_oscillation_and_divergence_do_not_converge():
     X = torch.eye(4)
     starts = torch.ones(2, 4)
@@ -221,6 +269,30 @@ def test_noisy_and_masked_starts():
     masked, origin = probes.masked_starts(X, 0.25, 2, 0.0, 1.0, g)
     changed = (masked != X[origin]).float().mean()
     assert 0.15 < changed < 0.35 and masked.min() >= 0 and masked.max() <= 1
+
+
+def test_starts_come_from_the_generator_alone_in_the_data_dtype_and_value_range():
+    X = torch.rand(4, 100)
+
+    def draw(global_seed: int):
+        torch.manual_seed(global_seed)  # torch's global generator must not matter
+        g = torch.Generator().manual_seed(0)
+        return probes.noisy_starts(X, (0.1, 0.5), 3, g)[0], probes.masked_starts(X, 0.25, 2, -1.0, 1.0, g)[0]
+
+    (noisy, masked), (noisy2, masked2) = draw(1), draw(2)
+    assert torch.equal(noisy, noisy2) and torch.equal(masked, masked2)
+    assert noisy.dtype == masked.dtype == X.dtype  # a float32 net takes float32 starts
+    replaced = masked[masked != X.repeat_interleave(2, dim=0)]  # ~200 coordinates, uniform on [low, high]
+    assert -1 <= replaced.min() < -0.8 and 0.8 < replaced.max() <= 1
+
+
+def test_basin_radius_needs_half_of_an_examples_starts_at_a_sigma_and_none_is_not_half():
+    # example 0 returns at both sigmas; example 1 brings back 1 of 3 at 0.1 (less than half); example 2
+    # 2 of 3 at 0.1 but has no start at 0.2, which is no pass there
+    origin = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2] + [0, 0, 0, 1, 1, 1])
+    sigma = np.array([0.1] * 9 + [0.2] * 6)
+    same = np.array([1, 1, 1, 1, 0, 0, 1, 1, 0] + [1, 1, 1, 0, 0, 0], dtype=float)
+    np.testing.assert_allclose(probes.basin_radius(same, origin, sigma, 3), [0.2, 0.0, 0.1])
 
 
 def test_basin_radius_is_monotone():
@@ -254,6 +326,21 @@ def test_span_basis_drops_dependent_rows():
     assert probes.span_basis(X3).shape == (9, 2)
 
 
+def test_tiny_maps_get_exact_spectra_and_spectra_dispatches_by_method_and_size(monkeypatch):
+    # d = 3 is below ARPACK's reach (k < d - 1 for a few eigenvalues): done densely; d = 4 is ARPACK's smallest
+    for blocks in ([rotation(0.95, 0.7), [[0.5]]], [rotation(0.95, 0.7), [[0.5]], [[-0.2]]]):
+        A, _ = with_spectrum([np.array(b) for b in blocks])
+        rho, s1 = probes.spectra_matrix_free(linear_map(A), torch.zeros(2, A.shape[0], dtype=torch.float64))
+        np.testing.assert_allclose(rho, 0.95, rtol=1e-6)
+        np.testing.assert_allclose(s1, np.linalg.norm(A.numpy(), 2), rtol=1e-6)
+    calls = []
+    monkeypatch.setattr(probes, "spectra_dense", lambda f, X: calls.append(("dense", X.shape[1])))
+    monkeypatch.setattr(probes, "spectra_matrix_free", lambda f, X: calls.append(("arpack", X.shape[1])))
+    for d, method in [(probes.DENSE_MAX_DIM, "auto"), (probes.DENSE_MAX_DIM + 1, "auto"), (4, "arpack"), (300, "dense")]:
+        probes.spectra(lambda x: x, torch.zeros(1, d), method)
+    assert calls == [("dense", 256), ("arpack", 257), ("arpack", 4), ("dense", 300)]
+
+
 def test_arpack_failure_is_nan_not_an_exception():
     # one Arnoldi restart on a spectrum with a near-tie at the top: ARPACK gives up, the probe says NaN
     blocks = [np.array([[1.0]]), np.array([[0.999999]])] + [np.array([[0.99 - 0.001 * k]]) for k in range(60)]
@@ -262,6 +349,22 @@ def test_arpack_failure_is_nan_not_an_exception():
     assert np.isnan(rho).all()
     rho, s1 = probes.spectra_matrix_free(linear_map(A), torch.zeros(1, A.shape[0], dtype=torch.float64))
     np.testing.assert_allclose(rho, 1.0, rtol=1e-6)  # with the default budget it converges
+
+
+def test_span_basis_cuts_relative_to_the_largest_singular_value():
+    X = torch.tensor([[1e3, 0, 0], [0, 1e-5, 0]], dtype=torch.float64)  # s_2 / s_1 = 1e-8 < rtol (1e-6)
+    for scale in (1.0, 1e-6):  # at any scale
+        assert probes.span_basis(scale * X).shape == (3, 1)
+    assert probes.span_basis(torch.zeros(2, 3, dtype=torch.float64)).shape == (3, 0)  # zeros span nothing
+
+
+def test_the_jacobian_operator_takes_complex_vectors_part_by_part():
+    A, _ = with_spectrum([rotation(0.9, 0.4)] + [np.array([[0.1 * k]]) for k in range(1, 5)], seed=2)
+    op = probes.jacobian_operator(linear_map(A), torch.zeros(A.shape[0], dtype=torch.float64))
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(A.shape[0]) + 1j * rng.standard_normal(A.shape[0])
+    np.testing.assert_allclose(op.matvec(v), A.numpy() @ v, rtol=1e-12)
+    np.testing.assert_allclose(op.rmatvec(v), A.numpy().T @ v, rtol=1e-12)
 
 
 # --- linear operators (C3) ---------------------------------------------------------------------------
@@ -294,7 +397,7 @@ def test_operator_spectrum_of_a_projection_and_of_a_banded_map():
     assert (s.near_one, s.near_one_in_span) == (3, 3) and s.rest_radius == pytest.approx(1.5) and not s.memorizes()
     band = torch.eye(16, dtype=torch.float64) * 0.5 + torch.diag(torch.full((15,), 0.5, dtype=torch.float64), 1)
     s = probes.operator_spectrum(band, X)
-    assert s.near_one == 0 and s.rest_radius == pytest.approx(0.5) and not s.memorizes()
+    assert s.near_one == s.near_one_in_span == 0 and s.rest_radius == pytest.approx(0.5) and not s.memorizes()
     s = probes.operator_spectrum(I, X)
     assert s.near_one == 16 and s.near_one_in_span == 3  # identity keeps everything, mostly off the span
     assert s.rest_radius == 0 and not s.memorizes()
@@ -335,3 +438,10 @@ def test_jacobian_of_composed_map_is_the_product_of_jacobians():
     x1 = net(x0)
     J0, J1 = probes.jacobians_dense(net, x0)[0], probes.jacobians_dense(net, x1)[0]
     torch.testing.assert_close(probes.jacobians_dense(probes.compose(net, 2), x0)[0], J1 @ J0)
+
+
+def test_operator_eigenvalues_come_sorted_by_modulus_and_near_one_is_strictly_within_tol():
+    A = torch.diag(torch.tensor([0.25, 1.0, -2.0, 1.5], dtype=torch.float64))
+    s = probes.operator_spectrum(A, torch.eye(4, dtype=torch.float64)[:1], tol=0.5)
+    np.testing.assert_array_equal(s.eigenvalues, [-2.0, 1.5, 1.0, 0.25])
+    assert s.near_one == 1 and s.rest_radius == 2.0  # |1.5 - 1| = 0.5 is not < tol
