@@ -44,6 +44,11 @@ class Criterion:
     min_attractor_frac: float = 0.5
     min_retrieval: float = 0.5
 
+    def __post_init__(self):
+        for name in ("min_attractor_frac", "min_retrieval"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"Criterion.{name} = {getattr(self, name)}: a share, so between 0 and 1")
+
     def __str__(self) -> str:
         return f"attractor_frac >= {self.min_attractor_frac} and retrieval_same_frac >= {self.min_retrieval}"
 
@@ -52,9 +57,9 @@ DEFAULT = Criterion()
 
 
 def memorized(trials: pd.DataFrame, criterion: Criterion = DEFAULT) -> pd.Series:
-    """Boolean per trial row (NaN metrics count as False)."""
-    a = trials["attractor_frac"].astype(float).fillna(-1.0)
-    r = trials["retrieval_same_frac"].astype(float).fillna(-1.0)
+    """Boolean per trial row; a missing metric (NaN) compares False, so such a trial does not memorize."""
+    a = trials["attractor_frac"].astype(float)
+    r = trials["retrieval_same_frac"].astype(float)
     return (a >= criterion.min_attractor_frac) & (r >= criterion.min_retrieval)
 
 

@@ -51,6 +51,17 @@ def test_c2_reproduced_only_with_three_seeds_and_an_interval_above_zero():
     assert verdict([r for r in rows if r["seed"] < 2], "C2").status == "insufficient evidence"
 
 
+def test_c2_a_higher_mean_whose_interval_reaches_zero_is_insufficient_evidence():
+    # depth 8 stores more on average (0.3 vs 0.07), but one seed of three carries it: the interval of
+    # the difference straddles 0, so no verdict either way
+    rows = [row(depth=d, seed=s, attractor=a) for d, vals in ((2, (0.0, 0.0, 0.2)), (8, (0.0, 0.0, 0.9)))
+            for s, a in enumerate(vals)]
+    d, lo, hi = claims.diff_interval(np.array([0.0, 0.0, 0.9]), np.array([0.0, 0.0, 0.2]))
+    assert d > 0 and lo <= 0 < hi
+    v = verdict(rows, "C2")
+    assert v.status == "insufficient evidence", v.line()
+
+
 def test_c2_uses_the_deepest_depth_that_interpolated():
     rows = [row(depth=d, seed=s, attractor=a) for s in range(3) for d, a in ((2, 0.0), (6, 0.9))]
     rows += [row(depth=12, seed=s, attractor=0.0, status="not_converged") for s in range(3)]
@@ -300,3 +311,229 @@ def test_boundaries_of_the_claim_rules():
     # C5: a table without a task column has no sequence trials
     table = pd.DataFrame(_c5(0.9, 0.0)).drop(columns=["task"])
     assert claims.c5_sequence(table).status == "not covered"
+
+
+# --- the statistics, by hand ---------------------------------------------------------------------
+
+def test_bootstrap_interval_of_two_seeds_is_read_off_its_three_possible_means():
+    # two seeds [0, 1]: a resampled mean is 0, 1/2 or 1 with probability 1/4, 1/2, 1/4, so the 90% interval
+    # (5% and 95% quantiles) is [0, 1] and a 40% interval (30% and 70% quantiles) is the point 1/2
+    assert claims.mean_interval(np.array([0.0, 1.0]), n_boot=20_000) == (0.5, 0.0, 1.0)
+    assert claims.mean_interval(np.array([0.0, 1.0]), level=0.4, n_boot=20_000) == (0.5, 0.5, 0.5)
+    # the same data give the same interval on every run (the report must not change when rebuilt)
+    a = np.sqrt(np.arange(1.0, 11.0))  # almost every resample has its own mean
+    assert claims.mean_interval(a) == claims.mean_interval(a)
+
+
+def test_rises_is_insufficient_on_a_straddling_interval_or_a_short_cell():
+    assert claims.rises(np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))[0] == "insufficient"
+    assert claims.rises(np.zeros(3), np.zeros(3))[0] == "no"  # both all zeros: [0, 0], level
+    assert claims.rises(np.ones(2), np.zeros(3)) == ("insufficient", "2 seeds")
+    assert claims.rises(np.ones(4), np.zeros(2)) == ("insufficient", "2 seeds")
+
+
+# --- what a verdict says -------------------------------------------------------------------------
+
+def test_not_covered_verdicts_say_what_the_grid_lacks_and_nothing_else():
+    table = pd.DataFrame([row(depth=4, seed=s) for s in seeds()])  # fc nets on 10 examples at one depth, one width
+    assert [v.line() for v in claims.verdicts(table)] == [
+        "C1 [not covered]: no depth-1 trials in this grid",
+        "C2 [not covered]: needs nonlinear fc trials on several examples at two or more depths >= 2",
+        "C3 [not covered]: needs nonlinear conv or conv_down trials at two or more depths",
+        "C3-linear [not covered]: needs linear conv or conv_down trials at two or more depths",
+        "C4 [not covered]: no nonlinear n_train = 1 trials in this grid",
+        "C5 [not covered]: no task = sequence trials in this grid",
+        "C6 [not covered]: needs nonlinear trials on several examples at two or more widths"]
+
+
+def test_a_verdict_line_counts_each_exclusion_reason_and_the_fewest_seeds():
+    rows = _along_axis("depth", {"relu": (0.0, 0.9)})
+    rows += [row(depth=8, seed=3, status="not_converged")] + [row(depth=8, seed=s, status="diverged") for s in (4, 5)]
+    v = verdict(rows, "C2")
+    assert v.status == "reproduced" and v.excluded == {"did not interpolate": 1, "diverged": 2}, v.line()
+    assert v.line().endswith(" [min seeds per cell 3; excluded: 1 did not interpolate, 2 diverged]")
+    # a grid of one group has no group label in front of its numbers
+    assert v.text.startswith("attractor_frac 90% at depth 8 vs 0% at 2, difference +0.90"), v.text
+    # nothing compared: 0 seeds, nothing excluded
+    short = verdict(_along_axis("depth", {"relu": (0.0, 0.9)}, n=2), "C2")
+    assert short.line().endswith(" [min seeds per cell 0; excluded: none]"), short.line()
+    short = verdict(_c3({"conv_down": 4, "conv": 8}, n=2), "C3")  # neither of C3's two comparisons made
+    assert short.line().endswith(" [min seeds per cell 0; excluded: none]"), short.line()
+
+
+def test_a_group_whose_trials_all_failed_to_fit_is_reported_as_none_interpolated():
+    rows = _along_axis("depth", {"relu": (0.0, 0.9)}, width=256)
+    rows += [dict(r, status="not_converged") for r in _along_axis("depth", {"relu": (0.0, 0.9)}, width=64)]
+    v = verdict(rows, "C2")
+    assert "width 64: fewer than two depth values with 3 interpolated seeds (none interpolated)" in v.text, v.text
+    assert v.status == "reproduced"
+
+
+def test_an_axis_missing_from_older_trials_is_a_group_of_its_own():
+    # trials written before lr was an axis carry no lr (null): they are a group, not dropped
+    rows = _along_axis("depth", {"relu": (0.0, 0.9)}, lr=1e-3) + _along_axis("depth", {"relu": (0.9, 0.0)}, lr=None)
+    v = verdict(rows, "C2")
+    assert v.status == "partly" and "lr nan: " in v.text, v.line()
+
+
+def test_the_seed_count_of_a_verdict_is_the_fewest_of_any_compared_cell():
+    def c2(hi_seeds, lo_seeds, width=64):
+        return ([row(depth=8, seed=s, width=width, attractor=0.9) for s in range(hi_seeds)]
+                + [row(depth=2, seed=s, width=width, attractor=0.0) for s in range(lo_seeds)])
+    assert verdict(c2(3, 4), "C2").seeds == 3  # the deep cell is the smaller
+    assert verdict(c2(4, 3), "C2").seeds == 3  # the shallow cell is the smaller
+    assert verdict(c2(3, 3, 64) + c2(4, 4, 256), "C2").seeds == 3  # the first group is the smaller
+    c1 = [_single("identity", s) for s in range(3)] + [_single("tanh", s) for s in range(4)]
+    assert verdict(c1, "C1").seeds == 3
+    c4 = [row(depth=2, seed=s, n_train=1, attractor=1.0, activation=a) for a, n in (("selu", 3), ("tanh", 4))
+          for s in range(n)]
+    assert verdict(c4, "C4").seeds == 3
+    c5 = [row(depth=2, seed=s, task="sequence", attractor=1.0, retrieval=0.9) for s in range(4)]
+    c5 += [row(depth=4, seed=s, task="sequence", attractor=0.0, retrieval=0.0) for s in range(3)]
+    assert verdict(c5, "C5").seeds == 3  # exactly MIN_SEEDS unstable cycles are compared
+
+
+def test_c3_seed_count_covers_both_the_depth_and_the_downsampling_comparisons():
+    def cells(counts):  # {(arch, depth): seeds}
+        return [row(a, d, s, 32, 0.9 if d >= 8 else 0.0) for (a, d), n in counts.items() for s in range(n)]
+    # only the downsampling comparison at depth 4 has 3 seeds (conv_down's depth comparison is 2 vs 8)
+    only_down = {("conv_down", 2): 4, ("conv_down", 4): 3, ("conv_down", 8): 4,
+                 ("conv", 2): 4, ("conv", 4): 4, ("conv", 8): 4}
+    assert verdict(cells(only_down), "C3").seeds == 3
+    # only the depth comparison of conv (2 vs 16) has 3 seeds; conv_down has no depth 16 to compare with
+    only_depth = {("conv_down", 2): 4, ("conv_down", 8): 4, ("conv", 2): 4, ("conv", 8): 4, ("conv", 16): 3}
+    assert verdict(cells(only_depth), "C3").seeds == 3
+
+
+# --- the comparison rule of helps ------------------------------------------------------------------
+
+def _pairs(values):
+    """ev for ``helps``: {depth: (conv_down's memorized per seed, conv's)}."""
+    return pd.DataFrame([{"arch": a, "depth": d, "seed": s, "memorized": m}
+                         for d, pair in values.items() for a, ms in zip(("conv_down", "conv"), pair)
+                         for s, m in enumerate(ms)])
+
+
+def _helps(values):
+    ev = _pairs(values)
+    return claims.helps(ev, "arch", "conv_down", "conv", "memorized", ev)
+
+
+def test_helps_says_no_when_every_pair_is_level_or_one_is_reversed():
+    zeros, ones, straddle_a, straddle_b = [0.0] * 3, [1.0] * 3, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]
+    assert _helps({2: (zeros, zeros), 4: (zeros, zeros)})[0] == "no"  # level everywhere
+    assert _helps({2: (zeros, ones), 4: (straddle_a, straddle_b)})[0] == "no"  # one reversed, one undecided
+    assert _helps({2: (ones, zeros), 4: (zeros, ones)})[0] == "no"  # one each way
+    assert _helps({2: (straddle_a, straddle_b), 4: (straddle_b, straddle_a)})[0] == "insufficient"
+    assert _helps({2: (ones, zeros), 4: (zeros, zeros)})[0] == "yes"
+
+
+def test_helps_reports_the_fewest_seeds_of_its_compared_pairs():
+    one, zero = 1.0, 0.0
+    assert _helps({2: ([one] * 3, [zero] * 4)})[2] == 3
+    assert _helps({2: ([one] * 4, [zero] * 3)})[2] == 3
+    assert _helps({2: ([one] * 3, [zero] * 3), 4: ([one] * 4, [zero] * 4)})[2] == 3
+
+
+# --- which trials each claim reads -----------------------------------------------------------------
+
+def test_each_claim_reads_only_its_own_trials_from_a_mixed_grid():
+    # C2: fc nets on 2 examples store more with depth; fc nets on one example and conv nets, which fall, are not C2's
+    c2 = _along_axis("depth", {"relu": (0.0, 0.9)}, n_train=2)
+    c2 += _along_axis("depth", {"relu": (0.9, 0.0)}, n_train=1) + _along_axis("depth", {"relu": (0.9, 0.0)}, arch="conv",
+                                                                              n_train=2)
+    assert verdict(c2, "C2").status == "reproduced", verdict(c2, "C2").line()
+    # C3: conv nets on 2 examples; conv nets on one example (which un-memorize with depth) are C4's
+    c3 = [dict(r, n_train=2) for r in _c3({"conv_down": 4, "conv": 8})]
+    c3 += [row(a, d, s, 32, 0.9 if d == 2 else 0.0, n_train=1) for a in ("conv", "conv_down") for d in (2, 8)
+           for s in seeds()]
+    assert verdict(c3, "C3").status == "reproduced", verdict(c3, "C3").line()
+    # C6: nets on 2 examples widen into memorization; nets on one example are C4's
+    c6 = _along_axis("width", {"relu": (0.2, 0.9)}, depth=8, n_train=2)
+    c6 += _along_axis("width", {"relu": (0.9, 0.2)}, depth=8, n_train=1)
+    assert verdict(c6, "C6").status == "reproduced", verdict(c6, "C6").line()
+
+
+def test_sequence_and_linear_nets_are_not_c4_evidence_but_nets_without_bias_are():
+    stored = _c4({"selu": 1.0})
+    assert verdict(stored, "C4").status == "reproduced"
+    # a table from before the task axis existed: every trial is an autoencoder
+    assert claims.c4_single(pd.DataFrame(stored).drop(columns=["task"])).status == "reproduced"
+    assert verdict([dict(r, task="sequence") for r in stored], "C4").status == "not covered"
+    # only identity *and* no bias is linear: a relu net without bias is a nonlinear net
+    assert verdict([dict(r, activation="relu", bias=False) for r in stored], "C4").status == "reproduced"
+
+
+def test_verdicts_judge_c3_with_the_criterion_given():
+    # deep nets store 30% of their examples: not memorized by the default criterion (50%), memorized at 25%
+    rows = [row(a, d, s, 32, 0.3 if d >= first else 0.0) for a, first in (("conv_down", 4), ("conv", 8))
+            for d in (2, 4, 8) for s in seeds()]
+    table = pd.DataFrame(rows)
+    c3 = {v.claim: v for v in claims.verdicts(table, maps.Criterion(0.25, 0.25))}["C3"]
+    assert c3.status == "reproduced", c3.line()
+    assert verdict(rows, "C3").status == "not reproduced"
+
+
+# --- boundaries of each claim's rule -------------------------------------------------------------------
+
+def test_c1_attractor_share_at_or_above_its_tolerance():
+    # layers in the span but storing half their examples: attractors contradict C1 (default tolerance 10%)
+    half = [_single("identity", s, attractor=0.5) for s in seeds()]
+    assert verdict(half, "C1").status == "not reproduced"
+    # a share of exactly the tolerance is neither below it (yes) nor above it (no)
+    assert claims.c1_span(pd.DataFrame(half), attractor_tol=0.5).status == "insufficient evidence"
+
+
+def test_c3_texts_list_every_depth_compared_and_say_what_is_untested():
+    v = verdict(_c3({"conv_down": 4, "conv": 8}), "C3")
+    assert "; depth 4: 100% vs 0%, difference +1.00" in v.text and "; depth 8: 100% vs 100%" in v.text, v.text
+    v = verdict(_c3({"conv_down": 4}), "C3")
+    assert v.text.endswith(" | the grid lacks conv, so whether downsampling helps is not tested"), v.text
+
+
+def test_c3_linear_reads_only_nets_whose_operator_was_measured_at_two_depths():
+    rows = _c3_linear({"conv": 4, "conv_down": 2})
+    assert verdict([dict(r, operator_near_one=None) for r in rows], "C3-linear").status == "not covered"
+    assert verdict([r for r in rows if r["depth"] == 4], "C3-linear").status == "not covered"
+
+
+def test_c3_linear_a_receptive_field_equal_to_the_side_is_not_below_it():
+    # 9x9 images, 3x3 kernels: depth 2 sees 5 pixels (below 9), depth 4 sees 9 (not below) and acts as P_X
+    rows = [_linear("conv", d, 9, s, d == 4) for d in (2, 4) for s in seeds()]
+    v = verdict(rows, "C3-linear")
+    assert "acting as P_X: 0 of 3 -> yes" in v.text, v.text
+
+
+def test_c4_boundaries_of_the_attractor_share():
+    # every seed stores exactly half: the lower bound is 50%, which is enough
+    assert verdict(_c4({"selu": 0.5}), "C4").status == "reproduced"
+    # shares 0, 1/2, 1/2: the upper bound is exactly 50% and the lower below it: undecided, not a failure
+    rows = [row(depth=2, seed=s, n_train=1, attractor=a, activation="selu") for s, a in enumerate((0.0, 0.5, 0.5))]
+    assert verdict(rows, "C4").status == "insufficient evidence"
+
+
+def test_c4_text_counts_cells_and_names_the_failing_ones():
+    v = verdict(_c4({"selu": 1.0, "tanh": 1.0}), "C4")
+    assert v.text == ("2 of 2 cells store the example (lower bound of the attractor share >= 50%); "
+                      "mean share over usable cells 100%"), v.text
+    v = verdict(_c4({"selu": 0.0, "tanh": 0.0}), "C4")
+    assert v.text.endswith("; not stored: activation selu: 0% (no); activation tanh: 0% (no)"), v.text
+    v = verdict(_c4({"selu": 1.0, "tanh": 1.0}, n=2), "C4")
+    assert v.text == ("0 of 2 cells store the example (lower bound of the attractor share >= 50%); "
+                      "mean share over usable cells n/a; 2 cell(s) with fewer than 3 interpolated seeds"), v.text
+
+
+def test_c5_boundaries_and_texts():
+    # stable cycles reached from exactly half the noisy starts: lower bound 50% is enough
+    assert "-> yes" in verdict(_c5(0.5), "C5").text
+    v = verdict(_c5(0.0), "C5")
+    assert "noisy starts reach a stable cycle in 0% (CI 0%-0%) -> no" in v.text, v.text
+    # retrieval 0, 1/2, 1/2: upper bound exactly 50%, undecided
+    rows = [row(depth=2, seed=s, task="sequence", attractor=1.0, retrieval=r) for s, r in enumerate((0.0, 0.5, 0.5))]
+    v = verdict(rows, "C5")
+    assert v.status == "insufficient evidence" and "-50%) -> insufficient" in v.text, v.line()
+    # two stable cycles against three unstable ones: too few stable ones to compare
+    rows = _c5(0.9, 0.0, n=3)[1:]
+    v = verdict(rows + [row(depth=8, seed=0, task="sequence", status="not_converged")], "C5")
+    assert v.text == "2 of 5 interpolated cycles stable; stable minus unstable retrieval 2 seeds -> insufficient", v.text
+    assert v.excluded == {"did not interpolate": 1}
