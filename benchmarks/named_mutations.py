@@ -1,0 +1,115 @@
+"""The hand-made mutations a reviewer tried on the science and durability core, each with the test
+that must catch it.
+
+    python benchmarks/named_mutations.py [--out benchmarks/named_mutations.md]
+
+For each mutation: copy the code and tests to a temporary folder, apply the one-line change, run the
+named test there, and record whether it failed (caught). The unchanged copy runs every named test
+first, which must pass. A mutation whose line is no longer in the code is reported, not skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+COPY = ["study", "analysis", "tests", "docs", "notebooks", "README.md", "REPRODUCTION.md", "pyproject.toml"]
+
+# (what a reviewer changed, file, the original text, the mutated text, the test that must fail)
+MUTATIONS = [
+    ("parts written straight to their final name (no temp file, no rename)", "study/results.py",
+     "pq.write_table(to_table(rows, TABLES[table_name]), tmp, filesystem=fs)",
+     "pq.write_table(to_table(rows, TABLES[table_name]), final, filesystem=fs); tmp = None",
+     "tests/test_durability.py::test_a_kill_at_each_moment_of_a_write_leaves_whole_parts_and_a_readable_folder"),
+    ("an attractor need not be a fixed point", "study/trial.py",
+     "attractor = fixed & (rho < 1 - cfg.rho_margin)", "attractor = rho < 1 - cfg.rho_margin",
+     "tests/test_trial_maps.py::test_a_contraction_with_no_fixed_point_at_the_examples_makes_no_attractor"),
+    ("no margin below rho = 1", "study/trial.py",
+     "attractor = fixed & (rho < 1 - cfg.rho_margin)", "attractor = fixed & (rho < 1)",
+     "tests/test_trial_maps.py::test_a_repelling_or_barely_contracting_fixed_point_is_no_attractor"),
+    ("a return to any training example counts as a return to its own", "study/trial.py",
+     "same = (k == probes.TRAIN) & (near == origins[name]) if name in origins else None",
+     "same = (k == probes.TRAIN) if name in origins else None",
+     "tests/test_trial_maps.py::test_a_map_sending_every_start_to_x0_retrieves_any_memory_but_its_own_only_from_x0"),
+    ("a start counts as retrieved without converging", "study/probes.py",
+     "kind[limits.converged & (rel <= match_tol)] = TRAIN", "kind[rel <= match_tol] = TRAIN",
+     "tests/test_probes.py::test_a_start_that_oscillates_beside_its_example_is_no_return"),
+    ("a sequence trial is probed through f, not f applied n times", "study/trial.py",
+     'f = probes.compose(model, len(x)) if cfg.task == "sequence" else model', "f = model",
+     "tests/test_trial_maps.py::test_a_cyclic_contraction_is_probed_through_f_to_the_n_as_a_sequence_task"),
+    ("onset: a rate must exceed the threshold, not reach it", "analysis/maps.py",
+     "hit = np.flatnonzero(rate >= threshold)", "hit = np.flatnonzero(rate > threshold)",
+     "tests/test_maps.py::test_a_rate_of_exactly_the_threshold_is_the_onset"),
+    ("memorized: the criterion's thresholds are strict", "analysis/maps.py",
+     "return (a >= criterion.min_attractor_frac) & (r >= criterion.min_retrieval)",
+     "return (a > criterion.min_attractor_frac) & (r > criterion.min_retrieval)",
+     "tests/test_maps.py::test_the_criterion_holds_at_exactly_its_thresholds"),
+    ("C1: either condition is enough for 'the layer projects onto the span'", "analysis/claims.py",
+     "YES if s_hi < span_tol and a_hi < attractor_tol", "YES if s_hi < span_tol or a_hi < attractor_tol",
+     "tests/test_verdicts.py::test_every_claim_reaches_every_status_on_a_planted_table"),
+    ("C2 (and C3, C6): a rise decided on the point difference, not its interval", "analysis/claims.py",
+     "outcome = YES if lo > 0 else NO if hi <= 0 else UNSURE", "outcome = YES if d > 0 else NO if hi <= 0 else UNSURE",
+     "tests/test_verdicts.py::test_c2_a_higher_mean_whose_interval_reaches_zero_is_insufficient_evidence"),
+    ("C5: stable and unstable cycles swapped", "analysis/claims.py",
+     "stable, unstable = ev[ev.attractor_frac == 1], ev[ev.attractor_frac < 1]",
+     "unstable, stable = ev[ev.attractor_frac == 1], ev[ev.attractor_frac < 1]",
+     "tests/test_verdicts.py::test_c5_stable_cycles_are_reached_and_unstable_ones_are_not"),
+]
+
+
+def _copy(dest: pathlib.Path) -> None:
+    for name in COPY:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+
+
+def _pytest(where: pathlib.Path, tests: list[str]) -> int:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # python -m puts the copy first on sys.path, ahead of the installed package
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                          cwd=where, env=env, capture_output=True, text=True).returncode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    rows, ok = [], True
+    with tempfile.TemporaryDirectory() as tmp:
+        base = pathlib.Path(tmp) / "base"
+        _copy(base)
+        if _pytest(base, sorted({m[4] for m in MUTATIONS})) != 0:
+            sys.exit("the named tests fail on the unchanged code: fix that first")
+        for k, (what, path, old, new, test) in enumerate(MUTATIONS):
+            where = pathlib.Path(tmp) / f"m{k}"
+            _copy(where)
+            source = (where / path).read_text()
+            if source.count(old) != 1:
+                caught = f"line not found once in {path}"
+                ok = False
+            else:
+                (where / path).write_text(source.replace(old, new))
+                code = _pytest(where, [test])
+                caught = "caught" if code == 1 else f"NOT caught (pytest exit {code})"
+                ok &= code == 1
+            rows.append(f"| {what} | `{path}` | `{test.split('::')[1]}` | {caught} |")
+            print(rows[-1], flush=True)
+            shutil.rmtree(where)
+    text = ("# Named mutations\n\n`python benchmarks/named_mutations.py` applies each change a reviewer tried, "
+            "one at a time, to a copy of the code, and runs the test that must catch it.\n\n"
+            "| mutation | file | test | result |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    if args.out:
+        pathlib.Path(args.out).write_text(text)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
