@@ -50,6 +50,15 @@ def planted_results(tmp_path_factory):
     return out
 
 
+@pytest.fixture
+def planted(planted_results, tmp_path):
+    """A copy of ``planted_results`` in the test's own folder, for a test that changes it."""
+    import shutil
+    out = tmp_path / "res"
+    shutil.copytree(planted_results, out)
+    return out
+
+
 def pytest_addoption(parser):
     parser.addoption("--stress", action="store_true",
                      help="also run the random-kill stress test: the sweep's driver killed 20 times at random moments")

@@ -34,35 +34,28 @@ def files(out, table="trials") -> list[str]:
     return sorted(os.listdir(out / table))
 
 
-@pytest.fixture
-def folder(planted_results, tmp_path):
-    out = tmp_path / "res"
-    shutil.copytree(planted_results, out)
-    return out
-
-
-def test_compact_keeps_every_row_and_leaves_one_file_per_table(folder, capsys):
-    before = frames(folder)
-    assert main(["compact", str(folder)]) == 0
+def test_compact_keeps_every_row_and_leaves_one_file_per_table(planted, capsys):
+    before = frames(planted)
+    assert main(["compact", str(planted)]) == 0
     assert "trials: 4 files -> 1 (4 rows); examples: 4 files -> 1 (40 rows)" in capsys.readouterr().out
     for t in TABLES:
-        (name,) = files(folder, t)
+        (name,) = files(planted, t)
         assert name.startswith(results.COMPACTED)
-        meta = pq.read_schema(folder / t / name).metadata
+        meta = pq.read_schema(planted / t / name).metadata
         assert meta[b"memsweep_schema_version"] == results.SCHEMA_VERSION.encode()
-    same(before, frames(folder))
-    assert finished_ids(str(folder)) == set(before["trials"].trial_id)
-    assert os.listdir(folder / "_tmp") == []
-    assert compact.compact(str(folder)).line() == "nothing to compact"  # a second run leaves it alone
+    same(before, frames(planted))
+    assert finished_ids(str(planted)) == set(before["trials"].trial_id)
+    assert os.listdir(planted / "_tmp") == []
+    assert compact.compact(str(planted)).line() == "nothing to compact"  # a second run leaves it alone
 
 
-def test_large_tables_split_into_files_that_keep_each_trials_rows_together(folder):
-    before = frames(folder)
-    compact.compact(str(folder), max_bytes=2000)
-    assert len(files(folder, "curves")) > 1
-    owners = [set(pq.read_table(folder / "curves" / f).column("trial_id").to_pylist()) for f in files(folder, "curves")]
+def test_large_tables_split_into_files_that_keep_each_trials_rows_together(planted):
+    before = frames(planted)
+    compact.compact(str(planted), max_bytes=2000)
+    assert len(files(planted, "curves")) > 1
+    owners = [set(pq.read_table(planted / "curves" / f).column("trial_id").to_pylist()) for f in files(planted, "curves")]
     assert sum(len(o) for o in owners) == len(set().union(*owners)) == 4  # no trial split over two files
-    same(before, frames(folder))
+    same(before, frames(planted))
 
 
 class Killed(BaseException):
@@ -70,68 +63,68 @@ class Killed(BaseException):
 
 
 @pytest.mark.parametrize("moment", ["written", "journaled", "renamed", "deleted"])
-def test_a_kill_at_each_moment_loses_nothing_and_the_next_start_finishes_the_job(folder, monkeypatch, moment):
-    before = frames(folder)
+def test_a_kill_at_each_moment_loses_nothing_and_the_next_start_finishes_the_job(planted, monkeypatch, moment):
+    before = frames(planted)
 
     def checkpoint(name):
         if name == f"compact:{moment}":
             raise Killed(name)
     monkeypatch.setattr(results, "checkpoint", checkpoint)
     with pytest.raises(Killed):
-        compact.compact(str(folder))
+        compact.compact(str(planted))
     # killed: memsweep's readers see every row once, and a resumed sweep skips the same trials
-    same(before, frames(folder))
-    assert finished_ids(str(folder)) == set(before["trials"].trial_id)
+    same(before, frames(planted))
+    assert finished_ids(str(planted)) == set(before["trials"].trial_id)
     journaled = moment != "written"
-    assert os.path.exists(folder / "_tmp" / "compact-trials.json") == journaled  # trials/ goes first
+    assert os.path.exists(planted / "_tmp" / "compact-trials.json") == journaled  # trials/ goes first
     if moment in ("written", "journaled"):  # nothing renamed yet: the table folder holds the parts alone
-        assert not any(f.startswith(results.COMPACTED) for f in files(folder))
-        assert len(pd.read_parquet(folder / "trials")) == 4  # an outside reader sees each row once
+        assert not any(f.startswith(results.COMPACTED) for f in files(planted))
+        assert len(pd.read_parquet(planted / "trials")) == 4  # an outside reader sees each row once
     # what a sweep's start does (study.sweep._set_aside), then the compaction that was cut short
     monkeypatch.undo()
-    assert compact.roll_forward(str(folder)) == int(journaled)
-    results.set_aside(str(folder))
-    compact.compact(str(folder))
-    assert all(len(files(folder, t)) == 1 for t in TABLES) and os.listdir(folder / "_tmp") == []
-    same(before, frames(folder))
+    assert compact.roll_forward(str(planted)) == int(journaled)
+    results.set_aside(str(planted))
+    compact.compact(str(planted))
+    assert all(len(files(planted, t)) == 1 for t in TABLES) and os.listdir(planted / "_tmp") == []
+    same(before, frames(planted))
 
 
-def test_a_part_written_after_compaction_wins_over_its_compacted_rows(folder):
-    compact.compact(str(folder))
-    tid = sorted(finished_ids(str(folder)))[0]
-    row = results.read_trial_row(str(folder), tid)
-    results.write_part(str(folder), "trials", tid, [dict(row, attractor_frac=0.123)])  # a rerun of that trial
-    trials = analysis.load(str(folder)).trials
+def test_a_part_written_after_compaction_wins_over_its_compacted_rows(planted):
+    compact.compact(str(planted))
+    tid = sorted(finished_ids(str(planted)))[0]
+    row = results.read_trial_row(str(planted), tid)
+    results.write_part(str(planted), "trials", tid, [dict(row, attractor_frac=0.123)])  # a rerun of that trial
+    trials = analysis.load(str(planted)).trials
     assert len(trials) == 4 and trials.set_index("trial_id").attractor_frac[tid] == 0.123
-    assert results.read_trial_row(str(folder), tid)["attractor_frac"] == 0.123
-    compact.compact(str(folder))
-    assert analysis.load(str(folder)).trials.set_index("trial_id").attractor_frac[tid] == 0.123
+    assert results.read_trial_row(str(planted), tid)["attractor_frac"] == 0.123
+    compact.compact(str(planted))
+    assert analysis.load(str(planted)).trials.set_index("trial_id").attractor_frac[tid] == 0.123
 
 
-def test_a_part_rewritten_during_compaction_is_kept(folder, monkeypatch):
-    tid = sorted(finished_ids(str(folder)))[0]
-    row = results.read_trial_row(str(folder), tid)
+def test_a_part_rewritten_during_compaction_is_kept(planted, monkeypatch):
+    tid = sorted(finished_ids(str(planted)))[0]
+    row = results.read_trial_row(str(planted), tid)
 
     def checkpoint(name):  # a rerun writes this trial's part again between the renames and the deletes
-        if name == "compact:renamed" and not (folder / "trials" / "rewritten").exists():
-            (folder / "trials" / "rewritten").mkdir()  # once: only the trials table's compaction
-            results.write_part(str(folder), "trials", tid, [dict(row, attractor_frac=0.5)])
+        if name == "compact:renamed" and not (planted / "trials" / "rewritten").exists():
+            (planted / "trials" / "rewritten").mkdir()  # once: only the trials table's compaction
+            results.write_part(str(planted), "trials", tid, [dict(row, attractor_frac=0.5)])
     monkeypatch.setattr(results, "checkpoint", checkpoint)
-    compact.compact(str(folder))
-    assert f"{tid}.parquet" in files(folder)  # the newer part stayed, and it is what readers see
-    assert analysis.load(str(folder)).trials.set_index("trial_id").attractor_frac[tid] == 0.5
+    compact.compact(str(planted))
+    assert f"{tid}.parquet" in files(planted)  # the newer part stayed, and it is what readers see
+    assert analysis.load(str(planted)).trials.set_index("trial_id").attractor_frac[tid] == 0.5
 
 
-def test_error_rows_in_a_compacted_file_are_set_aside_so_their_trials_run_again(folder):
-    tid = sorted(finished_ids(str(folder)))[0]
-    results.write_part(str(folder), "trials", tid, [dict(results.read_trial_row(str(folder), tid), status="error")])
-    compact.compact(str(folder))
-    damaged, errored = results.set_aside(str(folder))
+def test_error_rows_in_a_compacted_file_are_set_aside_so_their_trials_run_again(planted):
+    tid = sorted(finished_ids(str(planted)))[0]
+    results.write_part(str(planted), "trials", tid, [dict(results.read_trial_row(str(planted), tid), status="error")])
+    compact.compact(str(planted))
+    damaged, errored = results.set_aside(str(planted))
     assert (damaged, errored) == ([], [tid])
-    assert tid not in finished_ids(str(folder)) and len(finished_ids(str(folder))) == 3
-    res = analysis.load(str(folder))
+    assert tid not in finished_ids(str(planted)) and len(finished_ids(str(planted))) == 3
+    res = analysis.load(str(planted))
     assert tid not in set(res.trials.trial_id) and tid not in set(res.examples.trial_id)  # all its rows moved
-    aside = pd.concat(pd.read_parquet(folder / "_errors" / t) for t in ("trials", "examples"))
+    aside = pd.concat(pd.read_parquet(planted / "_errors" / t) for t in ("trials", "examples"))
     assert set(aside.trial_id) == {tid} and len(aside) == 11  # its row and its 10 example rows, kept
 
 
@@ -173,11 +166,11 @@ def test_results_on_remote_storage_are_read_compacted_and_set_aside_through_its_
     assert results.read_trial_row(root, ids[2])["trial_id"] == ids[2]
 
 
-def test_a_kill_while_setting_aside_errored_rows_leaves_the_trial_to_be_set_aside_again(folder, monkeypatch):
-    tid = sorted(finished_ids(str(folder)))[0]
-    results.write_part(str(folder), "trials", tid, [dict(results.read_trial_row(str(folder), tid), status="error")])
-    compact.compact(str(folder))
-    (name,) = files(folder, "examples")
+def test_a_kill_while_setting_aside_errored_rows_leaves_the_trial_to_be_set_aside_again(planted, monkeypatch):
+    tid = sorted(finished_ids(str(planted)))[0]
+    results.write_part(str(planted), "trials", tid, [dict(results.read_trial_row(str(planted), tid), status="error")])
+    compact.compact(str(planted))
+    (name,) = files(planted, "examples")
     drop, done = results._drop_rows, []
 
     def drop_once_then_kill(fs, base, table, file, ids):
@@ -187,74 +180,74 @@ def test_a_kill_while_setting_aside_errored_rows_leaves_the_trial_to_be_set_asid
         done.append(table)
     monkeypatch.setattr(results, "_drop_rows", drop_once_then_kill)
     with pytest.raises(Killed):
-        results.set_aside(str(folder))
+        results.set_aside(str(planted))
     # its trial row goes last: still there, still 'error', so the next start sets the trial aside again
-    assert done == ["examples"] and tid in finished_ids(str(folder))
+    assert done == ["examples"] and tid in finished_ids(str(planted))
     monkeypatch.undo()
-    assert results.set_aside(str(folder)) == ([], [tid]) and tid not in finished_ids(str(folder))
-    assert os.listdir(folder / "_errors" / "examples") == [name]  # the rows keep the name of their file
-    assert set(pd.read_parquet(folder / "_errors" / "examples" / name).trial_id) == {tid}
-    assert tid not in set(analysis.load(str(folder)).examples.trial_id)
+    assert results.set_aside(str(planted)) == ([], [tid]) and tid not in finished_ids(str(planted))
+    assert os.listdir(planted / "_errors" / "examples") == [name]  # the rows keep the name of their file
+    assert set(pd.read_parquet(planted / "_errors" / "examples" / name).trial_id) == {tid}
+    assert tid not in set(analysis.load(str(planted)).examples.trial_id)
 
 
-def test_the_newest_compacted_file_wins_when_two_hold_a_trial(folder):
-    compact.compact(str(folder))
-    (name,) = files(folder)
-    tid = sorted(finished_ids(str(folder)))[0]
+def test_the_newest_compacted_file_wins_when_two_hold_a_trial(planted):
+    compact.compact(str(planted))
+    (name,) = files(planted)
+    tid = sorted(finished_ids(str(planted)))[0]
     # a later compaction's files are in place and this one is not deleted yet: both hold tid, the later newer
-    old = folder / "trials" / "compacted-20260101T000000-aaaaaa-000.parquet"
-    os.rename(folder / "trials" / name, old)
+    old = planted / "trials" / "compacted-20260101T000000-aaaaaa-000.parquet"
+    os.rename(planted / "trials" / name, old)
     table = pq.read_table(old)
     newer = pa.Table.from_pylist([dict(r, attractor_frac=0.9) for r in table.to_pylist() if r["trial_id"] == tid],
                                  schema=table.schema)
-    pq.write_table(newer, folder / "trials" / "compacted-20260101T000001-aaaaaa-000.parquet")
-    trials = results.read_table(str(folder), "trials").to_pandas().set_index("trial_id")
+    pq.write_table(newer, planted / "trials" / "compacted-20260101T000001-aaaaaa-000.parquet")
+    trials = results.read_table(str(planted), "trials").to_pandas().set_index("trial_id")
     assert len(trials) == 4 and trials.attractor_frac[tid] == 0.9
-    assert results.read_trial_row(str(folder), tid)["attractor_frac"] == 0.9
-    (folder / "trials" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")  # another trial's, damaged
-    assert results.read_trial_row(str(folder), tid)["attractor_frac"] == 0.9  # not read to find this one
+    assert results.read_trial_row(str(planted), tid)["attractor_frac"] == 0.9
+    (planted / "trials" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")  # another trial's, damaged
+    assert results.read_trial_row(str(planted), tid)["attractor_frac"] == 0.9  # not read to find this one
 
 
-def test_a_folder_of_one_trial_is_compacted_into_files_stamped_with_the_utc_time(folder, monkeypatch):
+def test_a_folder_of_one_trial_is_compacted_into_files_stamped_with_the_utc_time(planted, monkeypatch):
     from datetime import datetime, timezone
-    for tid in sorted(finished_ids(str(folder)))[1:]:
+    for tid in sorted(finished_ids(str(planted)))[1:]:
         for t in TABLES:
-            os.remove(folder / t / f"{tid}.parquet")
+            os.remove(planted / t / f"{tid}.parquet")
     monkeypatch.setenv("TZ", "America/New_York")  # not UTC: the stamp must not follow the local clock
     time.tzset()
     try:
-        assert compact.compact(str(folder)).line().startswith("trials: 1 files -> 1 (1 rows)")
+        assert compact.compact(str(planted)).line().startswith("trials: 1 files -> 1 (1 rows)")
     finally:
         monkeypatch.undo()
         time.tzset()
     for t in TABLES:
-        (name,) = files(folder, t)
+        (name,) = files(planted, t)
         stamp = re.fullmatch(r"compacted-(\d{8}T\d{6})-[0-9a-f]{6}-000\.parquet", name).group(1)
         written = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
         assert abs((datetime.now(timezone.utc) - written).total_seconds()) < 120
 
 
-def test_max_bytes_bounds_each_file_without_splitting_a_trial(folder):
-    compact.compact(str(folder), max_bytes=results.read_table(str(folder), "trials").nbytes // 2)
-    owners = [pq.read_table(folder / "trials" / f).column("trial_id").to_pylist() for f in files(folder)]
+def test_max_bytes_bounds_each_file_without_splitting_a_trial(planted):
+    compact.compact(str(planted), max_bytes=results.read_table(str(planted), "trials").nbytes // 2)
+    owners = [pq.read_table(planted / "trials" / f).column("trial_id").to_pylist() for f in files(planted)]
     assert [len(o) for o in owners] == [2, 2]  # half the bytes: two trials a file
-    compact.compact(str(folder), max_bytes=1)  # smaller than a row: each trial a file of its own
+    compact.compact(str(planted), max_bytes=1)  # smaller than a row: each trial a file of its own
     for t, rows in [("trials", 1), ("examples", 10), ("curves", 100)]:
-        owners = [pq.read_table(folder / t / f).column("trial_id").to_pylist() for f in files(folder, t)]
+        owners = [pq.read_table(planted / t / f).column("trial_id").to_pylist() for f in files(planted, t)]
         assert len(owners) == 4 and all(len(o) == rows and len(set(o)) == 1 for o in owners), t
     for t in TABLES:  # two trials left: two rows of trials/, still one file each
-        for f in files(folder, t)[2:]:
-            os.remove(folder / t / f)
-    compact.compact(str(folder), max_bytes=1)
-    assert [pq.read_metadata(folder / "trials" / f).num_rows for f in files(folder)] == [1, 1]
+        for f in files(planted, t)[2:]:
+            os.remove(planted / t / f)
+    compact.compact(str(planted), max_bytes=1)
+    assert [pq.read_metadata(planted / "trials" / f).num_rows for f in files(planted)] == [1, 1]
 
 
-def test_a_journal_cut_short_is_ignored_and_a_folder_without_tmp_has_nothing_to_roll_forward(folder, tmp_path):
+def test_a_journal_cut_short_is_ignored_and_a_folder_without_tmp_has_nothing_to_roll_forward(planted, tmp_path):
     assert compact.roll_forward(str(tmp_path / "new")) == 0  # a first start: no _tmp/ yet
-    (folder / "_tmp" / "compact-trials.json.1234abcd.tmp").write_text('{"moves": [["')  # killed mid-journal
-    assert compact.roll_forward(str(folder)) == 0
-    results.set_aside(str(folder))
-    assert os.listdir(folder / "_tmp") == []
+    (planted / "_tmp" / "compact-trials.json.1234abcd.tmp").write_text('{"moves": [["')  # killed mid-journal
+    assert compact.roll_forward(str(planted)) == 0
+    results.set_aside(str(planted))
+    assert os.listdir(planted / "_tmp") == []
 
 
 def test_size_line_counts_the_data_files_of_every_table_in_mebibytes(tmp_path):

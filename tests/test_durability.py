@@ -4,7 +4,6 @@ in place (written last), and loading succeeds throughout."""
 import json
 import os
 import re
-import shutil
 from types import SimpleNamespace
 
 import pyarrow as pa
@@ -95,15 +94,8 @@ def test_a_write_that_fails_halfway_shows_no_part_and_changes_nothing(one, tmp_p
 
 # --- set-aside, clearing, the manifest, the write probe and saved models ----------------------------
 
-def copy_of(planted_results, tmp_path):
-    out = tmp_path / "res"
-    shutil.copytree(planted_results, out)
-    return out
-
-
-def test_set_aside_moves_damaged_files_and_errored_parts_and_deletes_only_writers_temp_files(planted_results,
-                                                                                           tmp_path):
-    out = copy_of(planted_results, tmp_path)
+def test_set_aside_moves_damaged_files_and_errored_parts_and_deletes_only_writers_temp_files(planted, tmp_path):
+    out = planted
     ids = sorted(finished_ids(str(out)))
     errored = ids[-1]  # its part sorts after the two damaged files: the loop goes on past them
     results.write_part(str(out), "trials", errored, [dict(results.read_trial_row(str(out), errored), status="error")])
@@ -122,8 +114,8 @@ def test_set_aside_moves_damaged_files_and_errored_parts_and_deletes_only_writer
     assert results.set_aside(str(tmp_path / "new")) == ([], [])  # a first start: no folder, no _tmp/ yet
 
 
-def test_clear_removes_a_sweeps_results_and_keeps_everything_else(planted_results, tmp_path):
-    out = copy_of(planted_results, tmp_path)
+def test_clear_removes_a_sweeps_results_and_keeps_everything_else(planted):
+    out = planted
     for name in ("_tune", "_damaged", "models", "_errors"):
         (out / name).mkdir()
         (out / name / "f").write_text("x")

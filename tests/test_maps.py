@@ -24,9 +24,11 @@ def frame(memorizing: dict[tuple[str, int], list[int]], depths=(2, 4, 6, 8), see
 
 
 def test_memorized_needs_both_conditions_and_nan_is_no():
-    t = pd.DataFrame({"attractor_frac": [0.9, 0.9, 0.2, np.nan], "retrieval_same_frac": [0.8, 0.1, 0.8, 0.9]})
-    assert maps.memorized(t).tolist() == [True, False, False, False]
-    assert maps.memorized(t, maps.Criterion(0.1, 0.05)).tolist() == [True, True, True, False]
+    t = pd.DataFrame({"attractor_frac": [0.9, 0.9, 0.2, np.nan, 0.9],
+                      "retrieval_same_frac": [0.8, 0.1, 0.8, 0.9, np.nan]})
+    assert maps.memorized(t).tolist() == [True, False, False, False, False]
+    assert maps.memorized(t, maps.Criterion(0.1, 0.05)).tolist() == [True, True, True, False, False]
+    assert maps.memorized(t, maps.Criterion(0.0, 0.0)).tolist() == [True] * 3 + [False] * 2  # NaN meets no threshold
 
 
 def test_the_criterion_holds_at_exactly_its_thresholds():
@@ -228,13 +230,7 @@ def test_metric_and_retrieval_summaries_name_their_groups_and_counts():
     assert (rv.any_frac == 0.75).all() and (rv.n_seeds == 3).all() and len(rv) == 4
 
 
-def test_a_trial_without_a_retrieval_value_does_not_memorize():
-    t = pd.DataFrame({"attractor_frac": [0.9], "retrieval_same_frac": [np.nan]})
-    assert maps.memorized(t).tolist() == [False]
-    assert maps.memorized(t, maps.Criterion(0.0, 0.0)).tolist() == [False]
-
-
-def test_wilson_interval_ends_and_an_empty_cell_quietly():
+def test_wilson_interval_ends_one_seed_and_an_empty_cell_quietly():
     # the closed forms of the docstring: k = 0 -> [0, z^2 / (n + z^2)], k = n -> [n / (n + z^2)], 1]; n = 0 -> NaN
     z2 = NormalDist().inv_cdf(0.95) ** 2
     with warnings.catch_warnings():
@@ -242,6 +238,12 @@ def test_wilson_interval_ends_and_an_empty_cell_quietly():
         low, high = maps.wilson_interval([0, 0, 3], [0, 3, 3])
     assert np.isnan(low[0]) and np.isnan(high[0])
     assert low[1:].tolist() == pytest.approx([0.0, 3 / (3 + z2)]) and high[1:].tolist() == pytest.approx([z2 / (3 + z2), 1.0])
+    low, high = maps.wilson_interval([1, 0], [1, 1])  # one seed: [1 / (1 + z^2), 1] and [0, z^2 / (1 + z^2)]
+    np.testing.assert_allclose(low, [1 / (1 + z2), 0.0])
+    np.testing.assert_allclose(high, [1.0, z2 / (1 + z2)])
+    # at n = 6 the formula's upper end of 6/6 is 1 - 1.1e-16 in floating point: the ends are set exactly
+    low, high = maps.wilson_interval([0, 6], [6, 6])
+    assert low[0] == 0.0 and high[1] == 1.0
 
 
 def _phase_table():
@@ -290,16 +292,6 @@ def test_a_criterion_is_two_shares_between_0_and_1():
         with pytest.raises(ValueError, match=r"^Criterion\.min_\w+ = (-0\.5|1\.5): a share, so between 0 and 1$"):
             maps.Criterion(*bad)
     assert str(maps.Criterion(0.0, 1.0)) == "attractor_frac >= 0.0 and retrieval_same_frac >= 1.0"
-
-
-def test_a_single_seed_cell_has_a_wilson_interval_and_every_end_is_exact():
-    z2 = NormalDist().inv_cdf(0.95) ** 2
-    low, high = maps.wilson_interval([1, 0], [1, 1])  # one seed: [1 / (1 + z^2), 1] and [0, z^2 / (1 + z^2)]
-    np.testing.assert_allclose(low, [1 / (1 + z2), 0.0])
-    np.testing.assert_allclose(high, [1.0, z2 / (1 + z2)])
-    # at n = 6 the formula's upper end of 6/6 is 1 - 1.1e-16 in floating point: the end is set exactly
-    low, high = maps.wilson_interval([0, 6], [6, 6])
-    assert low[0] == 0.0 and high[1] == 1.0
 
 
 def test_rate_map_without_a_status_column_counts_every_seed_as_fitted():

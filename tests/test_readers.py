@@ -3,7 +3,6 @@ would (no options), on a folder that held parts of two schema versions (compacte
 it) and on a live folder (compacted rows, new parts, a writer's temp file)."""
 import os
 import re
-import shutil
 
 import duckdb
 import pandas as pd
@@ -42,10 +41,9 @@ def as_schema_3(path) -> None:
 
 
 @pytest.fixture
-def mixed(planted_results, tmp_path):
-    """The smoke results with two of the four trials written by schema 3."""
-    out = tmp_path / "mixed"
-    shutil.copytree(planted_results, out)
+def mixed(planted):
+    """The planted results with two of the four trials written by schema 3."""
+    out = planted
     old = sorted(os.listdir(out / "trials"))[:2]
     for table in TABLES:
         for name in old:
@@ -73,9 +71,8 @@ def test_every_reader_reads_a_mixed_version_folder_once_compacted(mixed, reader,
 
 
 @pytest.mark.parametrize("reader", READERS)
-def test_every_reader_reads_a_live_folder_each_row_once(planted_results, tmp_path, reader):
-    out = tmp_path / "live"
-    shutil.copytree(planted_results, out)
+def test_every_reader_reads_a_live_folder_each_row_once(planted, reader):
+    out = planted
     compact.compact(str(out))  # the rows of an earlier run, compacted...
     row = results.read_trial_row(str(out), sorted(results.finished_ids(str(out)))[0])
     results.write_part(str(out), "trials", "fc-d9-new", [dict(row, trial_id="fc-d9-new", depth=9)])  # ...a new part
@@ -96,87 +93,80 @@ def test_the_trials_table_groups_deduplicates_and_keeps_integers_in_pandas(plant
 
 # --- what memsweep's own readers make of damaged, foreign, older and empty files -------------------
 
-@pytest.fixture
-def copy(planted_results, tmp_path):
-    out = tmp_path / "res"
-    shutil.copytree(planted_results, out)
-    return out
-
-
-def test_a_damaged_part_is_named_and_skipped_only_when_asked(copy):
-    bad = str(copy / "trials" / "fc-zz-truncated.parquet")
+def test_a_damaged_part_is_named_and_skipped_only_when_asked(planted):
+    bad = str(planted / "trials" / "fc-zz-truncated.parquet")
     with open(bad, "wb") as fh:
         fh.write(b"PAR1 half a file")  # a part cut short
     with pytest.raises(results.DamagedPartError, match=rf"^{re.escape(bad)}: not a readable Parquet file .*; pass "
                        r"skip_damaged=True \(memsweep report: --skip-damaged\) to skip damaged parts$"):
-        results.read_table(str(copy), "trials")
+        results.read_table(str(planted), "trials")
     skipped = []
     with pytest.warns(UserWarning, match=rf"^skipping damaged part {re.escape(bad)}: not a readable Parquet file"):
-        table = results.read_table(str(copy), "trials", skip_damaged=True, skipped=skipped)
+        table = results.read_table(str(planted), "trials", skip_damaged=True, skipped=skipped)
     assert skipped == [bad] and len(table) == 4 and table.schema.equals(results.TRIAL_SCHEMA)
     with pytest.warns(UserWarning):
-        assert len(results.read_table(str(copy), "trials", skip_damaged=True)) == 4  # no list to report to
+        assert len(results.read_table(str(planted), "trials", skip_damaged=True)) == 4  # no list to report to
 
 
-def test_a_table_of_damaged_files_only_reads_as_empty_when_skipping(copy):
-    for name in os.listdir(copy / "curves"):
-        os.remove(copy / "curves" / name)
+def test_a_table_of_damaged_files_only_reads_as_empty_when_skipping(planted):
+    for name in os.listdir(planted / "curves"):
+        os.remove(planted / "curves" / name)
     for name in ("compacted-20260101T000000-aaaaaa-000.parquet", "fc-zz.parquet"):
-        (copy / "curves" / name).write_bytes(b"PAR1 half a file")
+        (planted / "curves" / name).write_bytes(b"PAR1 half a file")
     with pytest.warns(UserWarning):
-        table = results.read_table(str(copy), "curves", skip_damaged=True)
+        table = results.read_table(str(planted), "curves", skip_damaged=True)
     assert len(table) == 0 and table.schema.equals(results.CURVE_SCHEMA)
 
 
-def test_a_trial_without_retrieval_rows_reads_beside_a_damaged_part(copy):
-    results.write_part(str(copy), "retrieval", "fc-zz-none", [])  # an empty part: a trial with no such rows
-    (copy / "retrieval" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")
+def test_a_trial_without_retrieval_rows_reads_beside_a_damaged_part(planted):
+    results.write_part(str(planted), "retrieval", "fc-zz-none", [])  # an empty part: a trial with no such rows
+    (planted / "retrieval" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")
     with pytest.warns(UserWarning):  # file by file, because of the damaged part
-        table = results.read_table(str(copy), "retrieval", skip_damaged=True)
+        table = results.read_table(str(planted), "retrieval", skip_damaged=True)
     assert len(table) == 16 and table.schema.equals(results.RETRIEVAL_SCHEMA)
 
 
-def test_files_that_are_not_parts_of_their_table_are_refused_with_the_reason(copy):
+def test_files_that_are_not_parts_of_their_table_are_refused_with_the_reason(planted):
     fs = pafs.LocalFileSystem()
-    tid = sorted(results.finished_ids(str(copy)))[0]
-    full = pq.read_table(copy / "trials" / f"{tid}.parquet")
+    tid = sorted(results.finished_ids(str(planted)))[0]
+    full = pq.read_table(planted / "trials" / f"{tid}.parquet")
     metrics = sorted(set(results.TRIAL_METRICS) - set(results.ADDED_COLUMNS))  # what every part must have
     for n, tail in [(5, ""), (6, "...")]:  # at most five named
-        path = str(copy / f"missing{n}.parquet")
+        path = str(planted / f"missing{n}.parquet")
         pq.write_table(full.drop_columns(metrics[:n]), path)
         assert results.part_problem(fs, path, results.TRIAL_SCHEMA) == (
             f"not a memsweep part of this table (missing columns {metrics[:5]}{tail})")
         with pytest.raises(results.DamagedPartError, match=rf"^{re.escape(path)}: not a memsweep part"):
             results.read_part(fs, path, results.TRIAL_SCHEMA)
-    path = str(copy / "wrong-type.parquet")
+    path = str(planted / "wrong-type.parquet")
     pq.write_table(full.set_column(full.column_names.index("depth"), "depth", pa.array(["deep"])), path)
     with pytest.raises(results.DamagedPartError,
                        match=rf"^{re.escape(path)}: unreadable data or columns of the wrong type \("):
         results.read_part(fs, path, results.TRIAL_SCHEMA)
     with pytest.raises(KeyError, match="no row of trial fc-nothing in "):
-        results.read_trial_row(str(copy), "fc-nothing")
+        results.read_trial_row(str(planted), "fc-nothing")
 
 
-def test_a_part_older_than_a_config_field_reads_as_the_default_it_ran_with(copy):
-    old, new = sorted(results.finished_ids(str(copy)))[:2]
-    path = copy / "trials" / f"{old}.parquet"
+def test_a_part_older_than_a_config_field_reads_as_the_default_it_ran_with(planted):
+    old, new = sorted(results.finished_ids(str(planted)))[:2]
+    path = planted / "trials" / f"{old}.parquet"
     pq.write_table(pq.read_table(path).drop_columns(["task", "kernel_size", "down_stages"]), path)
-    path = copy / "trials" / f"{new}.parquet"
+    path = planted / "trials" / f"{new}.parquet"
     pq.write_table(pq.read_table(path).set_column(results.TRIAL_SCHEMA.get_field_index("task"), "task",
                                                   pa.array(["sequence"])), path)
-    trials = results.read_table(str(copy), "trials").to_pandas().set_index("trial_id")
+    trials = results.read_table(str(planted), "trials").to_pandas().set_index("trial_id")
     assert trials.task[old] == "autoencode" and trials.kernel_size[old] == 3  # the defaults then
     assert trials.task[new] == "sequence" and pd.isna(trials.down_stages[old])  # None: no default to fill in
-    row = results.read_trial_row(str(copy), old)
+    row = results.read_trial_row(str(planted), old)
     assert row["task"] == "autoencode" and row["kernel_size"] == 3 and row["down_stages"] is None
 
 
-def test_a_part_stored_with_narrower_types_reads_in_the_declared_schema(copy):
-    for name in sorted(os.listdir(copy / "trials")):  # every part rewritten by a tool that narrowed the integers
-        table = pq.read_table(copy / "trials" / name)
+def test_a_part_stored_with_narrower_types_reads_in_the_declared_schema(planted):
+    for name in sorted(os.listdir(planted / "trials")):  # every part rewritten by a tool that narrowed the integers
+        table = pq.read_table(planted / "trials" / name)
         pq.write_table(table.cast(pa.schema([pa.field(f.name, pa.int32() if f.type == pa.int64() else f.type)
-                                             for f in table.schema])), copy / "trials" / name)
-    assert results.read_table(str(copy), "trials").schema.equals(results.TRIAL_SCHEMA)
+                                             for f in table.schema])), planted / "trials" / name)
+    assert results.read_table(str(planted), "trials").schema.equals(results.TRIAL_SCHEMA)
 
 
 def test_read_trials_gives_each_trial_once_as_a_dataframe(planted_results, tmp_path):
