@@ -1,4 +1,4 @@
-"""GPU check: the smoke preset on CUDA against CPU, packed vs one-by-one, trials per minute.
+"""GPU check: the smoke preset on CUDA against CPU, batched vs one-by-one, trials per minute.
 
 A few minutes on one GPU. Runs the study's trials directly (no Ray needed: a GPU image may lack
 it; with Ray installed the sweep path is exercised too). Without CUDA it says so, runs the CPU
@@ -74,12 +74,12 @@ def main() -> int:
         table.append(("smoke preset on cuda", f"{len(gpu_rows)} trials in {gpu_s:.1f} s "
                       f"({60 * len(gpu_rows) / gpu_s:.0f} trials/min) on {summary['gpu']}"))
         table.append(("cuda metrics vs cpu", "match within tolerance" if not bad else f"{len(bad)} differ: {bad[:3]}"))
-        from benchmarks.pack_bench import measure
-        for width, depth, k in ((64, 3, 16), (128, 6, 16), (256, 6, 64)):
-            alone, packed = measure(width, depth, k, 100, "cuda")
-            summary[f"pack_w{width}_d{depth}_k{k}"] = {"alone_ms": alone, "packed_ms": packed}
-            table.append((f"packed vs alone, w{width} d{depth} K={k}",
-                          f"{alone:.3f} vs {packed:.3f} ms per model-step: {alone / packed:.1f}x"))
+        from benchmarks.batch_bench import measure
+        for arch, width, depth, k in (("fc", 64, 3, 16), ("fc", 128, 6, 16), ("fc", 256, 6, 64), ("conv_down", 64, 4, 16)):
+            alone, batched = measure(width, depth, k, 100, "cuda", arch)
+            summary[f"batch_{arch}_w{width}_d{depth}_k{k}"] = {"alone_ms": alone, "batched_ms": batched}
+            table.append((f"batched vs alone, {arch} w{width} d{depth} K={k}",
+                          f"{alone:.3f} vs {batched:.3f} ms per model-step: {alone / batched:.1f}x"))
     with open(os.path.join(out, "gpu_check.json"), "w") as fh:
         json.dump(summary, fh, indent=1, default=str)
     width = max(len(a) for a, _ in table)

@@ -22,9 +22,9 @@ import pandas as pd
 def build(folder: str, n: int) -> None:
     from study import results
     from study.grid import PRESETS
-    from study.sweep import run_pack
+    from study.trial import run_and_write
     seed_dir = os.path.join(folder, "seed")
-    rows = [r for r in run_pack(PRESETS["smoke"].configs()[:1], seed_dir)]
+    rows = [r for r in run_and_write(PRESETS["smoke"].configs()[:1], seed_dir)]
     out = os.path.join(folder, "many")
     for i in range(n):
         results.write_part(out, "trials", f"t{i:05d}", [dict(rows[0], trial_id=f"t{i:05d}", seed=i)])

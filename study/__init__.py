@@ -1,6 +1,6 @@
 """memsweep's study package: one memorization trial, from config to result rows.
 
-Pipeline, one module each: config -> data -> models -> train (packed: many small nets at once)
+Pipeline, one module each: config -> data -> models -> train (batched: many small nets at once)
 -> probes -> trial -> results -> sweep (Ray Tune) -> cli.
 """
 from .config import ConfigError, TrialConfig

@@ -1,11 +1,12 @@
 """Grids: which trials a sweep runs, as plain data, checked before anything runs.
 
 A ``Grid`` is ``axes`` (field -> values, their cartesian product) and ``fixed`` (field ->
-value) over ``TrialConfig`` fields; ``pack`` names the axis one Ray Tune trial runs through
+value) over ``TrialConfig`` fields; ``per_trial`` names the axis one Ray Tune trial runs through
 (default ``seed``). ``PRESETS`` are named grids (one per claim of the papers, in a ``-local``
 size for 2 CPU cores and a full size for a GPU cluster). ``build_grid`` combines a preset, a
 TOML file and ``--set key=value`` overrides; ``validate`` checks every config against its data
-and architecture; ``ordered_axes`` puts the expensive grid points first. Nothing here needs Ray.
+and architecture; ``tune_trials`` groups the configs into Tune trials, the expensive ones first.
+Nothing here needs Ray.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ except ModuleNotFoundError:  # Python 3.10
 class Grid:
     axes: dict[str, list[Any]]
     fixed: dict[str, Any] = field(default_factory=dict)
-    pack: str | None = "seed"  # the axis run inside one Tune trial (None: one config per Tune trial)
+    per_trial: str | None = "seed"  # the axis run inside one Tune trial (None: one config per Tune trial)
 
     def configs(self) -> list[TrialConfig]:
         """Every config of the grid, validated (a bad value raises ConfigError naming its field)."""
@@ -34,20 +35,12 @@ class Grid:
                 for values in itertools.product(*(self.axes[n] for n in names))]
 
     def to_json(self) -> dict[str, Any]:
-        return {"axes": self.axes, "fixed": self.fixed, "pack": self.pack}
+        return {"axes": self.axes, "fixed": self.fixed, "per_trial": self.per_trial}
 
     @classmethod
     def from_json(cls, blob: dict[str, Any]) -> "Grid":
-        return cls(blob["axes"], blob.get("fixed", {}), blob.get("pack", "seed"))
-
-
-def pack_configs(params: dict[str, Any], pack: str | None) -> list[TrialConfig]:
-    """The configs one Tune trial runs: ``params`` (a Tune trial's config) holds the packed axis as a list."""
-    names = set(field_names())
-    base = {k: v for k, v in params.items() if k in names}
-    if pack is None or not isinstance(base.get(pack), list):
-        return [TrialConfig(**base)]
-    return [TrialConfig(**{**base, pack: v}) for v in base[pack]]
+        # "pack": the name sweep.json files of memsweep 0.x gave the per-trial axis
+        return cls(blob["axes"], blob.get("fixed", {}), blob.get("per_trial", blob.get("pack", "seed")))
 
 
 # --- presets: plain data ---------------------------------------------------------------------------
@@ -148,7 +141,7 @@ def _check_names(names, where: str) -> None:
 
 
 def read_grid_file(path: str, base: Grid | None) -> Grid:
-    """TOML: optional ``pack = "seed"`` (or "none"), an ``[axes]`` table of lists, a ``[fixed]`` table."""
+    """TOML: optional ``per_trial = "seed"`` (or "none"), an ``[axes]`` table of lists, a ``[fixed]`` table."""
     try:
         with open(path, "rb") as fh:
             blob = tomllib.load(fh)
@@ -156,9 +149,9 @@ def read_grid_file(path: str, base: Grid | None) -> Grid:
         raise ConfigError(f"--grid {path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
         raise ConfigError(f"--grid {path}: not a readable TOML file ({exc})") from None
-    extra = sorted(set(blob) - {"axes", "fixed", "pack"})
+    extra = sorted(set(blob) - {"axes", "fixed", "per_trial"})
     if extra:
-        raise ConfigError(f"--grid {path}: unknown top-level key(s) {extra}; allowed: axes, fixed, pack")
+        raise ConfigError(f"--grid {path}: unknown top-level key(s) {extra}; allowed: axes, fixed, per_trial")
     axes, fixed = blob.get("axes", {}), blob.get("fixed", {})
     if not isinstance(axes, dict) or not isinstance(fixed, dict):
         raise ConfigError(f"--grid {path}: [axes] and [fixed] must be tables")
@@ -172,8 +165,8 @@ def read_grid_file(path: str, base: Grid | None) -> Grid:
     new_axes.update({k: [_coerce(k, v) for v in vals] for k, vals in axes.items()})
     new_fixed = {k: v for k, v in grid.fixed.items() if k not in axes}
     new_fixed.update({k: _coerce(k, v) for k, v in fixed.items()})
-    pack = blob.get("pack", grid.pack)
-    return Grid(new_axes, new_fixed, None if pack in (None, "none") else pack)
+    per_trial = blob.get("per_trial", grid.per_trial)
+    return Grid(new_axes, new_fixed, None if per_trial in (None, "none") else per_trial)
 
 
 def apply_sets(grid: Grid, sets: list[str]) -> Grid:
@@ -192,7 +185,7 @@ def apply_sets(grid: Grid, sets: list[str]) -> Grid:
         else:
             fixed[key] = parse_value(key, text)
             axes.pop(key, None)
-    return Grid(axes, fixed, grid.pack)
+    return Grid(axes, fixed, grid.per_trial)
 
 
 def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str] = ()) -> Grid:
@@ -204,8 +197,8 @@ def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str]
     if grid_file:
         grid = read_grid_file(grid_file, grid)
     grid = apply_sets(grid, list(sets))
-    if grid.pack is not None and grid.pack not in field_names():
-        raise ConfigError(f"pack must be a config field or none, got {grid.pack!r}")
+    if grid.per_trial is not None and grid.per_trial not in field_names():
+        raise ConfigError(f"per_trial must be a config field or none, got {grid.per_trial!r}")
     return grid
 
 
@@ -294,26 +287,18 @@ def shape_key(cfg: TrialConfig) -> tuple:
             cfg.n_train)
 
 
-def ordered_axes(grid: Grid, configs: list[TrialConfig], costs: list[float] | None = None) -> dict[str, list[Any]]:
-    """The grid's axes arranged so Tune starts the expensive grid points first.
+def tune_trials(grid: Grid, configs: list[TrialConfig], costs: list[float] | None = None) -> list[list[TrialConfig]]:
+    """The configs grouped into Tune trials, most expensive first.
 
-    Tune's grid varies the first axis fastest. Each axis's values are sorted by the mean estimated
-    cost of their configs (largest first), and the axes by how much their values change the cost
-    (the most decisive axis last, so it varies slowest). A sweep then ends on its cheapest trials
-    instead of one long trial running alone while the other workers idle."""
-    axes = {k: v for k, v in grid.axes.items() if k != grid.pack}
-    if not axes:
-        return {}
-    per_config = costs if costs is not None else estimated_costs(configs)  # costs: estimated_costs(configs)
-
-    def mean_cost(name: str, value: Any) -> float:
-        picked = [t for c, t in zip(configs, per_config) if getattr(c, name) == _coerce(name, value)]
-        return sum(picked) / max(len(picked), 1)
-
-    ranked = {}
-    for name, values in axes.items():
-        means = {i: mean_cost(name, v) for i, v in enumerate(values)}
-        order = sorted(means, key=means.get, reverse=True)
-        spread = max(means.values()) / max(min(means.values()), 1e-12)
-        ranked[name] = (spread, [values[i] for i in order])
-    return {name: vals for name, (_, vals) in sorted(ranked.items(), key=lambda kv: kv[1][0])}
+    Configs equal in every field but the grid's ``per_trial`` axis form one Tune trial, run in
+    grid order inside it. The Tune trials are sorted by their summed estimated cost (``costs``, one
+    per config; default ``estimated_costs``), largest first, ties in grid order: Tune starts them in
+    that order, so a sweep ends on its cheapest trials instead of one long trial running alone
+    while the other workers idle."""
+    costs = costs if costs is not None else estimated_costs(configs)
+    groups: dict[tuple, list[int]] = {}
+    for i, cfg in enumerate(configs):
+        key = tuple((k, str(v)) for k, v in cfg.to_row().items() if k != grid.per_trial)
+        groups.setdefault(key, []).append(i)
+    ordered = sorted(groups.values(), key=lambda idx: -sum(costs[i] for i in idx))  # stable: ties keep grid order
+    return [[configs[i] for i in idx] for idx in ordered]

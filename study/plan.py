@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from . import results
 from .config import TrialConfig
-from .grid import Grid, StepModel, shape_flops, shape_key, validate
+from .grid import Grid, StepModel, shape_flops, shape_key, tune_trials, validate
 from .progress import hms, resources_text
 
 TIMED_STEPS = 5   # steps timed per calibration config, after WARMUP_STEPS untimed ones
@@ -96,11 +96,6 @@ def calibrate(configs: list[TrialConfig], device: str = "cpu", threads: int = 1)
     return Calibration(fit_step_model([(flops[shape_key(c)], t) for c, t in timed]), device, threads, timed)
 
 
-def tune_trials(grid: Grid, configs: list[TrialConfig]) -> int:
-    """How many Tune trials the configs form: the packed axis runs inside one Tune trial."""
-    return len({tuple(sorted((k, str(v)) for k, v in c.to_row().items() if k != grid.pack)) for c in configs})
-
-
 def describe_out(out: str) -> str:
     """What ``out`` holds now, read-only: new, or a sweep a run would resume or refuse."""
     try:
@@ -130,14 +125,14 @@ def plan(grid: Grid, launch, preset: str | None = None, show: int = 10) -> str:
     # ties (a model whose timings show no FLOP term, on tiny nets) fall back to the FLOPs themselves
     order = sorted(range(len(configs)), key=lambda i: (seconds[i], configs[i].max_steps * flops[i]), reverse=True)
     total_h = sum(seconds) / 3600
-    n_tune = tune_trials(grid, configs)
+    n_tune = len(tune_trials(grid, configs, seconds))
     where = (f"the Ray cluster at {launch.address or 'RAY_ADDRESS'}" if launch.joins
              else "a Ray of its own on this machine")
     rate = "no FLOP term" if cal.model.flops_per_s == float("inf") else f"FLOPs at {cal.model.flops_per_s / 1e9:.3g} GFLOP/s"
     lines = [
         "[memsweep] plan: no Ray starts and no trial runs (only a few training steps are timed)",
         f"  grid       {'preset ' + preset if preset else 'custom grid'}: {len(configs)} configs in {n_tune} Tune trials"
-        + (f" (the {grid.pack} axis runs inside each Tune trial)" if grid.pack in grid.axes else ""),
+        + (f" (the {grid.per_trial} axis runs inside each Tune trial)" if grid.per_trial in grid.axes else ""),
         f"  resources  each Tune trial asks for {resources_text(launch.request)}, on {where}; trials train on "
         f"{launch.device}",
         f"  results    {launch.out}: {describe_out(launch.out)}",

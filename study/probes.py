@@ -284,6 +284,15 @@ def masked_starts(X: torch.Tensor, frac: float, per_example: int, low: float, hi
     return torch.where(mask, noise, base), origin
 
 
+def attractors(residual: np.ndarray, rho: np.ndarray, fixed_point_tol: float, rho_margin: float) -> np.ndarray:
+    """Which training examples are attractors of f: fixed points that the map contracts toward,
+    attractor_i = (r_i < fixed_point_tol) and (rho(J_f(x_i)) < 1 - rho_margin), with r_i the fixed-point
+    residual |f(x_i) - x_i| / |x_i|. A NaN rho (the eigen-solve failed) is no evidence of one.
+    residual, rho: [n] -> [n] bool."""
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(residual) < fixed_point_tol) & (np.asarray(rho) < 1 - rho_margin)
+
+
 def basin_radius(same: np.ndarray, origin: np.ndarray, sigma: np.ndarray, n: int) -> np.ndarray:
     """Per example i: the largest tested sigma such that at least half of i's noisy starts came back
     to i's memory at that sigma *and at every smaller tested sigma* (0 if not even at the smallest):

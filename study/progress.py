@@ -16,7 +16,7 @@ import sys
 import time
 
 from . import results
-from .grid import pack_configs
+from .config import TrialConfig
 
 HEARTBEAT_S = 10.0   # the longest the line stays silent
 NODES_EVERY_S = 2.0  # how often the cluster's nodes are looked at (a cheap call to Ray's GCS)
@@ -30,7 +30,7 @@ class StartTimeout(RuntimeError):
 def eta_seconds(elapsed: float, done_cost: float, todo_cost: float) -> float:
     """Time left if the rest runs at the pace so far, pace measured in estimated cost per second:
     elapsed x (todo_cost - done_cost) / done_cost. Counting configs instead would overstate it at the
-    start of a sweep, which runs its expensive grid points first (``grid.ordered_axes``). NaN before
+    start of a sweep, which runs its expensive Tune trials first (``grid.tune_trials``). NaN before
     any work is done."""
     return elapsed * max(todo_cost - done_cost, 0.0) / done_cost if done_cost > 0 else float("nan")
 
@@ -77,7 +77,7 @@ class Progress:
                 self.done_ids: dict[str, set[str]] = {}  # Tune trial -> configs it wrote in this fit
                 self.failed_ids: set[str] = set()  # configs whose row is an error
                 self.finished: dict[str, int] = {}  # Tune trial -> configs done or skipped in this fit
-                self.packs: dict[str, tuple[int, int, float]] = {}  # Tune trial -> (size, to run, their cost)
+                self.groups: dict[str, tuple[int, int, float]] = {}  # Tune trial -> (size, to run, their cost)
                 self.started = False   # has any Tune trial started (been placed on a node)?
                 self.last_line, self.last_nodes, self.shown = 0.0, 0.0, None
                 self.nodes: dict[str, dict] = {}  # alive node id -> its total resources
@@ -141,27 +141,27 @@ class Progress:
                 self.failed = len(self.failed_ids)
                 self.show(trials)
 
-            def pack(self, trial) -> tuple[int, int, float]:
+            def group(self, trial) -> tuple[int, int, float]:
                 """Its configs: how many, how many were still to run at setup, their estimated cost."""
-                if trial.trial_id not in self.packs:
-                    ids = [c.trial_id for c in pack_configs(trial.config, trial.config["_run"]["pack"])]
+                if trial.trial_id not in self.groups:
+                    ids = [TrialConfig.from_row(row).trial_id for row in trial.config["configs"]]
                     todo = [i for i in ids if i in self.todo]
-                    self.packs[trial.trial_id] = (len(ids), len(todo), sum(self.costs[i] for i in todo))
-                return self.packs[trial.trial_id]
+                    self.groups[trial.trial_id] = (len(ids), len(todo), sum(self.costs[i] for i in todo))
+                return self.groups[trial.trial_id]
 
             def busy(self, trial) -> bool:
                 """Running and not through its configs: its last report comes just before it ends."""
-                return trial.status == "RUNNING" and self.finished.get(trial.trial_id, 0) < self.pack(trial)[0]
+                return trial.status == "RUNNING" and self.finished.get(trial.trial_id, 0) < self.group(trial)[0]
 
             def state(self, trials) -> tuple[int, int]:
                 """(running, waiting) Tune trials."""
                 return sum(self.busy(t) for t in trials), sum(t.status == "PENDING" for t in trials)
 
             def done_cost(self, trials) -> float:
-                """Estimated cost of the work done in this fit: each pack's share of its own cost."""
+                """Estimated cost of the work done in this fit: each Tune trial's share of its own cost."""
                 total = 0.0
                 for t in trials:
-                    _, n_todo, cost = self.pack(t)
+                    _, n_todo, cost = self.group(t)
                     if n_todo:
                         total += min(1.0, len(self.done_ids.get(t.trial_id, ())) / n_todo) * cost
                 return total

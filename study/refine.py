@@ -62,10 +62,10 @@ def refine_grid(configs: list, depths: list[int], out: str, rate_of: Callable[[l
     ``depths`` by ``bisect_onset``, training the group's seeds only at the depths it asks for.
 
     ``rate_of(rows)`` turns the trial rows of one depth (its seeds) into a memorization rate. Rows
-    go to ``out`` like a sweep's (``run_pack``: a depth already trained there is not trained again).
+    go to ``out`` like a sweep's (``trial.run_and_write``: a depth already trained there is not trained again).
     Returns group -> Onset, a group named by its config at depth 1 and seed 0."""
     from .results import read_trial_row
-    from .sweep import run_pack
+    from .trial import run_and_write
 
     groups: dict = {}  # the group's config at depth 1, seed 0 -> its seeds' configs
     for cfg in configs:
@@ -75,7 +75,7 @@ def refine_grid(configs: list, depths: list[int], out: str, rate_of: Callable[[l
     found = {}
     for key, seeds in groups.items():
         def rate_at(depth: int, seeds=seeds) -> float:
-            rows = run_pack([c.replace(depth=depth) for c in seeds], out, device)
+            rows = run_and_write([c.replace(depth=depth) for c in seeds], out, device)
             rows = [r if r is not None else read_trial_row(out, c.replace(depth=depth).trial_id)
                     for r, c in zip(rows, seeds)]
             return rate_of(rows)

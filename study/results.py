@@ -282,24 +282,31 @@ class DamagedPartError(ConfigError):
 FILE = "__filename"  # the scan's own column: which file a row came from
 
 
-def read_table(root: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None) -> pa.Table:
+def read_table(root: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None,
+               ids: list[str] | None = None) -> pa.Table:
     """One table, each row once, in the current schema: one ``pyarrow.dataset`` scan of every file (in
     parallel, each opened once); columns a file lacks read as null, config fields as their defaults.
-    A file the scan cannot read (damaged, or an older schema with another type) sends the table
-    through ``read_part`` file by file, which names the file: ``DamagedPartError``, or with
-    ``skip_damaged`` a warning and the path appended to ``skipped``."""
+    With ``ids``, only those trials' rows (the scan skips the rest). A file the scan cannot read
+    (damaged, or an older schema with another type) sends the table through ``read_part`` file by
+    file, which names the file: ``DamagedPartError``, or with ``skip_damaged`` a warning and the path
+    appended to ``skipped``. Every memsweep reader of a results folder comes through here."""
     schema = TABLES[table]
     fs, _ = filesystem(root)
     files = part_files(root, table)
+    if ids is not None:  # a trial's part is named by its id: other parts need not be opened at all
+        wanted = {f"{i}.parquet" for i in ids}
+        files = [f for f in files if is_compacted(f) or os.path.basename(f) in wanted]
     if not files:
         return schema.empty_table()
+    only = pc.field("trial_id").isin(list(ids)) if ids is not None else None
     try:
         data = ds.dataset(files, schema=schema, format="parquet", filesystem=fs).to_table(
-            columns=[*schema.names, FILE], use_threads=True)
+            columns=[*schema.names, FILE], filter=only, use_threads=True)
         if data["trial_id"].null_count:  # a foreign Parquet file scans as rows of nulls
             raise ValueError("a part without trial ids")
     except (pa.ArrowException, OSError, ValueError):
         data = _one_by_one(fs, files, schema, skip_damaged, skipped)
+        data = data.filter(only) if only is not None else data
     return _once(_defaults(data), [f for f in files if is_compacted(f)]).drop_columns([FILE])
 
 
@@ -415,16 +422,11 @@ def _drop_rows(fs: pafs.FileSystem, base: str, table: str, file: str, ids: set[s
 
 
 def read_trial_row(root: str, trial_id: str) -> dict[str, Any]:
-    """One trial's row: from its part, else from the newest compacted file that holds it."""
-    fs, base = filesystem(root)
-    part = f"{base}/trials/{trial_id}.parquet"
-    if fs.get_file_info(part).type == pafs.FileType.File:
-        return _defaults(read_part(fs, part, TRIAL_SCHEMA)).drop_columns([FILE]).to_pylist()[0]
-    for path in sorted(filter(is_compacted, part_files(root, "trials")), key=os.path.basename, reverse=True):
-        rows = _defaults(read_part(fs, path, TRIAL_SCHEMA)).filter(pc.equal(pc.field("trial_id"), trial_id)).to_pylist()
-        if rows:
-            return {k: v for k, v in rows[0].items() if k != FILE}
-    raise KeyError(f"no row of trial {trial_id} in {root}/trials")
+    """One trial's row (``read_table``'s rule: its part, else the newest compacted file holding it)."""
+    rows = read_table(root, "trials", ids=[trial_id]).to_pylist()
+    if not rows:
+        raise KeyError(f"no row of trial {trial_id} in {root}/trials")
+    return rows[0]
 
 
 def read_trials(root: str, columns: list[str] | None = None):
@@ -515,10 +517,20 @@ def read_manifest(root: str) -> dict[str, Any] | None:
         return json.loads(fh.read().decode())
 
 
+TUNE = "_tune"  # Ray Tune's own record of the last run (its ResultGrid): memsweep never reads it back
+
+
+def clear_tune(root: str) -> None:
+    """Remove Ray Tune's record of an earlier run, before a new run of the sweep writes its own."""
+    fs, base = filesystem(root)
+    if fs.get_file_info(f"{base}/{TUNE}").type == pafs.FileType.Directory:
+        fs.delete_dir(f"{base}/{TUNE}")
+
+
 def clear(root: str) -> None:
     """Remove a sweep's results, Tune state and manifest (``memsweep run --force``)."""
     fs, base = filesystem(root)
-    for name in [*TABLES, "_tune", "_damaged", "models"]:
+    for name in [*TABLES, TUNE, "_damaged", "models"]:
         if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.Directory:
             fs.delete_dir(f"{base}/{name}")
     if fs.get_file_info(f"{base}/{MANIFEST}").type == pafs.FileType.File:

@@ -1,16 +1,18 @@
 """Sweeps: a grid over ``TrialConfig`` fields (``study.grid``), run by Ray Tune, one Parquet part
 per trial.
 
-``param_space`` turns every axis of the ``Grid`` except the packed one into a
-``tune.grid_search``; the packed axis (default ``seed``) is run inside one Tune trial, so
-Ray's per-trial overhead is paid once per grid point rather than once per seed.
+The driver validates every config, groups them into Tune trials (``grid.tune_trials``: the
+grid's ``per_trial`` axis, default ``seed``, runs inside one Tune trial, so Ray's per-trial
+overhead is paid once per grid point rather than once per seed), and hands Tune the groups
+themselves, most expensive first, as one ``tune.grid_search`` over lists of config rows.
 
-The trainable is a thin wrapper around ``run_pack``, a plain function that runs configs in
-order, skips those whose ``trials/`` part already exists (that is what makes resume exact),
-and writes each config's parts as soon as it finishes. Scheduling, resources, retries
-(``FailureConfig``) and resume (``Tuner.restore``) are Ray Tune's. A ``Launch`` says where it
-runs: a Ray of memsweep's own on this machine, or a cluster it joins (which needs shared
-storage for ``--out``); ``study.progress`` prints what it is doing.
+The trainable is a thin wrapper around ``trial.run_and_write``, which runs its configs (those of
+one model shape as one batch), skips those whose row is already written, and writes each
+config's parts as soon as it finishes. Scheduling, resources and retries (``FailureConfig``) are
+Ray Tune's. Resume is the parts': a resumed sweep hands Tune only the groups with a config still
+to run, so no Tune state is read back. A ``Launch`` says where it runs: a Ray of memsweep's own
+on this machine, or a cluster it joins (which needs shared storage for ``--out``);
+``study.progress`` prints what it is doing.
 """
 from __future__ import annotations
 
@@ -27,51 +29,21 @@ import pyarrow as pa
 
 from . import results
 from .config import ConfigError, TrialConfig
-from .grid import Grid, estimated_costs, ordered_axes, pack_configs, validate
+from .grid import Grid, estimated_costs, tune_trials, validate
 from .progress import Progress, StartTimeout, fits, resources_text
 
 
-def param_space(grid: Grid, configs: list[TrialConfig], run: dict[str, Any],
-                costs: list[float] | None = None) -> dict[str, Any]:
-    """Tune's param_space: a ``tune.grid_search`` per axis (expensive values first, ``ordered_axes``),
-    the packed axis as a plain list that one Tune trial runs through, the fixed values, and the run's
-    settings under ``_run`` (results folder, CPUs, GPUs, packed axis)."""
+def param_space(groups: list[list[TrialConfig]], run: dict[str, Any]) -> dict[str, Any]:
+    """Tune's param_space: one ``tune.grid_search`` over the Tune trials' config rows (Tune starts them
+    in this order), and the run's settings under ``_run`` (results folder, CPUs, GPUs, device)."""
     from ray import tune
-    space: dict[str, Any] = {**grid.fixed, "_run": run}
-    for name, values in ordered_axes(grid, configs, costs).items():
-        space[name] = tune.grid_search(values)
-    if grid.pack in grid.axes:
-        space[grid.pack] = grid.axes[grid.pack]
-    return space
-
-
-# --- the work inside one Tune trial ---------------------------------------------------------------
-
-def run_pack(configs: list[TrialConfig], out: str, device: str = "cpu",
-             on_done: Callable[[dict[str, Any], bool], None] | None = None, pack: bool = True) -> list[dict[str, Any]]:
-    """Run ``configs``, writing each one's parts under ``out`` as soon as it finishes.
-
-    A config whose ``trials/<trial_id>.parquet`` already exists is skipped: on resume nothing
-    that finished is run twice. With ``pack``, fc configs differing only in seed train together
-    as one batch of models (``study.packed``). Returns the trial rows (None for skipped ones)."""
-    from .trial import run_trials
-    finished = results.finished_ids(out)
-    todo = [c for c in configs if c.trial_id not in finished]
-    for cfg in configs:
-        if cfg.trial_id in finished and on_done:
-            on_done({"trial_id": cfg.trial_id, "status": "skipped"}, True)
-    rows = {}
-    for result in run_trials(todo, device, pack=pack):
-        results.write_trial(out, result)
-        rows[result.config.trial_id] = result.trial
-        if on_done:
-            on_done(result.trial, False)
-    return [rows.get(c.trial_id) for c in configs]
+    return {"configs": tune.grid_search([[results.flat(c.to_row()) for c in group] for group in groups]),
+            "_run": run}
 
 
 def _trainable(params: dict[str, Any]) -> None:
-    """Ray Tune's entry point: threads, device, then ``run_pack``; reports once per config (counts for
-    the progress line, and ``headline``).
+    """Ray Tune's entry point: threads, device, then ``trial.run_and_write``; reports once per config
+    (counts for the progress line, and ``headline``).
 
     ``device`` is the sweep's (``--device``): a trial given a GPU trains on CUDA, and when its node has
     no usable CUDA each of its configs becomes an ``error`` row saying so (``trial.check_cuda``),
@@ -79,13 +51,14 @@ def _trainable(params: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
+    from .trial import run_and_write
     run = params["_run"]
     torch.set_num_threads(max(1, int(run["cpus"])))  # Ray reuses workers: an earlier task's count leaks
     if run["device"] == "cuda" and torch.cuda.is_available() and run["gpus"] < 1:
         # Ray does not enforce GPU memory; each fractional trial caps itself
         torch.cuda.set_per_process_memory_fraction(run["gpus"])
     _fault_point("start")
-    configs = pack_configs(params, run["pack"])
+    configs = [TrialConfig.from_row(row) for row in params["configs"]]
     counts = {"configs_done": 0, "configs_skipped": 0}
     done: list[str] = []  # ids written by this attempt, "!" marking an error row
 
@@ -99,7 +72,12 @@ def _trainable(params: dict[str, Any]) -> None:
         if not skipped:
             _fault_point("part_written")
 
-    run_pack(configs, run["out"], run["device"], report)
+    run_and_write(configs, run["out"], run["device"], report)
+
+
+def trial_dirname(trial) -> str:
+    """A Tune trial's folder under ``_tune/``: Tune's id and the first of its configs' ids."""
+    return f"{trial.trial_id}_{TrialConfig.from_row(trial.config['configs'][0]).trial_id}"
 
 
 HEADLINE = ("attractor_frac", "spectral_radius_median", "retrieval_same_frac")
@@ -189,7 +167,7 @@ class Launch:
         """This launch with its defaults filled in; raises ConfigError (one line) on a bad value."""
         if self.cpus_per_trial <= 0:
             raise ConfigError(f"--cpus-per-trial must be > 0, got {self.cpus_per_trial:g}")
-        if not 0 <= self.gpus_per_trial <= 1:  # a trial (and a pack of models) runs in one process on one GPU
+        if not 0 <= self.gpus_per_trial <= 1:  # a Tune trial (and its batch of models) runs in one process on one GPU
             raise ConfigError(f"--gpus-per-trial must be between 0 and 1 (0.25 runs four trials per GPU), "
                               f"got {self.gpus_per_trial:g}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
@@ -276,27 +254,21 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
         if launch.device == "cpu" and launch.gpus_per_trial:
             print(f"[memsweep] --device cpu: each trial holds {launch.gpus_per_trial:g} GPU but trains on the CPU",
                   file=sys.stderr)
-        run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "pack": grid.pack,
-               "device": launch.device}
-        costs = estimated_costs(configs)  # orders the grid and weighs the ETA
-        space = param_space(grid, configs, run, costs)
+        run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "device": launch.device}
+        costs = estimated_costs(configs)  # orders the Tune trials and weighs the ETA
+        # a resume hands Tune only the groups with a config still to run: the parts say what is done,
+        # so Tune's state of the last run is never read back
+        groups = [g for g in tune_trials(grid, configs, costs) if any(c.trial_id not in finished for c in g)]
         trainable = tune.with_resources(_trainable, {"cpu": launch.cpus_per_trial, "gpu": launch.gpus_per_trial})
-        exp = f"{out}/_tune"
         progress = Progress(out, ids, costs, launch.request, launch.max_failures, launch.start_timeout)
-        failure = tune.FailureConfig(max_failures=launch.max_failures)
-        if resuming and tune.Tuner.can_restore(exp) and _tune_unfinished(exp):
-            tuner = tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
-            # Tune restores the run config it pickled; this command's progress line and retries apply
-            restored = tuner._local_tuner.get_run_config()
-            restored.callbacks, restored.failure_config = [progress], failure
-        else:  # a fresh start, or Tune's run is complete but parts are missing (set aside above):
-            # a new run over the grid, whose trainable skips every config that has its part
-            run_config = tune.RunConfig(
-                name="_tune", storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
-                failure_config=failure, checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
-            tuner = tune.Tuner(trainable, param_space=space, run_config=run_config,
-                               tune_config=tune.TuneConfig(reuse_actors=True,
-                                                           max_concurrent_trials=launch.max_concurrent))
+        results.clear_tune(out)  # Tune's record of an earlier run of this sweep
+        run_config = tune.RunConfig(
+            name=results.TUNE, storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
+            failure_config=tune.FailureConfig(max_failures=launch.max_failures),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
+        tuner = tune.Tuner(trainable, param_space=param_space(groups, run), run_config=run_config,
+                           tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=launch.max_concurrent,
+                                                       trial_dirname_creator=trial_dirname))
         try:
             tuner.fit()
         except StartTimeout:
@@ -337,15 +309,6 @@ def _write_manifest(out: str, grid: Grid, preset: str | None, configs: list[Tria
         manifest["started"], manifest["resumed"] = old["started"], [*old.get("resumed", []), manifest["started"]]
     results.write_manifest(out, manifest)
     return manifest
-
-
-def _tune_unfinished(exp: str) -> bool:
-    """Whether Tune's saved run has trials it would still run on restore."""
-    from ray import tune
-    try:
-        return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(exp).trials)
-    except Exception:  # unreadable state: a fresh run is the safe choice
-        return False
 
 
 def _compact(out: str) -> None:

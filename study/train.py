@@ -1,9 +1,11 @@
 """Full-batch training to interpolation: min_f mean_i |f(x_i) - y_i|^2 / d, y_i = x_i (autoencoder)
 or y_i = x_(i+1 mod n) (sequence).
 
-Stops when the loss drops below ``loss_tol`` (status ``ok``) or after ``max_steps``
-(``not_converged``); a NaN/inf loss or a loss 1e4 times its start ends the run with
-``diverged``. Nothing here raises on a bad run: the status is data.
+One loop (``fit``) trains one model or a batch of models of one shape (``study.batched``); each
+model has its own stop rule, optimizer settings, targets and loss curve. A model stops when its
+loss drops below ``loss_tol`` (status ``ok``) or after ``max_steps`` (``not_converged``); a NaN/inf
+loss or a loss 1e4 times its start ends it with ``diverged``. In a batch a stopped model is frozen:
+its weights do not move again. Nothing here raises on a bad run: the status is data.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .batched import Stacked
 from .config import TrialConfig
 
 DIVERGE_FACTOR = 1e4  # a loss this many times its initial value is not coming back
@@ -29,13 +32,14 @@ class TrainResult:
     curve: list[tuple[int, float]]  # thinned (step, loss)
 
 
-def make_optimizer(cfg: TrialConfig, params) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrialConfig, params, lr: float | None = None) -> torch.optim.Optimizer:
     params = list(params)
+    lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "gd":
-        return torch.optim.SGD(params, lr=cfg.lr)
+        return torch.optim.SGD(params, lr=lr)
     # the fused kernel cuts the optimizer step ~2.5x on CPU; it needs float tensors on one device
     fused = all(p.dtype == torch.float32 for p in params)
-    return torch.optim.Adam(params, lr=cfg.lr, fused=fused)
+    return torch.optim.Adam(params, lr=lr, fused=fused)
 
 
 def curve_steps(max_steps: int, points: int = CURVE_POINTS) -> set[int]:
@@ -45,45 +49,146 @@ def curve_steps(max_steps: int, points: int = CURVE_POINTS) -> set[int]:
 
 def targets(x: torch.Tensor, cfg: TrialConfig) -> torch.Tensor:
     """What f(x_i) should be: x_i itself, or for a sequence the next example, cyclically."""
-    return x.roll(-1, dims=-x.dim()) if cfg.task == "sequence" else x
+    return x.roll(-1, dims=0) if cfg.task == "sequence" else x
 
 
 def train(model: nn.Module, x: torch.Tensor, cfg: TrialConfig) -> TrainResult:
     """Train ``model`` in place on ``x`` ([n, ...] in the model's input layout, on the model's device)
     to map x_i to ``targets(x)``."""
-    gen = torch.Generator(device=x.device).manual_seed(cfg.seed + 1)
-    y = targets(x, cfg)
-    opt = make_optimizer(cfg, model.parameters())
-    keep = curve_steps(cfg.max_steps)
-    curve: list[tuple[int, float]] = []
-    model.train()
+    return fit([model], [x], [cfg])[0]
+
+
+class _Batch:
+    """What ``fit`` needs of its models: inputs, targets, noise and the per-model loss.
+
+    One model runs as itself; several as one ``Stacked`` model on their data stacked [K, n_max, ...],
+    a model with fewer examples padded with zeros that its loss masks out."""
+
+    def __init__(self, nets: list[nn.Module], xs: list[torch.Tensor], cfgs: list[TrialConfig]):
+        self.K, self.nets, self.cfgs = len(nets), nets, cfgs
+        self.stacked = Stacked(nets) if self.K > 1 else None
+        self.model = self.stacked if self.stacked is not None else nets[0]
+        n = [len(x) for x in xs]
+        self.n_max = max(n)
+        self.mask = None if min(n) == self.n_max else torch.tensor(
+            [[i < nk for i in range(self.n_max)] for nk in n], device=xs[0].device)
+        self.x = self._stack(xs)
+        self.y = self._stack([targets(x, c) for x, c in zip(xs, cfgs)])
+        self.xs = xs
+        self.noise = [c.train_noise for c in cfgs]
+        self.gens = [torch.Generator(device=x.device).manual_seed(c.seed + 1) for x, c in zip(xs, cfgs)]
+
+    def _stack(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        if self.K == 1:
+            return xs[0]
+        pad = [torch.cat([x, x.new_zeros((self.n_max - len(x), *x.shape[1:]))]) if len(x) < self.n_max else x
+               for x in xs]
+        return torch.stack(pad)
+
+    def losses(self, x: torch.Tensor) -> torch.Tensor:
+        """[K]: each model's MSE on its own examples, for inputs ``x`` (the clean or the noisy ones)."""
+        if self.K == 1:
+            return torch.mean((self.model(x) - self.y) ** 2).reshape(1)
+        err = (self.model(x) - self.y) ** 2
+        if self.mask is None:
+            return err.mean(dim=tuple(range(1, err.dim())))
+        per_row = err.mean(dim=tuple(range(2, err.dim())))  # [K, n_max]
+        return torch.where(self.mask, per_row, 0.0).sum(dim=1) / self.mask.sum(dim=1)
+
+    def noisy(self) -> torch.Tensor:
+        """The inputs with each model's own training noise, drawn from its own generator (seed + 1)."""
+        draws = [x + s * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype) if s > 0 else x
+                 for x, s, g in zip(self.xs, self.noise, self.gens)]
+        return self._stack(draws)
+
+    def params(self) -> list[torch.Tensor]:
+        return list(self.model.parameters())
+
+    def done(self) -> None:
+        self.model.eval()
+        if self.stacked is not None:
+            self.stacked.unstack(self.nets)
+
+
+def fit(nets: list[nn.Module], xs: list[torch.Tensor], cfgs: list[TrialConfig]) -> list[TrainResult]:
+    """Train ``nets`` in place (one, or several of one shape: ``batched.batch_key``), each on its own
+    examples ``xs[k]`` ([n_k, ...], model layout, on the models' device) to map them to their targets.
+    One TrainResult per model, as training it alone gives (to float rounding)."""
+    batch = _Batch(nets, xs, cfgs)
+    K = batch.K
+    params = batch.params()
+    opt = make_optimizer(cfgs[0], params)
+    lrs = [c.lr for c in cfgs]
+    keep = [curve_steps(c.max_steps) for c in cfgs]
+    curves: list[list[tuple[int, float]]] = [[] for _ in range(K)]
+    status, last, steps = ["not_converged"] * K, [float("nan")] * K, [c.max_steps for c in cfgs]
+    first: list[float | None] = [None] * K
+    active = [True] * K
+    noisy = any(s > 0 for s in batch.noise)
+    batch.model.train()
     start = time.perf_counter()
-    first = None
-    status, loss_value, step = "not_converged", float("nan"), 0
-    for step in range(cfg.max_steps + 1):
-        if cfg.train_noise > 0:
-            noisy = x + cfg.train_noise * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-            loss = torch.mean((model(noisy) - y) ** 2)
+    for step in range(max(c.max_steps for c in cfgs) + 1):
+        if noisy:
+            loss = batch.losses(batch.noisy())
             with torch.no_grad():  # interpolation is judged on the clean images
-                loss_value = torch.mean((model(x) - y) ** 2).item()
+                values = batch.losses(batch.x).tolist()
         else:
-            loss = torch.mean((model(x) - y) ** 2)
-            loss_value = loss.item()  # one sync per step; cheap next to a full-batch step
-        first = loss_value if first is None else first
-        if step in keep:
-            curve.append((step, loss_value))
-        if not math.isfinite(loss_value) or loss_value > DIVERGE_FACTOR * max(first, 1e-12):
-            status = "diverged"
+            loss = batch.losses(batch.x)
+            values = loss.tolist()  # one sync per step; cheap next to a full-batch step
+        for k in range(K):
+            if not active[k]:
+                continue
+            v, cfg = values[k], cfgs[k]
+            first[k] = v if first[k] is None else first[k]
+            last[k] = v
+            if step in keep[k]:
+                curves[k].append((step, v))
+            if not math.isfinite(v) or v > DIVERGE_FACTOR * max(first[k], 1e-12):
+                status[k], steps[k], active[k] = "diverged", step, False
+            elif v < cfg.loss_tol:
+                status[k], steps[k], active[k] = "ok", step, False
+            elif step == cfg.max_steps:
+                steps[k], active[k] = step, False
+        if not any(active):
             break
-        if loss_value < cfg.loss_tol:
-            status = "ok"
-            break
-        if step == cfg.max_steps:
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        _step(opt, params, loss, active, lrs, cfgs[0].optimizer)
+    seconds = time.perf_counter() - start
+    for k in range(K):
+        if not curves[k] or curves[k][-1][0] != steps[k]:
+            curves[k].append((steps[k], last[k]))
+    batch.done()
+    # wall time is shared: each model is charged its share, so sums over trials stay honest
+    return [TrainResult(status[k], last[k], steps[k], seconds / K, curves[k]) for k in range(K)]
+
+
+def _step(opt: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor, active: list[bool],
+          lrs: list[float], optimizer: str) -> None:
+    """One optimizer step of the active models, each at its own learning rate; stopped models stay put.
+
+    With one lr and every model active this is the optimizer's own step. Otherwise (stacked
+    weights, [K, ...]) the optimizer steps at lr 1: GD on gradients scaled by each model's lr (0
+    for a stopped one), Adam from the old weights by each model's lr times its unit step, as
+    Adam's lr multiplies only its final update."""
+    opt.zero_grad(set_to_none=True)
+    if all(active) and len(set(lrs)) == 1:
+        opt.param_groups[0]["lr"] = lrs[0]
+        loss.sum().backward()
         opt.step()
-    if not curve or curve[-1][0] != step:
-        curve.append((step, loss_value))
-    model.eval()
-    return TrainResult(status, loss_value, step, time.perf_counter() - start, curve)
+        return
+    on = torch.tensor(active, device=loss.device)
+    loss[on].sum().backward()  # a diverged model's NaN loss stays out of the gradients
+    rate = torch.tensor([lr if a else 0.0 for lr, a in zip(lrs, active)], device=loss.device, dtype=loss.dtype)
+    opt.param_groups[0]["lr"] = 1.0
+    shape = [(-1,) + (1,) * (p.dim() - 1) for p in params]
+    if optimizer == "gd":
+        with torch.no_grad():
+            for p, s in zip(params, shape):
+                p.grad = torch.where(on.view(s), p.grad * rate.view(s), 0.0)
+        opt.step()
+        return
+    with torch.no_grad():
+        old = [p.detach().clone() for p in params]
+    opt.step()
+    with torch.no_grad():
+        for p, o, s in zip(params, old, shape):
+            p.copy_(torch.where(on.view(s), o.lerp(p, rate.view(s)), o))

@@ -11,7 +11,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ import torch
 from . import data as data_mod
 from . import models, probes
 from .config import TrialConfig
-from .train import train
+from .train import fit, train
 
 
 @dataclass
@@ -53,36 +53,58 @@ def run_trial(cfg: TrialConfig, device: torch.device | str = "cpu", keep_model: 
         return error_result(cfg, exc, device)
 
 
-def run_trials(cfgs: list[TrialConfig], device: torch.device | str = "cpu", pack: bool = True,
+def run_trials(cfgs: list[TrialConfig], device: torch.device | str = "cpu", batch: bool = True,
                keep_model: bool = False) -> list[TrialResult]:
-    """Several trials; with ``pack``, fc configs that differ only in seed (and probe settings) are
-    trained together as one batch of models (``study.packed``), then probed one by one. Each
-    result is the one ``run_trial`` gives, up to float rounding."""
-    from .packed import PACK_MAX_WIDTH_CPU, pack_key, train_packed
+    """Several trials; with ``batch``, configs whose models share a shape (``batched.batch_key``) are
+    trained together as one batch of models (``train.fit``), then probed one by one. Each result is
+    the one ``run_trial`` gives, up to float rounding."""
+    from .batched import batch_key
     device = torch.device(device)
     groups: dict[Any, list[int]] = {}
     for i, cfg in enumerate(cfgs):
-        pays = device.type == "cuda" or cfg.width <= PACK_MAX_WIDTH_CPU
-        key = pack_key(cfg) if pack and pays else None
-        groups.setdefault(key if key is not None else ("single", i), []).append(i)
+        key = batch_key(cfg, device) if batch else None
+        groups.setdefault(key if key is not None else ("alone", i), []).append(i)
     out: list[TrialResult | None] = [None] * len(cfgs)
-    for key, idx in groups.items():
+    for idx in groups.values():
         if len(idx) == 1:
             out[idx[0]] = run_trial(cfgs[idx[0]], device, keep_model)
             continue
         try:
             setups = [_setup(cfgs[i], device) for i in idx]
-            fits = train_packed([cfgs[i] for i in idx], torch.stack([s.x for s in setups]), [s.model for s in setups])
-        except Exception:  # a pack that cannot run together runs one by one
+            fits = fit([s.model for s in setups], [s.x for s in setups], [cfgs[i] for i in idx])
+        except Exception:  # a batch that cannot run together runs one by one
             for i in idx:
                 out[i] = run_trial(cfgs[i], device, keep_model)
             continue
-        for i, s, fit in zip(idx, setups, fits):
+        for i, s, one in zip(idx, setups, fits):
             try:
-                out[i] = _finish(s, fit, keep_model)
+                out[i] = _finish(s, one, keep_model)
             except Exception as exc:
                 out[i] = error_result(cfgs[i], exc, device)
     return out  # type: ignore[return-value]
+
+
+def run_and_write(configs: list[TrialConfig], out: str, device: str = "cpu",
+                  on_done: Callable[[dict[str, Any], bool], None] | None = None,
+                  batch: bool = True) -> list[dict[str, Any] | None]:
+    """Run ``configs`` (``run_trials``), writing each one's parts under ``out`` as soon as it finishes.
+
+    A config whose row is already in ``out`` is skipped: on resume nothing that finished is run
+    twice. ``on_done(row, skipped)`` hears of each config. Returns the trial rows (None for skipped
+    ones)."""
+    from . import results
+    finished = results.finished_ids(out)
+    todo = [c for c in configs if c.trial_id not in finished]
+    for cfg in configs:
+        if cfg.trial_id in finished and on_done:
+            on_done({"trial_id": cfg.trial_id, "status": "skipped"}, True)
+    rows = {}
+    for result in run_trials(todo, device, batch=batch):
+        results.write_trial(out, result)
+        rows[result.config.trial_id] = result.trial
+        if on_done:
+            on_done(result.trial, False)
+    return [rows.get(c.trial_id) for c in configs]
 
 
 def error_result(cfg: TrialConfig, exc: Exception, device: torch.device) -> TrialResult:
@@ -131,17 +153,18 @@ def _setup(cfg: TrialConfig, device: torch.device) -> _Setup:
                   models.to_input(images.heldout, cfg.arch).to(device), models.build(cfg, images.shape).to(device))
 
 
-def _finish(s: _Setup, fit, keep_model: bool) -> TrialResult:
+def _finish(s: _Setup, trained, keep_model: bool) -> TrialResult:
+    """The result of a trained model: its row, curve, and (unless it diverged) what ``probe`` finds."""
     cfg, model, x, shape = s.cfg, s.model, s.x, s.images.shape
     model.eval()
-    timings = {"train": fit.train_seconds}
-    row: dict[str, Any] = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": fit.status,
-                           "error": None, "final_loss": fit.final_loss, "steps": fit.steps,
-                           "train_seconds": fit.train_seconds, "n_params": models.n_params(model),
+    timings = {"train": trained.train_seconds}
+    row: dict[str, Any] = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": trained.status,
+                           "error": None, "final_loss": trained.final_loss, "steps": trained.steps,
+                           "train_seconds": trained.train_seconds, "n_params": models.n_params(model),
                            "device": str(x.device), "input_dim": math.prod(shape),
                            "bottleneck_side": models.bottleneck_side(cfg, shape)}
-    curve = [{"trial_id": cfg.trial_id, "step": st, "loss": l} for st, l in fit.curve]
-    if fit.status == "diverged":  # nothing sensible to probe
+    curve = [{"trial_id": cfg.trial_id, "step": st, "loss": l} for st, l in trained.curve]
+    if trained.status == "diverged":  # nothing sensible to probe
         return TrialResult(cfg, row, [], [], curve, model if keep_model else None, x, shape, timings)
 
     for p in model.parameters():
@@ -149,18 +172,31 @@ def _finish(s: _Setup, fit, keep_model: bool) -> TrialResult:
     # a sequence is probed through f^n, whose fixed points are the cycle's images (probes.compose)
     f = probes.compose(model, len(x)) if cfg.task == "sequence" else model
     probe_start = time.perf_counter()
-    examples, retrieval = probe(f, x, s.heldout, s.images.low, s.images.high, cfg, row, timings)
-    row["probe_seconds"] = time.perf_counter() - probe_start
-    return TrialResult(cfg, row, examples, retrieval, curve, model if keep_model else None, x, shape, timings)
+    probed = probe(f, x, s.heldout, s.images.low, s.images.high, cfg)
+    row.update(probed.metrics, probe_seconds=time.perf_counter() - probe_start)
+    timings.update(probed.timings)
+    return TrialResult(cfg, row, probed.examples, probed.retrieval, curve, model if keep_model else None, x, shape,
+                       timings)
 
 
 OPERATOR_MAX_DIM = 1024  # a linear net's d x d operator is eigen-decomposed densely up to this d
 
 
-def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cfg: TrialConfig,
-          row: dict[str, Any], timings: dict[str, float]) -> tuple[list[dict], list[dict]]:
-    """Run every probe on map ``f`` with training set ``x``; fill ``row``'s metrics in place."""
+@dataclass
+class Probed:
+    """What the probes found on one map: the trial row's metric columns and the per-example and
+    per-start-kind rows (the tables ``examples`` and ``retrieval``), and each probe's wall time."""
+    metrics: dict[str, Any]
+    examples: list[dict[str, Any]]
+    retrieval: list[dict[str, Any]]
+    timings: dict[str, float]
+
+
+def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cfg: TrialConfig) -> Probed:
+    """Run every probe on map ``f`` with training set ``x`` ([n, ...]), held-out examples ``heldout``,
+    pixel range [low, high], and the probe settings of ``cfg``."""
     n = x.shape[0]
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     resid = probes.fixed_point_residuals(f, x).cpu().numpy()
     rho, s1 = probes.spectra(f, x)
@@ -182,38 +218,26 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     bounds = np.cumsum([0] + [len(g) for g in groups.values()])
     part = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(groups)}
     origins = {"noisy": n_origin.numpy(), "masked": m_origin.numpy()}
-    retrieval = []
-    same_noisy = None
-    for name in list(groups)[1:]:
-        k, near = kind[part[name]], nearest[part[name]]
-        same = (k == probes.TRAIN) & (near == origins[name]) if name in origins else None
-        sig = n_sigma.numpy() if name == "noisy" else None
-        if name == "noisy":
-            same_noisy = same
-        for level in (np.unique(sig) if sig is not None else [None]):
-            at = sig == level if sig is not None else np.ones(len(k), bool)
-            retrieval.append({
-                "trial_id": cfg.trial_id, "start": name,
-                "sigma": float(level) if level is not None else (cfg.mask_frac if name == "masked" else None),
-                "n_starts": int(at.sum()),
-                "same_frac": float(same[at].mean()) if same is not None and at.any() else None,
-                "any_frac": _frac(k[at] == probes.TRAIN), "spurious_frac": _frac(k[at] == probes.SPURIOUS),
-                "none_frac": _frac(k[at] == probes.NONE)})
+    sigma = n_sigma.numpy()
+    # a start returns when its confirmed limit is its own example's memory
+    same = {name: (kind[part[name]] == probes.TRAIN) & (nearest[part[name]] == origins[name]) for name in origins}
+    retrieval = _retrieval_rows(cfg, kind, part, same, sigma)
 
+    metrics: dict[str, Any] = {}
     t0 = time.perf_counter()
     span_res, span_f = probes.span_residuals(f, x, heldout) if len(heldout) else (np.array([]), np.array([]))
     if cfg.activation == "identity" and not cfg.bias and x[0].numel() <= OPERATOR_MAX_DIM:
         op = probes.operator_spectrum(probes.linear_operator(f, tuple(x.shape[1:])).cpu(), x.cpu())
-        row.update(span_dim=op.span_dim, operator_near_one=op.near_one, operator_near_one_in_span=op.near_one_in_span,
-                   operator_rest_radius=op.rest_radius)
+        metrics.update(span_dim=op.span_dim, operator_near_one=op.near_one, operator_near_one_in_span=op.near_one_in_span,
+                       operator_rest_radius=op.rest_radius)
     timings["span"] = time.perf_counter() - t0
 
-    head = n_sigma.numpy() == cfg.headline_sigma
+    head = sigma == cfg.headline_sigma
     outside = kind[np.r_[part["heldout"], part["random"]]]
-    basin = probes.basin_radius(same_noisy.astype(float), n_origin.numpy(), n_sigma.numpy(), n)
+    basin = probes.basin_radius(same["noisy"].astype(float), origins["noisy"], sigma, n)
     fixed = resid < cfg.fixed_point_tol
-    attractor = fixed & (rho < 1 - cfg.rho_margin)  # NaN rho (ARPACK failed) is not evidence of one
-    row.update({
+    attractor = probes.attractors(resid, rho, cfg.fixed_point_tol, cfg.rho_margin)
+    metrics.update({
         "memory_frac": float(mem.found.mean()),
         "memory_offset_median": _nanstat(np.nanmedian, np.where(mem.found, mem.offset, np.nan)),
         "fixed_point_frac": float(fixed.mean()),
@@ -223,9 +247,9 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
         "spectral_radius_max": _nanstat(np.nanmax, rho),
         "top_singular_median": _nanstat(np.nanmedian, s1),
         "spectral_failures": int(np.isnan(rho).sum() + np.isnan(s1).sum()),
-        "retrieval_same_frac": float(same_noisy[head].mean()),
+        "retrieval_same_frac": float(same["noisy"][head].mean()),
         "retrieval_any_frac": _frac(kind[part["noisy"]][head] == probes.TRAIN),
-        "masked_same_frac": float(((kind[part["masked"]] == probes.TRAIN) & (nearest[part["masked"]] == origins["masked"])).mean()),
+        "masked_same_frac": float(same["masked"].mean()),
         "basin_radius_median": float(np.median(basin)),
         "heldout_to_train_frac": _frac(kind[part["heldout"]] == probes.TRAIN),
         "random_to_train_frac": _frac(kind[part["random"]] == probes.TRAIN),
@@ -241,7 +265,26 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
                  "spectral_radius": float(rho[i]), "top_singular_value": float(s1[i]),
                  "basin_radius": float(basin[i]), "attractor": bool(attractor[i]),
                  "memory_found": bool(mem.found[i]), "memory_offset": float(mem.offset[i])} for i in range(n)]
-    return examples, retrieval
+    return Probed(metrics, examples, retrieval, timings)
+
+
+def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, part: dict[str, slice], same: dict[str, np.ndarray],
+                    sigma: np.ndarray) -> list[dict[str, Any]]:
+    """One row per start kind (and per sigma for noisy starts): where those starts' limits went."""
+    rows = []
+    for name in ("noisy", "masked", "heldout", "random"):
+        k = kind[part[name]]
+        levels = np.unique(sigma) if name == "noisy" else [None]
+        for level in levels:
+            at = sigma == level if name == "noisy" else np.ones(len(k), bool)
+            rows.append({
+                "trial_id": cfg.trial_id, "start": name,
+                "sigma": float(level) if level is not None else (cfg.mask_frac if name == "masked" else None),
+                "n_starts": int(at.sum()),
+                "same_frac": float(same[name][at].mean()) if name in same and at.any() else None,
+                "any_frac": _frac(k[at] == probes.TRAIN), "spurious_frac": _frac(k[at] == probes.SPURIOUS),
+                "none_frac": _frac(k[at] == probes.NONE)})
+    return rows
 
 
 def _frac(mask: np.ndarray) -> float | None:

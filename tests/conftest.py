@@ -7,7 +7,7 @@ import pytest
 
 from study import results
 from study.grid import PRESETS
-from study.sweep import run_pack
+from study.trial import run_and_write
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,7 @@ def smoke_results(tmp_path_factory):
     """The smoke preset's results, written by the same code a Ray trial runs (no Ray: seconds)."""
     out = tmp_path_factory.mktemp("smoke-results")
     grid = PRESETS["smoke"]
-    run_pack(grid.configs(), str(out))
+    run_and_write(grid.configs(), str(out))
     results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", len(grid.configs()), ["test"]))
     return out
 

@@ -6,7 +6,7 @@ import pytest
 import analysis
 from analysis import claims, report
 from study.grid import PRESETS, apply_sets, validate
-from study.sweep import run_pack
+from study.trial import run_and_write
 
 TINY = {  # the -local grids shrunk to seconds: fewer axis values, one seed, short training
     "c1-local": ("C1", ["seed=0", "activation=identity,tanh", "max_steps=400"]),
@@ -22,7 +22,7 @@ TINY = {  # the -local grids shrunk to seconds: fewer axis values, one seed, sho
 def test_claim_preset_runs_and_gets_a_verdict(preset, tmp_path):
     claim, sets = TINY[preset]
     configs = validate(apply_sets(PRESETS[preset], sets + ["n_random_starts=5", "iter_steps=200"]))
-    rows = run_pack(configs, str(tmp_path))
+    rows = run_and_write(configs, str(tmp_path))
     assert all(r["status"] != "error" for r in rows)
     verdict = {v.claim: v for v in claims.verdicts(analysis.load(str(tmp_path)).trials)}[claim]
     # one seed per cell: whatever the data, no claim may come out better than insufficient evidence
@@ -37,7 +37,7 @@ def test_claim_presets_have_local_and_full_sizes():
 
 def test_c1_local_single_layers_see_only_the_span(tmp_path):
     sets = ["activation=identity,tanh", "n_random_starts=5", "iter_steps=200"]
-    run_pack(validate(apply_sets(PRESETS["c1-local"], sets)), str(tmp_path))
+    run_and_write(validate(apply_sets(PRESETS["c1-local"], sets)), str(tmp_path))
     c1 = {v.claim: v for v in claims.verdicts(analysis.load(str(tmp_path)).trials)}["C1"]
     # tanh cannot fit unbounded Gaussian images: its trials are excluded, the identity layers decide
     assert c1.status == "reproduced" and c1.excluded == {"did not interpolate": 3}, c1.line()
@@ -46,7 +46,7 @@ def test_c1_local_single_layers_see_only_the_span(tmp_path):
 
 def test_c3_linear_local_runs_and_the_report_shows_its_operator_study(tmp_path):
     sets = ["seed=0", "image_size=4", "width=2", "depth=2,3", "max_steps=300", "n_random_starts=5", "iter_steps=200"]
-    rows = run_pack(validate(apply_sets(PRESETS["c3-linear-local"], sets)), str(tmp_path))
+    rows = run_and_write(validate(apply_sets(PRESETS["c3-linear-local"], sets)), str(tmp_path))
     assert len(rows) == 4 and all(r["operator_near_one"] is not None for r in rows)  # every net is linear
     report.build(str(tmp_path), str(tmp_path / "rep"), trajectories=False)
     lines = dict(line.split(" ", 1) for line in open(tmp_path / "rep" / "claims.txt").read().splitlines())

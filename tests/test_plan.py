@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from study.grid import PRESETS, StepModel, build_grid, forward_flops
-from study.plan import fit_step_model, tune_trials
+from study.grid import PRESETS, StepModel, build_grid, forward_flops, tune_trials
+from study.plan import fit_step_model
 from study.sweep import CLUSTER_START_TIMEOUT_S, Launch
 
 
@@ -30,11 +30,14 @@ def test_forward_flops_of_an_fc_net_match_its_layer_sizes():
     assert forward_flops(cfg) == 2 * (64 * 64 + 64 * 64) * cfg.n_train
 
 
-def test_tune_trials_counts_grid_points_without_the_packed_axis():
+def test_tune_trials_group_grid_points_without_the_per_trial_axis():
     grid = PRESETS["paper-fc"]
-    assert tune_trials(grid, grid.configs()) == 945 and len(grid.configs()) == 2835
-    unpacked = build_grid("smoke", None, [])
-    assert tune_trials(unpacked.__class__(unpacked.axes, unpacked.fixed, None), unpacked.configs()) == 4
+    configs = grid.configs()
+    groups = tune_trials(grid, configs, [1.0] * len(configs))
+    assert len(groups) == 945 and len(configs) == 2835
+    assert all([c.seed for c in g] == [0, 1, 2] and len({c.replace(seed=0) for c in g}) == 1 for g in groups)
+    one_each = build_grid("smoke", None, [])
+    assert len(tune_trials(one_each.__class__(one_each.axes, one_each.fixed, None), one_each.configs())) == 4
 
 
 def test_launch_defaults_follow_where_it_runs(monkeypatch):

@@ -445,3 +445,13 @@ def test_operator_eigenvalues_come_sorted_by_modulus_and_near_one_is_strictly_wi
     s = probes.operator_spectrum(A, torch.eye(4, dtype=torch.float64)[:1], tol=0.5)
     np.testing.assert_array_equal(s.eigenvalues, [-2.0, 1.5, 1.0, 0.25])
     assert s.near_one == 1 and s.rest_radius == 2.0  # |1.5 - 1| = 0.5 is not < tol
+
+
+def test_an_attractor_is_a_fixed_point_contracting_by_more_than_the_margin():
+    residual = np.array([0.0, 1e-3, 0.0, 0.0, 0.0, 2e-4])
+    rho = np.array([0.5, 0.5, 0.95, 0.98, np.nan, 0.1])
+    # tol 5e-4, margin 0.03: example 1 is no fixed point, 2 contracts by more than the margin, 3 by less,
+    # 4's spectrum failed (NaN is no evidence), 5 is a fixed point within the tolerance
+    assert probes.attractors(residual, rho, 5e-4, 0.03).tolist() == [True, False, True, False, False, True]
+    assert probes.attractors(residual, rho, 5e-4, 0.0).tolist() == [True, False, True, True, False, True]
+    assert probes.attractors(residual, rho, 1e-4, 0.03).tolist() == [True, False, True, False, False, False]

@@ -9,14 +9,15 @@ import ray
 
 from study import progress as prog
 from study.grid import Grid
+from study.results import flat
 
 GRID = Grid(axes={"depth": [2], "seed": [0, 1]}, fixed={"width": 16})
-RUN = {"out": "", "cpus": 1, "gpus": 0.5, "pack": "seed", "device": "cpu"}
+RUN = {"out": "", "cpus": 1, "gpus": 0.5, "device": "cpu"}
 
 
 def tune_trial(status: str, name: str = "t0"):
     return SimpleNamespace(trial_id=name, status=status, num_failures=1, error_file=None,
-                           config={"width": 16, "depth": 2, "seed": [0, 1], "_run": RUN})
+                           config={"configs": [flat(c.to_row()) for c in GRID.configs()], "_run": RUN})
 
 
 class Lines:

@@ -9,10 +9,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from study.config import ConfigError
+from study.config import ConfigError, TrialConfig
 from study.results import TRIAL_SCHEMA, finished_ids
-from study.grid import PRESETS, Grid, apply_sets, build_grid, pack_configs, validate
-from study.sweep import param_space, run_pack
+from study.grid import PRESETS, Grid, apply_sets, build_grid, estimated_costs, tune_trials, validate
+from study.results import flat
+from study.sweep import param_space
+from study.trial import run_and_write
 
 
 # --- grids, no Ray ---------------------------------------------------------------------------------
@@ -26,7 +28,7 @@ def test_presets_are_valid_grids():
 
 def test_grid_file_and_sets_merge_over_preset(tmp_path):
     toml = tmp_path / "g.toml"
-    toml.write_text('pack = "seed"\n[axes]\ndepth = [3, 5]\nactivation = ["selu", "tanh"]\n'
+    toml.write_text('per_trial = "seed"\n[axes]\ndepth = [3, 5]\nactivation = ["selu", "tanh"]\n'
                     '[fixed]\nwidth = 48\nnoise_levels = [0.1, 0.2]\n')
     grid = build_grid("smoke", str(toml), ["seed=7", "lr=1e-2,1e-3"])
     assert grid.axes["depth"] == [3, 5] and grid.axes["activation"] == ["selu", "tanh"]
@@ -37,10 +39,12 @@ def test_grid_file_and_sets_merge_over_preset(tmp_path):
     assert apply_sets(grid, ["noise_levels=0.1,0.2"]).fixed["noise_levels"] == (0.1, 0.2)  # commas of a list field
 
 
-def test_pack_runs_the_packed_axis_inside_one_trial():
-    params = {"depth": 3, "width": 16, "seed": [0, 1, 2]}
-    assert [c.seed for c in pack_configs(params, "seed")] == [0, 1, 2]
-    assert len(pack_configs({"depth": 3, "seed": 4}, "seed")) == 1
+def test_the_per_trial_axis_runs_inside_one_tune_trial():
+    grid = Grid(axes={"depth": [3, 5], "seed": [0, 1, 2]}, fixed={"width": 16})
+    groups = tune_trials(grid, grid.configs())
+    assert [[(c.depth, c.seed) for c in g] for g in groups] == [[(5, 0), (5, 1), (5, 2)], [(3, 0), (3, 1), (3, 2)]]
+    assert [len(g) for g in tune_trials(Grid(grid.axes, grid.fixed, None), grid.configs())] == [1] * 6
+    assert [len(g) for g in tune_trials(Grid(grid.axes, grid.fixed, "depth"), grid.configs())] == [2] * 3
 
 
 BAD_GRIDS = [
@@ -80,14 +84,14 @@ def test_bad_grid_files(tmp_path, text, message):
     assert message in str(err.value)
 
 
-def test_run_pack_skips_finished_configs(tmp_path):
+def test_run_and_write_skips_finished_configs(tmp_path):
     grid = Grid(axes={"seed": [0, 1]}, fixed={"depth": 2, "width": 16, "max_steps": 50, "n_random_starts": 4,
                                                "iter_steps": 20})
     configs = grid.configs()
     out = str(tmp_path)
-    first = run_pack(configs[:1], out)
+    first = run_and_write(configs[:1], out)
     seen = []
-    rows = run_pack(configs, out, on_done=lambda row, skipped: seen.append((row["trial_id"], skipped)))
+    rows = run_and_write(configs, out, on_done=lambda row, skipped: seen.append((row["trial_id"], skipped)))
     assert first[0]["trial_id"] == configs[0].trial_id
     assert rows[0] is None and rows[1]["trial_id"] == configs[1].trial_id  # the finished one is not rerun
     assert seen == [(configs[0].trial_id, True), (configs[1].trial_id, False)]
@@ -200,12 +204,20 @@ def test_force_discards_old_results_and_auto_refuses_stray_ones(tmp_path):
     assert prepare_out(str(out), other, "force") is False and (out / "sweep.json").exists()  # checks only
 
 
-def test_param_space_grid_searches_axes_and_lists_the_packed_one():
+def test_tune_is_handed_the_validated_configs_grouped_most_expensive_first():
     grid = PRESETS["local"]
-    space = param_space(grid, grid.configs(), {"out": "/x", "cpus": 1, "gpus": 0, "pack": "seed"})
-    assert space["seed"] == [0, 1, 2] and space["lr"] == 1e-3 and space["_run"]["out"] == "/x"
-    assert space["depth"] == {"grid_search": [12, 8, 6, 4, 2]}  # expensive first
-    assert set(space["arch"]["grid_search"]) == {"fc", "conv_down"} and space["arch"]["grid_search"][0] == "conv_down"
+    configs = grid.configs()
+    costs = estimated_costs(configs)
+    space = param_space(tune_trials(grid, configs, costs), {"out": "/x", "cpus": 1, "gpus": 0})
+    assert set(space) == {"configs", "_run"} and space["_run"]["out"] == "/x"
+    groups = [[TrialConfig.from_row(row) for row in rows] for rows in space["configs"]["grid_search"]]
+    assert sorted(c.trial_id for g in groups for c in g) == sorted(c.trial_id for c in configs)  # each once
+    assert all([c.seed for c in g] == [0, 1, 2] and len({c.replace(seed=0) for c in g}) == 1 for g in groups)
+    cost = {c.trial_id: t for c, t in zip(configs, costs)}
+    group_costs = [sum(cost[c.trial_id] for c in g) for g in groups]
+    assert group_costs == sorted(group_costs, reverse=True) and group_costs[0] > group_costs[-1]
+    assert (groups[0][0].arch, groups[0][0].depth, groups[0][0].width) == ("conv_down", 12, 128)  # the costliest
+    assert space["configs"]["grid_search"][0][0] == flat(groups[0][0].to_row())  # rows as the tables store them
 
 
 def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monkeypatch):
@@ -214,15 +226,15 @@ def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monke
     from study import progress as sweep
     grid = Grid(axes={"depth": [8, 2], "seed": [0, 1]}, fixed={"width": 16})
     configs = grid.configs()
-    costs = [9.0 if c.depth == 8 else 1.0 for c in configs]  # the deep pack is 9x the shallow one
+    costs = [9.0 if c.depth == 8 else 1.0 for c in configs]  # the deep group is 9x the shallow one
     progress = sweep.Progress(str(tmp_path), [c.trial_id for c in configs], costs)
     progress.setup()
-    run = {"out": str(tmp_path), "cpus": 1, "gpus": 0, "pack": "seed"}
-    packs = [SimpleNamespace(trial_id=f"t{d}", status="RUNNING", config={"width": 16, "depth": d, "seed": [0, 1],
-                                                                         "_run": run}) for d in (8, 2)]
+    run = {"out": str(tmp_path), "cpus": 1, "gpus": 0}
+    packs = [SimpleNamespace(trial_id=f"t{d}", status="RUNNING", config={
+        "configs": [flat(c.to_row()) for c in configs if c.depth == d], "_run": run}) for d in (8, 2)]
     lines = []
     monkeypatch.setattr(sweep.sys, "stderr", SimpleNamespace(write=lines.append, flush=lambda: None))
-    progress.start = time.time() - 90  # the deep pack took 90 s
+    progress.start = time.time() - 90  # the deep group took 90 s
     deep = [c.trial_id for c in configs if c.depth == 8]
     progress.count(packs[0], {"configs_done": 2, "done_ids": ",".join(deep)}, packs)
     assert "2/4 trials done, 1 running" in lines[-1]

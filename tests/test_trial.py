@@ -167,7 +167,7 @@ def test_a_trial_sent_to_cuda_without_cuda_is_an_error_row_saying_so(monkeypatch
     """Never a silent run on the CPU: the row names the problem and the way to ask for the CPU."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfgs = [TrialConfig(depth=2, width=16, max_steps=5, n_random_starts=2, iter_steps=5, seed=s) for s in (0, 1)]
-    for result in run_trials(cfgs, "cuda"):  # a pack of seeds, as a sweep runs them
+    for result in run_trials(cfgs, "cuda"):  # a batch of seeds, as a sweep runs them
         assert result.trial["status"] == "error" and result.trial["device"] == "cuda"
         assert "DeviceError: this trial was given a GPU" in result.trial["error"]
         assert "sees no CUDA device" in result.trial["error"] and "--device cpu" in result.trial["error"]

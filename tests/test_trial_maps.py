@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from study import packed, probes, results, trial
+from study import probes, results, trial
 from study.config import TrialConfig
 
 N, D = 4, 16
@@ -297,7 +297,7 @@ def test_the_starts_depend_on_the_trial_seed_alone_and_random_ones_fill_the_valu
 
 # --- tiny real trials ---------------------------------------------------------------------------------
 # Two 8x8 digits through one linear layer: trained and probed in milliseconds. At depth 1 the width is
-# unused, so widths 128 and 129 build the same net, on either side of packed.PACK_MAX_WIDTH_CPU (128).
+# unused, so widths 128 and 129 build the same net, on either side of batched.MAX_WIDTH_CPU['fc'] (128).
 TINY = TrialConfig(n_train=2, n_heldout=2, depth=1, width=128, lr=1e-2, max_steps=300, loss_tol=1e-4,
                    n_random_starts=4, starts_per_example=2, noise_levels=(0.1,), iter_steps=50, confirm_steps=10)
 FAILING_SEEDS = (7, 8)  # the probe of these trials raises, from deep down
@@ -317,16 +317,17 @@ def rows(result: trial.TrialResult) -> list[list[dict]]:
 
 @pytest.fixture(scope="module")
 def tiny():
-    """``run_trials`` on seven tiny trials, in order: a wide one (never packed on a CPU), three narrow seeds
-    packed together (the last one's probe fails), two more that ``train_packed`` refuses (run one by one
-    instead), and a wide one whose probe fails; then some of them through ``run_trial`` alone."""
+    """``run_trials`` on seven tiny trials, in order: a wide one (never batched on a CPU), three narrow seeds
+    batched together (the last one's probe fails), two more of another shape whose batch ``train.fit``
+    refuses (run one by one instead), and a wide one whose probe fails; then some of them through
+    ``run_trial`` alone."""
     patch, packs = pytest.MonkeyPatch(), []
-    train_packed, probe = packed.train_packed, trial.probe
+    fit, probe = trial.fit, trial.probe
 
-    def spy(cfgs, xs, nets):
-        if cfgs[0].lr != TINY.lr:
-            raise RuntimeError("this pack cannot run")
-        fits = train_packed(cfgs, xs, nets)
+    def spy(nets, xs, cfgs):
+        if cfgs[0].activation != TINY.activation:
+            raise RuntimeError("this batch cannot run")
+        fits = fit(nets, xs, cfgs)
         packs.append([c.seed for c in cfgs])
         return fits
 
@@ -335,33 +336,33 @@ def tiny():
             raise ValueError("the probe failed")
         deep(depth - 1)
 
-    def failing_probe(f, x, heldout, low, high, cfg, row, timings):
+    def failing_probe(f, x, heldout, low, high, cfg):
         if cfg.seed in FAILING_SEEDS:
             deep(8)
-        return probe(f, x, heldout, low, high, cfg, row, timings)
+        return probe(f, x, heldout, low, high, cfg)
 
-    patch.setattr(packed, "train_packed", spy)
+    patch.setattr(trial, "fit", spy)
     patch.setattr(trial, "probe", failing_probe)
     try:
         cfgs = [TINY.replace(width=129), TINY, TINY.replace(seed=1), TINY.replace(seed=7),
-                TINY.replace(lr=2e-2), TINY.replace(lr=2e-2, seed=1), TINY.replace(width=129, seed=8)]
+                TINY.replace(activation="tanh"), TINY.replace(activation="tanh", seed=1), TINY.replace(width=129, seed=8)]
         batch = trial.run_trials(cfgs, keep_model=True)
         single = [trial.run_trial(c) for c in cfgs[:3]]
-        unpacked = trial.run_trials(cfgs[1:3], pack=False)
+        unpacked = trial.run_trials(cfgs[1:3], batch=False)
     finally:
         patch.undo()
     return SimpleNamespace(cfgs=cfgs, batch=batch, single=single, unpacked=unpacked, packs=packs)
 
 
-def test_run_trials_packs_narrow_seeds_only_and_gives_the_rows_run_trial_gives(tiny):
-    assert tiny.packs == [[0, 1, 7]]  # one pack; no pack at all with pack=False
+def test_run_trials_batches_narrow_nets_only_and_gives_the_rows_run_trial_gives(tiny):
+    assert tiny.packs == [[0, 1, 7]]  # one batch; no batch at all with batch=False
     assert [r.config for r in tiny.batch] == tiny.cfgs  # results in the order of the configs
     assert [r.trial["status"] for r in tiny.batch] == ["ok"] * 3 + ["error"] + ["ok"] * 2 + ["error"]
-    assert same_rows(sum(rows(tiny.batch[0]), []), sum(rows(tiny.single[0]), []))  # not packed: the same run
-    for i in (1, 2):  # packed: the same up to float rounding
+    assert same_rows(sum(rows(tiny.batch[0]), []), sum(rows(tiny.single[0]), []))  # not batched: the same run
+    for i in (1, 2):  # batched: the same up to float rounding
         assert same_rows(sum(rows(tiny.batch[i]), []), sum(rows(tiny.single[i]), []), rel=1e-4)
         assert same_rows(sum(rows(tiny.unpacked[i - 1]), []), sum(rows(tiny.single[i]), []))
-    # models kept when asked, whichever way a trial ran: alone, packed, or alone after a pack failed
+    # models kept when asked, whichever way a trial ran: alone, batched, or alone after a batch failed
     assert all(isinstance(tiny.batch[i].model, nn.Module) for i in (0, 1, 2, 4, 5))
     assert all(r.model is None for r in tiny.single + tiny.unpacked)  # and not otherwise
 
@@ -381,8 +382,8 @@ def test_run_trial_gives_the_rows_of_a_trained_and_probed_net(tiny):
     assert [e["fixed_point_residual"] for e in result.examples] == pytest.approx(resid, rel=1e-4)
 
 
-def test_a_probe_that_raises_makes_an_error_row_whether_packed_or_not(tiny):
-    for i in (3, 6):  # packed with seeds 0 and 1; alone
+def test_a_probe_that_raises_makes_an_error_row_whether_batched_or_not(tiny):
+    for i in (3, 6):  # batched with seeds 0 and 1; alone
         result = tiny.batch[i]
         row = result.trial
         assert row["status"] == "error" and row["trial_id"] == tiny.cfgs[i].trial_id and row["device"] == "cpu"
@@ -409,7 +410,7 @@ def test_a_trial_given_a_gpu_this_process_cannot_use_is_an_error_row_saying_so(m
     message = (f"DeviceError: this trial was given a GPU (CUDA_VISIBLE_DEVICES='3' on {platform.node()}), but torch "
                f"{torch.__version__} (CUDA build: none) sees no CUDA device; fix that node's CUDA, or pass "
                "--device cpu to train on CPU while holding the GPU share")
-    # two that would be packed (on a GPU packing always pays), and a conv net, never packed
+    # two that would be batched (on a GPU batching always pays), and a conv net
     cfgs = [TINY.replace(width=512), TINY.replace(width=512, seed=1), TINY.replace(arch="conv")]
     for result, cfg in zip([trial.run_trial(TINY, "cuda")] + trial.run_trials(cfgs, "cuda"), [TINY] + cfgs):
         row = result.trial

@@ -29,7 +29,7 @@ def kill_grid(tmp_path, n_seeds: int) -> tuple[list[str], set[str]]:
     """The smoke preset over 3 depths x n_seeds, one config per Tune trial (no packing): many small
     trials, so kills land between, during and after trials."""
     path = tmp_path / "kill.toml"
-    path.write_text(f'pack = "none"\n[axes]\ndepth = [2, 4, 6]\nseed = {list(range(n_seeds))}\n')
+    path.write_text(f'per_trial = "none"\n[axes]\ndepth = [2, 4, 6]\nseed = {list(range(n_seeds))}\n')
     grid = build_grid("smoke", str(path))
     # parts stay parts (no compaction at the end), so that each one's fate can be followed
     return ["--preset", "smoke", "--grid", str(path), "--no-compact"], {c.trial_id for c in grid.configs()}
