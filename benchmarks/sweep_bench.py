@@ -1,14 +1,17 @@
-"""Ray Tune's cost over a plain loop, measured side by side in one run.
+"""The sweep engine's costs, measured side by side in one run on one preset.
 
-1. Plain loop: every config of the preset, one after another in this process, 1 thread.
-2. Plain parallel loop, no Ray: a multiprocessing pool of one 1-thread process per CPU taking
-   configs expensive-first. It shows what two busy cores cost each other (shared caches, memory
-   bandwidth, clock) before any scheduler is involved.
-3. The same grid as a sweep (``run_sweep``: Ray started locally, 1 CPU and 1 thread per trial),
-   wall time from the call to its return, Ray's start-up and shut-down included.
+1. Plain parallel pool, no Ray: one 1-thread process per CPU taking the sweep's Tune trials (the
+   same groups of configs, in the same most-expensive-first order) and running each through
+   ``trial.run_and_write``, exactly as the trainable does, batching included.
+2. The same grid as a sweep (``run_sweep``: Ray started locally, 1 CPU and 1 thread per Tune
+   trial), wall time from the call to its return, Ray's start-up and shut-down included, the final
+   compaction left out (``compact=False``: the pool does not compact either).
+3. The same sweep with ``--no-batch``: every config trains alone.
 
-Ratio = sweep wall time / (plain-loop time / parallel workers), workers = min(CPUs, Tune trials).
-1.0 would be perfect parallel speed-up with zero scheduling overhead.
+Ray's own cost = (2) / (1). Batching's gain = (2) / (3), and every row of (2) is checked against
+(3): statuses, steps, and the headline metrics of trials that interpolated both ways (float
+rounding differs between one batched kernel and K small ones, and a long trajectory can carry it
+across loss_tol a few steps earlier or later).
 
     python benchmarks/sweep_bench.py [--preset local] [--out benchmarks/sweep_bench.md]
 """
@@ -21,61 +24,73 @@ import shutil
 import tempfile
 import time
 
+import pandas as pd
 import torch
 
-from study.grid import PRESETS, estimated_seconds
+from study.grid import PRESETS, estimated_costs, tune_trials
+from study.results import read_trials
 from study.sweep import Launch, run_sweep
-from study.trial import run_trial
+from study.trial import run_and_write
+
+HEADLINE = ("attractor_frac", "spectral_radius_median", "retrieval_same_frac")
 
 
-def _pool_init() -> None:
-    torch.set_num_threads(1)
-
-
-def _one(cfg) -> float:
-    return run_trial(cfg).trial["train_seconds"]
+def compare(batched: pd.DataFrame, alone: pd.DataFrame) -> list[str]:
+    """How the rows of the batched sweep differ from those of configs trained alone: statuses, steps,
+    and the headline metrics of the trials that interpolated both ways."""
+    a, b = batched.set_index("trial_id").sort_index(), alone.set_index("trial_id").sort_index()
+    if list(a.index) != list(b.index):
+        return ["the two sweeps hold different trials"]
+    both = (a.status == "ok") & (b.status == "ok")
+    steps = (a.steps[both] - b.steps[both]).abs() / b.steps[both].clip(lower=1)
+    lines = [f"- statuses equal in {int((a.status == b.status).sum())} of {len(a)} trials"
+             + "".join(f"; {tid}: {x} batched, {y} alone" for tid, x, y in zip(a.index, a.status, b.status) if x != y),
+             f"- {int(both.sum())} trials interpolated (status ok) both ways; their steps equal in "
+             f"{int((steps == 0).sum())}, within 1% in {int((steps <= 0.01).sum())}, at most {100 * steps.max():.1f}% apart"]
+    for col in HEADLINE:
+        x, y = a[col][both].astype(float), b[col][both].astype(float)
+        diff = (x - y).abs()
+        lines.append(f"- {col} of those: equal in {int((diff <= 1e-12).sum())}, largest difference {diff.max():.3g}"
+                     f" (median {diff.median():.3g})")
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="local")
-    ap.add_argument("--out", help="also write the table to this Markdown file")
+    ap.add_argument("--out", help="also write the tables to this Markdown file")
     args = ap.parse_args()
     grid = PRESETS[args.preset]
     configs = grid.configs()
-
-    torch.set_num_threads(1)
-    run_trial(configs[0].replace(max_steps=10))  # warm-up, as a reused Ray worker would be
-    start = time.perf_counter()
-    for cfg in configs:
-        run_trial(cfg)
-    plain = time.perf_counter() - start
-
-    workers = min(os.cpu_count() or 1, len(configs))
-    start = time.perf_counter()
-    by_cost = sorted(configs, key=estimated_seconds, reverse=True)
-    with mp.get_context("spawn").Pool(workers, initializer=_pool_init) as pool:
-        list(pool.imap_unordered(_one, by_cost))
-    pool_wall = time.perf_counter() - start
-
+    groups = tune_trials(grid, configs, estimated_costs(configs))
+    workers = min(os.cpu_count() or 1, len(groups))
     tmp = tempfile.mkdtemp(prefix="memsweep-bench-")
     try:
         start = time.perf_counter()
-        summary = run_sweep(grid, Launch(out=os.path.join(tmp, "out")), preset=args.preset)
-        sweep = time.perf_counter() - start
+        with mp.get_context("spawn").Pool(workers, initializer=_pool_init) as pool:
+            list(pool.imap_unordered(_one, [(g, os.path.join(tmp, "pool")) for g in groups]))
+        pool_wall = time.perf_counter() - start
+        walls, tables, lines = {}, {}, {}
+        for name, batch in (("batched", True), ("alone", False)):
+            out = os.path.join(tmp, name)
+            start = time.perf_counter()
+            summary = run_sweep(grid, Launch(out=out, batch=batch), preset=args.preset, compact=False)
+            walls[name] = time.perf_counter() - start
+            tables[name], lines[name] = read_trials(out), summary.line()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    packs = len(configs) // len(grid.axes.get(grid.pack, [0])) if grid.pack else len(configs)
-    workers = min(os.cpu_count() or 1, packs)
-    ideal = plain / workers
     text = "\n".join([
-        f"## Sweep vs plain loop: preset `{args.preset}`, {len(configs)} trials in {packs} Tune trials", "",
-        "| plain loop, 1 process (s) | workers | ideal = plain / workers (s) | plain parallel pool, no Ray (s) "
-        "| Ray Tune sweep (s) | pool / ideal | sweep / ideal | sweep / pool |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {plain:.1f} | {workers} | {ideal:.1f} | {pool_wall:.1f} | {sweep:.1f} | {pool_wall / ideal:.3f} "
-        f"| {sweep / ideal:.3f} | {sweep / pool_wall:.3f} |", "",
-        f"Sweep summary: {summary.line()}",
+        f"## Preset `{args.preset}`: {len(configs)} configs in {len(groups)} Tune trials, {workers} workers", "",
+        "| plain 2-process pool, no Ray (s) | Ray Tune sweep (s) | sweep / pool | sweep, every config alone (s) "
+        "| batched / alone |",
+        "|---|---|---|---|---|",
+        f"| {pool_wall:.1f} | {walls['batched']:.1f} | {walls['batched'] / pool_wall:.3f} | {walls['alone']:.1f} "
+        f"| {walls['batched'] / walls['alone']:.3f} |", "",
+        "Rows of the batched sweep against the sweep of configs alone:",
+        *compare(tables["batched"], tables["alone"]),
+        "",
+        f"Batched sweep: {lines['batched']}",
+        f"Sweep of configs alone: {lines['alone']}",
     ])
     print(text)
     if args.out:

@@ -85,7 +85,7 @@ def launch_from_args(args: argparse.Namespace):
     return Launch(out=out, address=args.address, cpus_per_trial=args.cpus_per_trial,
                   gpus_per_trial=args.gpus_per_trial, device=args.device, shared_fs=args.shared_fs,
                   max_concurrent=args.max_concurrent, max_failures=args.max_failures,
-                  start_timeout=args.start_timeout)
+                  start_timeout=args.start_timeout, batch=not args.no_batch)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -225,6 +225,9 @@ def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
     p.add_argument("--start-timeout", type=float, metavar="SECONDS",
                    help="stop when no trial has started after this long (default: 1200 on a cluster, none on "
                         "memsweep's own Ray; 0: wait forever)")
+    p.add_argument("--no-batch", action="store_true",
+                   help="train every config alone, not as a batch of models with the others of its shape (same "
+                        "rows to float rounding; for checking that, or timing it)")
 
 
 def parser() -> argparse.ArgumentParser:

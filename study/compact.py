@@ -58,10 +58,11 @@ def compact(root: str, max_bytes: int = MAX_BYTES) -> Compacted:
     roll_forward(root)
     summary = Compacted()
     for table in TABLES:
-        files = results.part_files(root, table)
+        listed = results.listing(root, table)
+        files = sorted(listed)
         if not files or (len(files) == 1 and results.is_compacted(files[0]) and _current(root, files[0])):
             continue
-        written = _compact_table(root, table, files, max_bytes)
+        written = _compact_table(root, table, listed, max_bytes)
         summary.files_in[table], summary.files_out[table], summary.rows[table] = len(files), *written
     return summary
 
@@ -72,10 +73,10 @@ def _current(root: str, path: str) -> bool:
     return meta.get(b"memsweep_schema_version") == results.SCHEMA_VERSION.encode()
 
 
-def _compact_table(root: str, table: str, files: list[str], max_bytes: int) -> tuple[int, int]:
+def _compact_table(root: str, table: str, listed: dict[str, int | None], max_bytes: int) -> tuple[int, int]:
+    """Steps 1-5 for one table whose files (path -> mtime) are ``listed``: the rows of exactly those files."""
     fs, base = filesystem(root)
-    stamps = _mtimes(fs, f"{base}/{table}")
-    data = results.read_table(root, table)
+    data = results.read_table(root, table, files=sorted(listed))
     stamp = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
     moves = []
     fs.create_dir(f"{base}/{TMP}", recursive=True)
@@ -86,7 +87,7 @@ def _compact_table(root: str, table: str, files: list[str], max_bytes: int) -> t
                        tmp, filesystem=fs)
         moves.append((tmp, f"{base}/{table}/{name}"))
     results.checkpoint("compact:written")
-    _write_json(fs, _journal(base, table), {"moves": moves, "delete": [[p, stamps[p]] for p in files]})
+    _write_json(fs, _journal(base, table), {"moves": moves, "delete": [[p, t] for p, t in sorted(listed.items())]})
     results.checkpoint("compact:journaled")
     _finish(fs, _journal(base, table))
     return len(moves), len(data)

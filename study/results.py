@@ -239,12 +239,18 @@ def is_compacted(path: str) -> bool:
     return os.path.basename(path).startswith(COMPACTED)
 
 
-def part_files(root: str, table: str) -> list[str]:
-    """The data files of one table, parts and compacted files, sorted (temp and '_' names excluded)."""
+def listing(root: str, table: str) -> dict[str, int | None]:
+    """The data files of one table, parts and compacted files (temp and '_' names excluded), each with
+    its modification time in ns, from one listing of the table folder."""
     fs, base = filesystem(root)
     infos = fs.get_file_info(pafs.FileSelector(f"{base}/{table}", allow_not_found=True))
-    return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
-                  and not i.base_name.startswith((".", "_")))
+    return {i.path: i.mtime_ns for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+            and not i.base_name.startswith((".", "_"))}
+
+
+def part_files(root: str, table: str) -> list[str]:
+    """The data files of one table, parts and compacted files, sorted (``listing``)."""
+    return sorted(listing(root, table))
 
 
 def finished_ids(root: str) -> set[str]:
@@ -283,16 +289,17 @@ FILE = "__filename"  # the scan's own column: which file a row came from
 
 
 def read_table(root: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None,
-               ids: list[str] | None = None) -> pa.Table:
+               ids: list[str] | None = None, files: list[str] | None = None) -> pa.Table:
     """One table, each row once, in the current schema: one ``pyarrow.dataset`` scan of every file (in
     parallel, each opened once); columns a file lacks read as null, config fields as their defaults.
-    With ``ids``, only those trials' rows (the scan skips the rest). A file the scan cannot read
+    With ``ids``, only those trials' rows (the scan skips the rest); with ``files``, the table's files
+    as the caller listed them (``part_files``), so the folder is not listed again. A file the scan cannot read
     (damaged, or an older schema with another type) sends the table through ``read_part`` file by
     file, which names the file: ``DamagedPartError``, or with ``skip_damaged`` a warning and the path
     appended to ``skipped``. Every memsweep reader of a results folder comes through here."""
     schema = TABLES[table]
     fs, _ = filesystem(root)
-    files = part_files(root, table)
+    files = part_files(root, table) if files is None else files
     if ids is not None:  # a trial's part is named by its id: other parts need not be opened at all
         wanted = {f"{i}.parquet" for i in ids}
         files = [f for f in files if is_compacted(f) or os.path.basename(f) in wanted]

@@ -72,7 +72,7 @@ def _trainable(params: dict[str, Any]) -> None:
         if not skipped:
             _fault_point("part_written")
 
-    run_and_write(configs, run["out"], run["device"], report)
+    run_and_write(configs, run["out"], run["device"], report, batch=run["batch"])
 
 
 def trial_dirname(trial) -> str:
@@ -152,6 +152,7 @@ class Launch:
     max_concurrent: int | None = None
     max_failures: int = 2
     start_timeout: float | None = None  # None: CLUSTER_START_TIMEOUT_S when joining a cluster, else off; 0: off
+    batch: bool = True                  # configs of one model shape in a Tune trial train as one batch
 
     @property
     def joins(self) -> bool:
@@ -254,7 +255,8 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
         if launch.device == "cpu" and launch.gpus_per_trial:
             print(f"[memsweep] --device cpu: each trial holds {launch.gpus_per_trial:g} GPU but trains on the CPU",
                   file=sys.stderr)
-        run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "device": launch.device}
+        run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "device": launch.device,
+               "batch": launch.batch}
         costs = estimated_costs(configs)  # orders the Tune trials and weighs the ETA
         # a resume hands Tune only the groups with a config still to run: the parts say what is done,
         # so Tune's state of the last run is never read back
