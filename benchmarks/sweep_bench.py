@@ -32,6 +32,15 @@ from study.results import read_trials
 from study.sweep import Launch, run_sweep
 from study.trial import run_and_write
 
+def _pool_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _one(job) -> None:
+    group, out = job
+    run_and_write(group, out)
+
+
 HEADLINE = ("attractor_frac", "spectral_radius_median", "retrieval_same_frac")
 
 

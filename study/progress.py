@@ -16,7 +16,6 @@ import sys
 import time
 
 from . import results
-from .config import TrialConfig
 
 HEARTBEAT_S = 10.0   # the longest the line stays silent
 NODES_EVERY_S = 2.0  # how often the cluster's nodes are looked at (a cheap call to Ray's GCS)
@@ -62,9 +61,11 @@ class Progress:
         class _Progress(tune.Callback):
             def __init__(self, out: str, ids: list[str], costs: list[float] | None = None,
                          request: dict[str, float] | None = None, max_failures: int = 0,
-                         start_timeout: float | None = None):
-                # plain data. costs: estimated seconds per id; request: what each Tune trial asks of a node
+                         start_timeout: float | None = None, groups: list[list[str]] | None = None):
+                # plain data. costs: estimated seconds per id; request: what each Tune trial asks of a node;
+                # groups: the config ids of each Tune trial, by the place its config's "group" names
                 self.out, self.ids, self.costs = out, ids, dict(zip(ids, costs or [1.0] * len(ids)))
+                self.id_groups = groups if groups is not None else [[i] for i in ids]
                 self.request = request or {"CPU": 1.0}
                 self.max_failures, self.start_timeout = max_failures, start_timeout
 
@@ -144,7 +145,7 @@ class Progress:
             def group(self, trial) -> tuple[int, int, float]:
                 """Its configs: how many, how many were still to run at setup, their estimated cost."""
                 if trial.trial_id not in self.groups:
-                    ids = [TrialConfig.from_row(row).trial_id for row in trial.config["configs"]]
+                    ids = self.id_groups[trial.config["group"]]
                     todo = [i for i in ids if i in self.todo]
                     self.groups[trial.trial_id] = (len(ids), len(todo), sum(self.costs[i] for i in todo))
                 return self.groups[trial.trial_id]

@@ -3,8 +3,9 @@ per trial.
 
 The driver validates every config, groups them into Tune trials (``grid.tune_trials``: the
 grid's ``per_trial`` axis, default ``seed``, runs inside one Tune trial, so Ray's per-trial
-overhead is paid once per grid point rather than once per seed), and hands Tune the groups
-themselves, most expensive first, as one ``tune.grid_search`` over lists of config rows.
+overhead is paid once per grid point rather than once per seed), and hands Tune the groups,
+most expensive first: one ``tune.grid_search`` over their places in that order, their config
+rows put once in Ray's object store (``tune.with_parameters``).
 
 The trainable is a thin wrapper around ``trial.run_and_write``, which runs its configs (those of
 one model shape as one batch), skips those whose row is already written, and writes each
@@ -17,6 +18,7 @@ on this machine, or a cluster it joins (which needs shared storage for ``--out``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -34,14 +36,25 @@ from .progress import Progress, StartTimeout, fits, resources_text
 
 
 def param_space(groups: list[list[TrialConfig]], run: dict[str, Any]) -> dict[str, Any]:
-    """Tune's param_space: one ``tune.grid_search`` over the Tune trials' config rows (Tune starts them
-    in this order), and the run's settings under ``_run`` (results folder, CPUs, GPUs, device)."""
+    """Tune's param_space: one ``tune.grid_search`` over the Tune trials, each named by its place in
+    ``groups`` (Tune starts them in this order), and the run's settings under ``_run`` (results
+    folder, CPUs, GPUs, device, batching). The configs themselves reach the trainable through
+    ``tune.with_parameters`` (``tune_trainable``): Tune copies the whole grid for every trial it
+    generates, so rows in the grid would cost time quadratic in the number of Tune trials."""
     from ray import tune
-    return {"configs": tune.grid_search([[results.flat(c.to_row()) for c in group] for group in groups]),
-            "_run": run}
+    return {"group": tune.grid_search(list(range(len(groups)))), "_run": run}
 
 
-def _trainable(params: dict[str, Any]) -> None:
+def tune_trainable(groups: list[list[TrialConfig]], launch: "Launch"):
+    """``_trainable`` as Tune runs it: the groups' config rows put once in Ray's object store
+    (``tune.with_parameters``), and the resources each Tune trial asks for."""
+    from ray import tune
+    rows = [[results.flat(c.to_row()) for c in group] for group in groups]
+    return tune.with_resources(tune.with_parameters(_trainable, rows=rows),
+                               {"cpu": launch.cpus_per_trial, "gpu": launch.gpus_per_trial})
+
+
+def _trainable(params: dict[str, Any], rows: list[list[dict[str, Any]]]) -> None:
     """Ray Tune's entry point: threads, device, then ``trial.run_and_write``; reports once per config
     (counts for the progress line, and ``headline``).
 
@@ -58,7 +71,7 @@ def _trainable(params: dict[str, Any]) -> None:
         # Ray does not enforce GPU memory; each fractional trial caps itself
         torch.cuda.set_per_process_memory_fraction(run["gpus"])
     _fault_point("start")
-    configs = [TrialConfig.from_row(row) for row in params["configs"]]
+    configs = [TrialConfig.from_row(row) for row in rows[params["group"]]]
     counts = {"configs_done": 0, "configs_skipped": 0}
     done: list[str] = []  # ids written by this attempt, "!" marking an error row
 
@@ -75,9 +88,9 @@ def _trainable(params: dict[str, Any]) -> None:
     run_and_write(configs, run["out"], run["device"], report, batch=run["batch"])
 
 
-def trial_dirname(trial) -> str:
+def trial_dirname(first_ids: list[str], trial) -> str:
     """A Tune trial's folder under ``_tune/``: Tune's id and the first of its configs' ids."""
-    return f"{trial.trial_id}_{TrialConfig.from_row(trial.config['configs'][0]).trial_id}"
+    return f"{trial.trial_id}_{first_ids[trial.config['group']]}"
 
 
 HEADLINE = ("attractor_frac", "spectral_radius_median", "retrieval_same_frac")
@@ -261,16 +274,17 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
         # a resume hands Tune only the groups with a config still to run: the parts say what is done,
         # so Tune's state of the last run is never read back
         groups = [g for g in tune_trials(grid, configs, costs) if any(c.trial_id not in finished for c in g)]
-        trainable = tune.with_resources(_trainable, {"cpu": launch.cpus_per_trial, "gpu": launch.gpus_per_trial})
-        progress = Progress(out, ids, costs, launch.request, launch.max_failures, launch.start_timeout)
+        progress = Progress(out, ids, costs, launch.request, launch.max_failures, launch.start_timeout,
+                            groups=[[c.trial_id for c in g] for g in groups])
         results.clear_tune(out)  # Tune's record of an earlier run of this sweep
         run_config = tune.RunConfig(
             name=results.TUNE, storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=launch.max_failures),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
-        tuner = tune.Tuner(trainable, param_space=param_space(groups, run), run_config=run_config,
+        tuner = tune.Tuner(tune_trainable(groups, launch), param_space=param_space(groups, run), run_config=run_config,
                            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=launch.max_concurrent,
-                                                       trial_dirname_creator=trial_dirname))
+                                                       trial_dirname_creator=functools.partial(
+                                                           trial_dirname, [g[0].trial_id for g in groups])))
         try:
             tuner.fit()
         except StartTimeout:

@@ -9,7 +9,6 @@ import ray
 
 from study import progress as prog
 from study.grid import Grid
-from study.results import flat
 
 GRID = Grid(axes={"depth": [2], "seed": [0, 1]}, fixed={"width": 16})
 RUN = {"out": "", "cpus": 1, "gpus": 0.5, "device": "cpu"}
@@ -17,7 +16,7 @@ RUN = {"out": "", "cpus": 1, "gpus": 0.5, "device": "cpu"}
 
 def tune_trial(status: str, name: str = "t0"):
     return SimpleNamespace(trial_id=name, status=status, num_failures=1, error_file=None,
-                           config={"configs": [flat(c.to_row()) for c in GRID.configs()], "_run": RUN})
+                           config={"group": 0, "_run": RUN})
 
 
 class Lines:
@@ -57,7 +56,7 @@ def node(node_id: str, alive: bool = True, why: str = "", **resources):
 
 def make(tmp_path, **kwargs):
     ids = [c.trial_id for c in GRID.configs()]
-    p = prog.Progress(str(tmp_path), ids, None, {"CPU": 1.0, "GPU": 0.5}, max_failures=2, **kwargs)
+    p = prog.Progress(str(tmp_path), ids, None, {"CPU": 1.0, "GPU": 0.5}, max_failures=2, groups=[ids], **kwargs)
     p.setup()
     return p, ids
 

@@ -9,10 +9,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from study.config import ConfigError, TrialConfig
+from study.config import ConfigError
 from study.results import TRIAL_SCHEMA, finished_ids
 from study.grid import PRESETS, Grid, apply_sets, build_grid, estimated_costs, tune_trials, validate
-from study.results import flat
 from study.sweep import param_space
 from study.trial import run_and_write
 
@@ -208,16 +207,16 @@ def test_tune_is_handed_the_validated_configs_grouped_most_expensive_first():
     grid = PRESETS["local"]
     configs = grid.configs()
     costs = estimated_costs(configs)
-    space = param_space(tune_trials(grid, configs, costs), {"out": "/x", "cpus": 1, "gpus": 0})
-    assert set(space) == {"configs", "_run"} and space["_run"]["out"] == "/x"
-    groups = [[TrialConfig.from_row(row) for row in rows] for rows in space["configs"]["grid_search"]]
+    groups = tune_trials(grid, configs, costs)
+    run = {"out": "/x", "cpus": 1, "gpus": 0}
+    # Tune's grid names each Tune trial by its place in ``groups``: Tune starts them in that order
+    assert param_space(groups, run) == {"group": {"grid_search": list(range(len(groups)))}, "_run": run}
     assert sorted(c.trial_id for g in groups for c in g) == sorted(c.trial_id for c in configs)  # each once
     assert all([c.seed for c in g] == [0, 1, 2] and len({c.replace(seed=0) for c in g}) == 1 for g in groups)
     cost = {c.trial_id: t for c, t in zip(configs, costs)}
     group_costs = [sum(cost[c.trial_id] for c in g) for g in groups]
     assert group_costs == sorted(group_costs, reverse=True) and group_costs[0] > group_costs[-1]
     assert (groups[0][0].arch, groups[0][0].depth, groups[0][0].width) == ("conv_down", 12, 128)  # the costliest
-    assert space["configs"]["grid_search"][0][0] == flat(groups[0][0].to_row())  # rows as the tables store them
 
 
 def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monkeypatch):
@@ -227,11 +226,12 @@ def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monke
     grid = Grid(axes={"depth": [8, 2], "seed": [0, 1]}, fixed={"width": 16})
     configs = grid.configs()
     costs = [9.0 if c.depth == 8 else 1.0 for c in configs]  # the deep group is 9x the shallow one
-    progress = sweep.Progress(str(tmp_path), [c.trial_id for c in configs], costs)
+    progress = sweep.Progress(str(tmp_path), [c.trial_id for c in configs], costs,
+                              groups=[[c.trial_id for c in configs if c.depth == d] for d in (8, 2)])
     progress.setup()
     run = {"out": str(tmp_path), "cpus": 1, "gpus": 0}
-    packs = [SimpleNamespace(trial_id=f"t{d}", status="RUNNING", config={
-        "configs": [flat(c.to_row()) for c in configs if c.depth == d], "_run": run}) for d in (8, 2)]
+    packs = [SimpleNamespace(trial_id=f"t{d}", status="RUNNING", config={"group": i, "_run": run})
+             for i, d in enumerate((8, 2))]
     lines = []
     monkeypatch.setattr(sweep.sys, "stderr", SimpleNamespace(write=lines.append, flush=lambda: None))
     progress.start = time.time() - 90  # the deep group took 90 s
