@@ -20,9 +20,9 @@ from torch import nn
 
 from .config import TrialConfig
 
-# On a CPU batching pays only where kernels are small (``benchmarks/batch_bench.py``): fc nets at width
-# <= 128 (2.1-4.9x at width 64, 1.5-2.7x at 128, 0.6-1.1x at 256, one thread), conv nets at width <= 32
-# (1.3x at width 32, 0.8-1.0x at 128). On a GPU it always pays.
+# On a CPU batching pays only where kernels are small (``benchmarks/batch_bench.md``, one thread, K = 4-16):
+# fc nets at width <= 128 (1.9-7.2x; 0.7-1.6x at 256), conv nets at width <= 32 (1.5-3.3x; 0.8-1.1x at
+# 64-128). On a GPU it always pays.
 MAX_WIDTH_CPU = {"fc": 128, "conv": 32, "conv_down": 32}
 
 SHAPE_FIELDS = ("arch", "image_size", "channels", "depth", "width", "activation", "final_activation", "bias",

@@ -97,6 +97,19 @@ def test_run_and_write_skips_finished_configs(tmp_path):
     assert finished_ids(out) == {c.trial_id for c in configs}
 
 
+def test_no_batch_trains_every_config_alone(tmp_path, monkeypatch):
+    from study import trial
+    from study.cli import launch_from_args, parser
+    assert launch_from_args(parser().parse_args(["run", "--preset", "smoke"])).batch
+    assert not launch_from_args(parser().parse_args(["run", "--preset", "smoke", "--no-batch"])).batch
+    configs = Grid(axes={"seed": [0, 1]}, fixed={"depth": 2, "width": 16, "max_steps": 50, "n_random_starts": 4,
+                                                  "iter_steps": 20}).configs()
+    monkeypatch.setattr(trial, "fit", lambda *args: pytest.fail("trained as a batch"))
+    rows = run_and_write(configs, str(tmp_path), batch=False)
+    assert [r["trial_id"] for r in rows] == [c.trial_id for c in configs] and finished_ids(str(tmp_path)) == set(
+        r["trial_id"] for r in rows)
+
+
 # --- through Ray ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

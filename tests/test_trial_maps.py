@@ -321,14 +321,14 @@ def tiny():
     batched together (the last one's probe fails), two more of another shape whose batch ``train.fit``
     refuses (run one by one instead), and a wide one whose probe fails; then some of them through
     ``run_trial`` alone."""
-    patch, packs = pytest.MonkeyPatch(), []
+    patch, batches = pytest.MonkeyPatch(), []
     fit, probe = trial.fit, trial.probe
 
     def spy(nets, xs, cfgs):
         if cfgs[0].activation != TINY.activation:
             raise RuntimeError("this batch cannot run")
         fits = fit(nets, xs, cfgs)
-        packs.append([c.seed for c in cfgs])
+        batches.append([c.seed for c in cfgs])
         return fits
 
     def deep(depth: int):
@@ -348,23 +348,23 @@ def tiny():
                 TINY.replace(activation="tanh"), TINY.replace(activation="tanh", seed=1), TINY.replace(width=129, seed=8)]
         batch = trial.run_trials(cfgs, keep_model=True)
         single = [trial.run_trial(c) for c in cfgs[:3]]
-        unpacked = trial.run_trials(cfgs[1:3], batch=False)
+        alone = trial.run_trials(cfgs[1:3], batch=False)
     finally:
         patch.undo()
-    return SimpleNamespace(cfgs=cfgs, batch=batch, single=single, unpacked=unpacked, packs=packs)
+    return SimpleNamespace(cfgs=cfgs, batch=batch, single=single, alone=alone, batches=batches)
 
 
 def test_run_trials_batches_narrow_nets_only_and_gives_the_rows_run_trial_gives(tiny):
-    assert tiny.packs == [[0, 1, 7]]  # one batch; no batch at all with batch=False
+    assert tiny.batches == [[0, 1, 7]]  # one batch; no batch at all with batch=False
     assert [r.config for r in tiny.batch] == tiny.cfgs  # results in the order of the configs
     assert [r.trial["status"] for r in tiny.batch] == ["ok"] * 3 + ["error"] + ["ok"] * 2 + ["error"]
     assert same_rows(sum(rows(tiny.batch[0]), []), sum(rows(tiny.single[0]), []))  # not batched: the same run
     for i in (1, 2):  # batched: the same up to float rounding
         assert same_rows(sum(rows(tiny.batch[i]), []), sum(rows(tiny.single[i]), []), rel=1e-4)
-        assert same_rows(sum(rows(tiny.unpacked[i - 1]), []), sum(rows(tiny.single[i]), []))
+        assert same_rows(sum(rows(tiny.alone[i - 1]), []), sum(rows(tiny.single[i]), []))
     # models kept when asked, whichever way a trial ran: alone, batched, or alone after a batch failed
     assert all(isinstance(tiny.batch[i].model, nn.Module) for i in (0, 1, 2, 4, 5))
-    assert all(r.model is None for r in tiny.single + tiny.unpacked)  # and not otherwise
+    assert all(r.model is None for r in tiny.single + tiny.alone)  # and not otherwise
 
 
 def test_run_trial_gives_the_rows_of_a_trained_and_probed_net(tiny):
