@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 
@@ -274,8 +274,9 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
         # a resume hands Tune only the groups with a config still to run: the parts say what is done,
         # so Tune's state of the last run is never read back
         groups = [g for g in tune_trials(grid, configs, costs) if any(c.trial_id not in finished for c in g)]
+        group_ids = [[c.trial_id for c in g] for g in groups]
         progress = Progress(out, ids, costs, launch.request, launch.max_failures, launch.start_timeout,
-                            groups=[[c.trial_id for c in g] for g in groups])
+                            groups=group_ids)
         results.clear_tune(out)  # Tune's record of an earlier run of this sweep
         run_config = tune.RunConfig(
             name=results.TUNE, storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
@@ -284,7 +285,7 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
         tuner = tune.Tuner(tune_trainable(groups, launch), param_space=param_space(groups, run), run_config=run_config,
                            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=launch.max_concurrent,
                                                        trial_dirname_creator=functools.partial(
-                                                           trial_dirname, [g[0].trial_id for g in groups])))
+                                                           trial_dirname, [g[0] for g in group_ids])))
         try:
             tuner.fit()
         except StartTimeout:

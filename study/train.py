@@ -32,14 +32,13 @@ class TrainResult:
     curve: list[tuple[int, float]]  # thinned (step, loss)
 
 
-def make_optimizer(cfg: TrialConfig, params, lr: float | None = None) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrialConfig, params) -> torch.optim.Optimizer:
     params = list(params)
-    lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "gd":
-        return torch.optim.SGD(params, lr=lr)
+        return torch.optim.SGD(params, lr=cfg.lr)
     # the fused kernel cuts the optimizer step ~2.5x on CPU; it needs float tensors on one device
     fused = all(p.dtype == torch.float32 for p in params)
-    return torch.optim.Adam(params, lr=lr, fused=fused)
+    return torch.optim.Adam(params, lr=cfg.lr, fused=fused)
 
 
 def curve_steps(max_steps: int, points: int = CURVE_POINTS) -> set[int]:
@@ -65,7 +64,7 @@ class _Batch:
     a model with fewer examples padded with zeros that its loss masks out."""
 
     def __init__(self, nets: list[nn.Module], xs: list[torch.Tensor], cfgs: list[TrialConfig]):
-        self.K, self.nets, self.cfgs = len(nets), nets, cfgs
+        self.K, self.nets = len(nets), nets
         self.stacked = Stacked(nets) if self.K > 1 else None
         self.model = self.stacked if self.stacked is not None else nets[0]
         n = [len(x) for x in xs]
