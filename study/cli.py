@@ -153,25 +153,43 @@ def parse_depths(text: str) -> list[int]:
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from analysis.maps import memorized
 
-    from .refine import refine_grid
-    from .grid import apply_sets, build_grid, validate
+    from .grid import build_grid
+    from .progress import StartTimeout
+    from .refine import INCOMPLETE, NON_MONOTONE
+    from .sweep import run_refine
 
-    depths = parse_depths(args.depths)
+    grid = build_grid(args.preset, args.grid, args.set or [])
+    if args.depths is None and "depth" not in grid.axes:
+        raise ConfigError("give --depths (the grid has no depth axis to search over)")
+    depths = parse_depths(args.depths) if args.depths else sorted(grid.axes["depth"])
     if not depths or min(depths) < 1:
         raise ConfigError(f"--depths must be positive, got {args.depths!r}")
-    grid = build_grid(args.preset, args.grid, args.set or [])
-    configs = validate(apply_sets(grid, [f"depth={','.join(map(str, depths))}"]))  # every depth checked now
-    out = args.out or os.path.join("results", f"{args.preset or 'grid'}-refine")
-    found = refine_grid(configs, depths, out, lambda rows: float(memorized(pd.DataFrame(rows)).mean()),
-                        threshold=args.threshold, coarse=args.coarse)
-    trained = sum(o.n_evaluations for o in found.values())
-    print(f"[memsweep] trained {trained} depths over {len(found)} groups; a dense grid needs "
-          f"{len(depths) * len(found)} ({trained / (len(depths) * len(found)):.0%}). Rows: {out}/trials")
-    return 0
+    if args.coarse < 1:
+        raise ConfigError(f"--coarse must be >= 1, got {args.coarse}")
+    if not 0 < args.threshold <= 1:
+        raise ConfigError(f"--threshold must be in (0, 1], got {args.threshold:g}")
+    if args.out is None:
+        args.out = os.path.join("results", f"{args.preset or 'grid'}-refine")
+    launch = launch_from_args(args)
+    mode = "force" if args.force else "auto"
+    try:
+        found, summary = run_refine(grid, depths, launch, memorized, args.threshold, args.coarse, args.preset,
+                                    mode, args.verbose, compact=not args.no_compact)
+    except StartTimeout as exc:
+        print(f"memsweep: error: {exc}", file=sys.stderr)
+        return 1
+    dense = len(depths) * len(found) * max(1, len({c.seed for c in grid.configs()}))
+    statuses = [o.status for o in found.values()]
+    print(f"[memsweep] {len(found)} grid points: {statuses.count('onset')} onsets found, "
+          f"{statuses.count(NON_MONOTONE)} not monotone in depth, {statuses.count(INCOMPLETE)} incomplete")
+    shown = args.depths or (f"{depths[0]}:{depths[-1]}" if depths == list(range(depths[0], depths[-1] + 1))
+                            else ",".join(map(str, depths)))
+    print(f"[memsweep] trained or reused {summary.total} trials; a dense grid over depths {shown} needs "
+          f"{dense} ({summary.total / dense:.0%}). {summary.line()}")
+    print(f"[memsweep] results: {launch.out}/trials")
+    return 1 if summary.failed else 0
 
 
 def summary(row: dict) -> str:
@@ -268,16 +286,17 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--show", type=int, default=10, help="configs listed, most expensive first (default 10)")
     pl.set_defaults(func=cmd_plan)
 
-    ref = sub.add_parser("refine", help="find each grid point's onset depth by bisection instead of a dense grid",
+    ref = sub.add_parser("refine", help="find each grid point's onset depth by bisection on Ray, instead of a "
+                                        "dense grid (rounds of Tune trials; run it again to resume)",
                          epilog="example:\n  memsweep refine --preset c2-local --depths 1:16 --coarse 4",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    ref.add_argument("--preset", help=f"a named grid (its depth axis is replaced): {', '.join(PRESETS)}")
-    ref.add_argument("--grid", metavar="FILE.toml")
-    ref.add_argument("--set", action="append", metavar="KEY=VALUE")
-    ref.add_argument("--depths", required=True, help="candidate depths: 1:16 or 2,4,8")
+    _add_sweep_flags(ref, PRESETS)
+    ref.add_argument("--depths", help="candidate depths: 1:16 or 2,4,8 (default: the grid's depth axis)")
     ref.add_argument("--coarse", type=int, default=4, help="first pass over every COARSE-th depth (default 4)")
     ref.add_argument("--threshold", type=float, default=0.5, help="memorization rate that marks the onset")
-    ref.add_argument("--out", help="results folder (default: results/<preset>-refine)")
+    ref.add_argument("--force", action="store_true", help="discard what --out holds and start over")
+    ref.add_argument("--verbose", action="store_true", help="show Ray's own output")
+    ref.add_argument("--no-compact", action="store_true", help="keep one Parquet part per trial at the end")
     ref.set_defaults(func=cmd_refine)
 
     rep = sub.add_parser("report", help="write an HTML report (figures, onset depths, claim verdicts)")

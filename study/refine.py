@@ -1,88 +1,168 @@
 """Adaptive placement of trials: locate the onset depth with fewer trials than a dense grid.
 
 The onset depth is the smallest depth whose memorization rate (over seeds) reaches a threshold.
-If the rate rises with depth, a coarse pass over every ``coarse``-th candidate depth brackets the
-onset between the last depth below the threshold and the first at or above it; bisection inside
-the bracket then finds it. For D candidate depths this evaluates about D / coarse + log2(coarse)
-depths instead of D.
+If the rate rises with depth, a coarse pass over every ``coarse``-th candidate depth (and the
+largest) brackets the onset between the last coarse depth below the threshold and the first at
+or above it; bisection inside the bracket then finds it. For D candidate depths this evaluates
+about D / coarse + 1 + log2(coarse) depths instead of D.
 
-``bisect_onset`` takes any ``rate_at(depth)``: a synthetic function in the tests, or, in
-``refine_grid`` (``memsweep refine``), training a grid point's seeds at that depth.
+The search is a pure function of the rates seen so far (``search_step``): given them, it names
+the depths to evaluate next, or its answer. So it runs in rounds, each round one batch of
+trials, and it resumes from whatever rows a results folder already holds.
+
+The coarse pass is one round, all of its depths at once; it is also the check that the rate
+rises with depth. Where an evaluated depth reaches the threshold and a deeper one does not, the
+rate is not monotone over seeds: the search stops and says so, with no onset (bisection assumes
+a rise, and would report a clean onset either way).
+
+``bisect_onset`` runs the search on any ``rate_at(depth)`` (a synthetic function in the tests);
+``refine`` (``memsweep refine``) runs it for every grid point of a grid, each round of every
+group as one batch of Ray Tune trials through the sweep engine (``sweep.Engine``), its rows in
+the same Parquet tables as a sweep's.
 """
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
+
+from .rules import falls_back
+
+ONSET, NOT_REACHED, NON_MONOTONE, INCOMPLETE = "onset", "not reached", "non-monotone", "incomplete"
 
 
 @dataclass
 class Onset:
-    depth: int | None                 # None: not reached at any candidate depth
-    evaluated: dict[int, float] = field(default_factory=dict)  # depth -> rate, in evaluation order
+    depth: int | None                 # None unless status is ONSET
+    evaluated: dict[int, float] = field(default_factory=dict)  # depth -> rate
+    status: str = ONSET               # ONSET, NOT_REACHED, NON_MONOTONE, or INCOMPLETE (rows missing)
 
     @property
     def n_evaluations(self) -> int:
         return len(self.evaluated)
 
+    def describe(self) -> str:
+        rates = ", ".join(f"{d}: {r:.2f}" for d, r in sorted(self.evaluated.items()))
+        head = {ONSET: f"onset depth {self.depth}", NOT_REACHED: "onset depth not reached",
+                NON_MONOTONE: "NOT MONOTONE in depth, no onset reported",
+                INCOMPLETE: "incomplete (a depth's rows are missing)"}[self.status]
+        return f"{head}; rate by depth {{{rates}}}"
 
-def bisect_onset(rate_at: Callable[[int], float], depths: list[int], threshold: float = 0.5,
-                 coarse: int = 4) -> Onset:
-    """Smallest depth in ``depths`` with rate_at(depth) >= threshold, assuming the rate rises with
-    depth. Coarse pass over every ``coarse``-th depth (and the largest), then bisection inside the
-    bracket over the candidates left between its ends."""
+
+def coarse_depths(depths: list[int], coarse: int) -> list[int]:
+    """Every ``coarse``-th candidate depth from the smallest, and the largest."""
+    return [depths[i] for i in sorted(set(range(0, len(depths), max(coarse, 1))) | {len(depths) - 1})]
+
+
+def search_step(depths: list[int], seen: dict[int, float], threshold: float = 0.5,
+                coarse: int = 4) -> list[int] | Onset:
+    """The depths to evaluate next (the whole coarse pass at once, then one bisection point), or the
+    answer when ``seen`` (depth -> rate) settles it. Pure: the same rates give the same step."""
     depths = sorted(set(depths))
     if not depths:
         raise ValueError("no candidate depths")
-    seen: dict[int, float] = {}
-
-    def rate(i: int) -> float:
-        d = depths[i]
-        if d not in seen:
-            seen[d] = float(rate_at(d))
-        return seen[d]
-
-    probe = sorted(set(range(0, len(depths), max(coarse, 1))) | {len(depths) - 1})
-    hi = next((i for i in probe if rate(i) >= threshold), None)
-    if hi is None:
-        return Onset(None, seen)
-    lo = max((i for i in probe if i < hi), default=-1)  # rate(lo) < threshold; -1: below the first
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if rate(mid) >= threshold:
-            hi = mid
-        else:
-            lo = mid
+    seen = {d: r for d, r in seen.items() if d in depths}
+    probe = coarse_depths(depths, coarse)
+    missing = [d for d in probe if d not in seen]
+    if missing:
+        return missing
+    if falls_back([seen[d] for d in sorted(seen)], threshold):
+        return Onset(None, seen, NON_MONOTONE)
+    hits = [i for i, d in enumerate(depths) if d in seen and seen[d] >= threshold]
+    if not hits:
+        return Onset(None, seen, NOT_REACHED)
+    hi = hits[0]  # the shallowest depth seen at the threshold; every depth seen below it is under it
+    lo = max((i for i, d in enumerate(depths[:hi]) if d in seen), default=-1)  # -1: below the first
+    if hi - lo > 1:
+        return [depths[(lo + hi) // 2]]
     return Onset(depths[hi], seen)
 
 
-def refine_grid(configs: list, depths: list[int], out: str, rate_of: Callable[[list[dict]], float],
-                threshold: float = 0.5, coarse: int = 4, device: str = "cpu",
-                log: Callable[[str], None] = print) -> dict:
-    """For each group of ``configs`` (same fields but depth and seed), find the onset depth among
-    ``depths`` by ``bisect_onset``, training the group's seeds only at the depths it asks for.
+def bisect_onset(rate_at: Callable[[int], float], depths: list[int], threshold: float = 0.5,
+                 coarse: int = 4) -> Onset:
+    """``search_step`` run to its answer, calling ``rate_at(depth)`` once per depth it asks for."""
+    seen: dict[int, float] = {}
+    while isinstance(step := search_step(depths, seen, threshold, coarse), list):
+        seen.update({d: float(rate_at(d)) for d in step})
+    return step
 
-    ``rate_of(rows)`` turns the trial rows of one depth (its seeds) into a memorization rate. Rows
-    go to ``out`` like a sweep's (``trial.run_and_write``: a depth already trained there is not trained again).
-    Returns group -> Onset, a group named by its config at depth 1 and seed 0."""
-    from .results import read_trial_row
-    from .trial import run_and_write
 
-    groups: dict = {}  # the group's config at depth 1, seed 0 -> its seeds' configs
+# --- a grid's onsets, on Ray --------------------------------------------------------------------------
+
+def search_groups(configs: list) -> dict:
+    """The grid's configs by search group: same fields but depth and seed. Key: the group's config at
+    depth 1, seed 0; value: its seeds' configs (at whatever depth they were listed)."""
+    groups: dict = {}
     for cfg in configs:
         seeds = groups.setdefault(cfg.replace(depth=1, seed=0), [])
         if all(c.seed != cfg.seed for c in seeds):
             seeds.append(cfg)
-    found = {}
-    for key, seeds in groups.items():
-        def rate_at(depth: int, seeds=seeds) -> float:
-            rows = run_and_write([c.replace(depth=depth) for c in seeds], out, device)
-            rows = [r if r is not None else read_trial_row(out, c.replace(depth=depth).trial_id)
-                    for r, c in zip(rows, seeds)]
-            return rate_of(rows)
+    return groups
 
-        onset = bisect_onset(rate_at, depths, threshold, coarse)
-        found[key] = onset
-        label = f"arch={key.arch}, width={key.width}, activation={key.activation}, n_train={key.n_train}"
-        log(f"[memsweep] {label}: onset depth {onset.depth if onset.depth is not None else 'not reached'}, "
-            f"trained {onset.n_evaluations} of {len(depths)} depths ({sorted(onset.evaluated)})")
+
+def group_label(key) -> str:
+    return f"arch={key.arch}, width={key.width}, n_train={key.n_train}, dataset={key.dataset}, " \
+           f"activation={key.activation}"
+
+
+def rates_seen(groups: dict, depths: list[int], rows_by_id: dict, memorized: Callable) -> dict:
+    """group -> {depth: rate over its seeds} for every depth whose seeds all have a row."""
+    seen: dict = {}
+    for key, seeds in groups.items():
+        seen[key] = {}
+        for d in depths:
+            rows = [rows_by_id.get(c.replace(depth=d).trial_id) for c in seeds]
+            if all(r is not None for r in rows):
+                seen[key][d] = float(memorized(rows).mean())
+    return seen
+
+
+def refine(grid, depths: list[int], engine, memorized: Callable, threshold: float = 0.5, coarse: int = 4,
+           log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
+    """Find the onset depth of every search group of ``grid`` (its depth axis replaced by ``depths``):
+    rounds of ``search_step`` over all groups at once, each round's configs run by ``engine.run`` (a
+    batch of Ray Tune trials; rows already in the results folder are not trained again, so a killed
+    refine resumes). ``memorized(rows)`` -> a boolean Series per trial row.
+    Returns group -> Onset (status INCOMPLETE where a round left a row missing)."""
+    from .results import read_trials
+    groups = search_groups(grid.configs())
+    found: dict = {}
+    asked: dict = {}  # group -> the depths the last round ran for it
+    for round_no in range(1, 2 * len(depths) + 2):  # each round settles or narrows every group
+        table = read_trials(engine.out)
+        rows_by_id = {r["trial_id"]: r for r in table.to_dict("records")} if len(table) else {}
+        seen = rates_seen(groups, depths, rows_by_id, lambda rows: memorized(_frame(rows)))
+        todo = []
+        for key, seeds in groups.items():
+            if key in found:
+                continue
+            step = search_step(depths, seen[key], threshold, coarse)
+            if not isinstance(step, Onset) and set(step) & asked.get(key, set()):
+                step = Onset(None, seen[key], INCOMPLETE)  # the last round ran it, and rows are missing
+            if isinstance(step, Onset):
+                found[key] = step
+                log(f"[memsweep] {group_label(key)}: {step.describe()}")
+            else:
+                asked[key] = set(step)
+                todo += [c.replace(depth=d) for d in step for c in seeds]
+        if not todo:
+            return found
+        there = sum(c.trial_id in rows_by_id for c in todo)
+        log(f"[memsweep] refine round {round_no}: {len(todo)} configs for {len(groups) - len(found)} groups "
+            f"at depths {sorted({c.depth for c in todo})}" + (f" ({there} already there)" if there else ""))
+        engine.run(todo)
+        _fault_point(round_no)
     return found
+
+
+def _fault_point(round_no: int) -> None:
+    """For tests only: MEMSWEEP_FAULT_STOP_ROUND=K kills the driver right after round K, as a lost
+    driver would, so that a test resumes a refine from a known round."""
+    if os.environ.get("MEMSWEEP_FAULT_STOP_ROUND") == str(round_no):
+        os._exit(17)
+
+
+def _frame(rows: list[dict]):
+    import pandas as pd
+    return pd.DataFrame(rows)

@@ -15,3 +15,18 @@ def acts_like_projection(near_one, near_one_in_span, span_dim, rest_radius):
     """A linear net memorizes: A behaves like P_X, keeping exactly span(X) (``keeps_span``) and
     contracting everything else (rest_radius < 1), so x <- Ax converges onto span(X)."""
     return keeps_span(near_one, near_one_in_span, span_dim) & (rest_radius < 1)
+
+
+def first_reaching(rates, threshold: float):
+    """The onset rule: the index of the first rate (in order of depth) at or above ``threshold``;
+    None if none is. NaN (a depth not tested) never reaches."""
+    return next((i for i, r in enumerate(rates) if r >= threshold), None)
+
+
+def falls_back(rates, threshold: float) -> bool:
+    """The rate is not monotone in depth: some rate reaches ``threshold`` and a later (deeper) one
+    falls below it. NaN entries (depths not tested) are skipped. Where this holds, the first depth
+    reaching the threshold is no clean onset."""
+    tested = [r for r in rates if r == r]
+    first = first_reaching(tested, threshold)
+    return first is not None and any(r < threshold for r in tested[first:])

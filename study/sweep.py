@@ -242,44 +242,131 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     out = launch.out
     resuming = prepare_out(out, grid, mode)
     ids = [c.trial_id for c in configs]
-    finished: set[str] = set()  # --force discards what is there, once Ray is up
     if mode != "force":
         _set_aside(out, compact and resuming)
-        finished = results.finished_ids(out)
-        if set(ids) <= finished:  # nothing to run: no need to start Ray
+        if set(ids) <= results.finished_ids(out):  # nothing to run: no need to start Ray
             manifest = _write_manifest(out, grid, preset, configs, resuming)
             print(f"[memsweep] sweep of {len(configs)} trials: all done already -> {out}", file=sys.stderr)
             return _finish(out, ids, len(ids), manifest, compact=compact)
 
-    if not verbose:  # Tune's boxed banner and TensorBoard hints; our progress line replaces them
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.ERROR)
-    ray = _start_ray(launch, verbose)  # refuses a machine that cannot hold a trial: before anything changes
-    from ray import tune
-
+    engine = Engine(grid, launch, verbose)
     try:
+        engine.start()  # refuses a machine that cannot hold a trial: before anything changes
         if mode == "force":  # discard what is there, sweep or stray results, so nothing mixes
             results.clear(out)
-        already = len(set(ids) & finished)
+        already = len(set(ids) & results.finished_ids(out))
         manifest = _write_manifest(out, grid, preset, configs, resuming)
         print(f"[memsweep] {'resuming' if resuming else 'starting'} sweep of {len(configs)} trials "
               f"({already} already done) -> {out}", file=sys.stderr)
-        if launch.device == "cpu" and launch.gpus_per_trial:
-            print(f"[memsweep] --device cpu: each trial holds {launch.gpus_per_trial:g} GPU but trains on the CPU",
-                  file=sys.stderr)
+        try:
+            engine.run(configs)
+        except StartTimeout:
+            _finish(out, ids, already, manifest)  # sweep.json records what there is
+            raise
+    finally:
+        engine.close()
+    return _finish(out, ids, already, manifest, retried=engine.retried, compact=compact)
+
+
+def run_refine(grid: Grid, depths: list[int], launch: Launch, memorized, threshold: float = 0.5, coarse: int = 4,
+               preset: str | None = None, mode: str = "auto", verbose: bool = False,
+               compact: bool = True) -> tuple[dict, Summary]:
+    """``refine.refine`` on Ray: the onset depth of each grid point among ``depths`` (the grid's depth
+    axis replaced by them), each round a batch of Tune trials run by one ``Engine``. The results folder
+    is a sweep's (its ``sweep.json`` records the grid over every candidate depth, and the search's
+    settings and answers under ``refine``); a refine run again resumes from its rows. Returns the
+    onsets (group -> ``refine.Onset``) and the summary of the trials the search evaluated."""
+    from .refine import refine, search_groups
+    grid = dataclasses.replace(grid, axes={**grid.axes, "depth": list(depths)},
+                               fixed={k: v for k, v in grid.fixed.items() if k != "depth"})
+    configs = validate(grid)  # every candidate depth checked now, before any round
+    launch = launch.checked()
+    out = launch.out
+    resuming = prepare_out(out, grid, mode)
+    engine = Engine(grid, launch, verbose)
+    try:
+        if mode == "force":
+            engine.start()  # as run_sweep: a launch Ray refuses changes nothing
+            results.clear(out)
+        else:
+            _set_aside(out, compact and resuming)
+        already = results.finished_ids(out)
+        manifest = _write_manifest(out, grid, preset, configs, resuming)
+        settings = {"depths": list(depths), "threshold": threshold, "coarse": coarse}
+        manifest["refine"] = settings
+        n_groups = len(search_groups(configs))
+        print(f"[memsweep] {'resuming' if resuming else 'starting'} refine of {n_groups} grid points over depths "
+              f"{depths} (a dense grid: {len(configs)} trials) -> {out}", file=sys.stderr)
+        found = refine(grid, depths, engine, memorized, threshold, coarse)
+    finally:
+        engine.close()
+    groups = search_groups(configs)
+    ids = [c.replace(depth=d).trial_id for key, onset in found.items() for d in onset.evaluated for c in groups[key]]
+    manifest["refine"] = {**settings, "dense_trials": len(configs), "evaluated_trials": len(ids),
+                          "onsets": [{**{k: v for k, v in key.to_row().items() if k in GROUP_FIELDS},
+                                      "status": o.status, "onset_depth": o.depth,
+                                      "rates": {str(d): r for d, r in sorted(o.evaluated.items())}}
+                                     for key, o in found.items()]}
+    return found, _finish(out, ids, len(set(ids) & already), manifest, retried=engine.retried, compact=compact)
+
+
+GROUP_FIELDS = ("arch", "width", "activation", "n_train", "dataset", "image_size", "channels")  # refine's record
+
+
+class Engine:
+    """Ray Tune running batches of configs into one results folder: a Ray of memsweep's own or the
+    cluster the launch joins, started at the first ``run`` (or ``start``) and kept for the next.
+    ``run(configs)`` groups the configs into Tune trials (the grid's ``per_trial`` axis), hands Tune
+    those with a config still to run, most expensive first, and returns when Tune is done.
+    ``close()`` stops a Ray of memsweep's own."""
+
+    def __init__(self, grid: Grid, launch: Launch, verbose: bool = False):
+        self.grid, self.launch, self.verbose = grid, launch, verbose
+        self.out = launch.out
+        self.ray = None
+        self.retried = 0              # Tune trials run again after their worker or node died, over all runs
+        self.last: set[str] = set()  # the config ids of the last run
+
+    def start(self) -> None:
+        if self.ray is not None:
+            return
+        if not self.verbose:  # Tune's boxed banner and TensorBoard hints; our progress line replaces them
+            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+            for name in QUIET_LOGGERS:
+                logging.getLogger(name).setLevel(logging.ERROR)
+        self.ray = _start_ray(self.launch, self.verbose)
+        if self.launch.device == "cpu" and self.launch.gpus_per_trial:
+            print(f"[memsweep] --device cpu: each trial holds {self.launch.gpus_per_trial:g} GPU but trains on "
+                  "the CPU", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.ray is not None and not self.launch.joins:
+            self.ray.shutdown()
+        self.ray = None
+
+    def run(self, configs: list[TrialConfig]) -> None:
+        """Run ``configs`` (validated) as Tune trials; configs whose row is written already are skipped.
+        Raises StartTimeout when no Tune trial started in time."""
+        self.start()
+        from ray import tune
+        launch, out = self.launch, self.out
+        ids = [c.trial_id for c in configs]
+        self.last = set(ids)
+        finished = results.finished_ids(out)
         run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "device": launch.device,
                "batch": launch.batch}
         costs = estimated_costs(configs)  # orders the Tune trials and weighs the ETA
         # a resume hands Tune only the groups with a config still to run: the parts say what is done,
         # so Tune's state of the last run is never read back
-        groups = [g for g in tune_trials(grid, configs, costs) if any(c.trial_id not in finished for c in g)]
+        groups = [g for g in tune_trials(self.grid, configs, costs) if any(c.trial_id not in finished for c in g)]
+        if not groups:
+            return
         group_ids = [[c.trial_id for c in g] for g in groups]
         progress = Progress(out, ids, costs, launch.request, launch.max_failures, launch.start_timeout,
                             groups=group_ids)
-        results.clear_tune(out)  # Tune's record of an earlier run of this sweep
+        results.clear_tune(out)  # Tune's record of an earlier run
         run_config = tune.RunConfig(
-            name=results.TUNE, storage_path=out, verbose=1 if verbose else 0, callbacks=[progress],
+            name=results.TUNE, storage_path=out, verbose=1 if self.verbose else 0, callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=launch.max_failures),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
         tuner = tune.Tuner(tune_trainable(groups, launch), param_space=param_space(groups, run), run_config=run_config,
@@ -288,16 +375,10 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
                                                            trial_dirname, [g[0] for g in group_ids])))
         try:
             tuner.fit()
-        except StartTimeout:
-            _finish(out, ids, already, manifest)  # sweep.json records what there is
-            raise
         finally:
+            self.retried += getattr(progress, "retried", 0)
             if sys.stderr.isatty():
                 sys.stderr.write("\n")
-    finally:
-        if not launch.joins:
-            ray.shutdown()
-    return _finish(out, ids, already, manifest, retried=getattr(progress, "retried", 0), compact=compact)
 
 
 def _set_aside(out: str, upgrade: bool) -> None:
