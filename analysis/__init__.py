@@ -7,13 +7,13 @@
     analysis.report.build("results/local")                # results/local/report/report.html
 
 Modules: load (read, tolerant of running sweeps, strict about damaged parts), maps (pure
-functions on DataFrames), claims (a verdict per claim of the papers), plots (seaborn figures),
-report (the HTML page).
+functions on DataFrames), claims (a verdict per claim of the papers), boundary (onset depth
+against width and its trend), plots (seaborn figures), report (the HTML page).
 """
-from . import claims, maps
+from . import boundary, claims, maps
 from .load import DamagedPartError, Results, load
 
-__all__ = ["load", "Results", "DamagedPartError", "maps", "claims", "plots", "report"]
+__all__ = ["load", "Results", "DamagedPartError", "maps", "claims", "boundary", "plots", "report"]
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@ threshold.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from study.config import field_names, field_type
-from study.rules import acts_like_projection, keeps_span
+from study.rules import acts_like_projection, falls_back, first_reaching, keeps_span
 
 GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # shown in every onset table
 N_BOOT, LEVEL = 1000, 0.9  # one bootstrap setting for every interval of a report
@@ -144,25 +145,25 @@ def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Cr
     Interval: bootstrap over seeds (resampled with replacement, jointly across depths since a seed
     fixes the data and the init), the (1-level)/2 and (1+level)/2 quantiles of the bootstrap onsets,
     "not reached" counting as +inf (so onset_high = inf says the interval is open above).
+    monotone: False when the rate reaches the threshold at some depth and falls below it at a deeper
+    one (``rules.falls_back``): the onset is then the first crossing, not a clean boundary.
     -> one row per group: by..., onset_depth, onset_low, onset_high, reached, p_reached (share of
-    bootstrap draws that reach it), n_seeds, depths (tested, sorted)."""
+    bootstrap draws that reach it), monotone, n_seeds, depths (tested, sorted)."""
     by = _present(trials, by if by is not None else groups(trials))
     df = trials.assign(memorized=(memorized(trials, criterion) if flag is None else flag).astype(float))
     rng = np.random.default_rng(seed)
     rows = []
     for key, g in df.groupby(by, dropna=False) if by else [((), df)]:
-        table = g.pivot_table(index="seed", columns="depth", values="memorized", aggfunc="mean")
-        depths = np.array(sorted(table.columns))
-        table = table[depths]
-        m = table.to_numpy()  # seeds x depths; NaN where a seed lacks that depth
-        onset = _onset(np.nanmean(m, axis=0), depths, threshold)
-        draws = rng.integers(0, m.shape[0], size=(n_boot, m.shape[0]))
-        boot = np.array([_onset(np.nanmean(m[d], axis=0), depths, threshold) for d in draws])
+        m, depths = seed_matrix(g)  # seeds x depths; NaN where a seed lacks that depth
+        rate = np.nanmean(m, axis=0)
+        onset = _onset(rate, depths, threshold)
+        boot = boot_onsets(m, depths, threshold, rng.integers(0, m.shape[0], size=(n_boot, m.shape[0])))
         lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")  # no inf - inf
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(by, key)), "onset_depth": onset, "onset_low": lo, "onset_high": hi,
                      "reached": bool(np.isfinite(onset)), "p_reached": float(np.isfinite(boot).mean()),
-                     "n_seeds": m.shape[0], "depths": depths.tolist()})
+                     "monotone": not falls_back(rate, threshold), "n_seeds": m.shape[0],
+                     "depths": depths.tolist()})
     out = pd.DataFrame(rows)
     out["onset_depth"] = out["onset_depth"].replace(np.inf, np.nan)
     return out
@@ -170,8 +171,24 @@ def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Cr
 
 def _onset(rate: np.ndarray, depths: np.ndarray, threshold: float) -> float:
     with np.errstate(invalid="ignore"):
-        hit = np.flatnonzero(rate >= threshold)
-    return float(depths[hit[0]]) if hit.size else np.inf
+        hit = first_reaching(rate, threshold)
+    return float(depths[hit]) if hit is not None else np.inf
+
+
+def seed_matrix(g: pd.DataFrame, seeds=None) -> tuple[np.ndarray, np.ndarray]:
+    """One group's ``memorized`` column as seeds x depths (NaN where a seed lacks a depth), rows in
+    the order of ``seeds`` (default: the group's own) -> (matrix, depths)."""
+    table = g.pivot_table(index="seed", columns="depth", values="memorized", aggfunc="mean")
+    depths = np.array(sorted(table.columns))
+    table = table[depths] if seeds is None else table[depths].reindex(seeds)
+    return table.to_numpy(), depths
+
+
+def boot_onsets(m: np.ndarray, depths: np.ndarray, threshold: float, draws: np.ndarray) -> np.ndarray:
+    """The onset (``_onset``; inf: not reached) of each bootstrap draw: ``draws`` holds rows of seed indices."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw of seeds lacking a depth
+        return np.array([_onset(np.nanmean(m[d], axis=0), depths, threshold) for d in draws])
 
 
 def describe_onset(row: pd.Series) -> str:
@@ -179,7 +196,8 @@ def describe_onset(row: pd.Series) -> str:
     if not row["reached"]:
         return f"> {max(row['depths'])} (not reached)"
     hi = "not reached" if not np.isfinite(row["onset_high"]) else f"{row['onset_high']:g}"
-    return f"{row['onset_depth']:g} (CI {row['onset_low']:g} - {hi})"
+    tail = "" if row.get("monotone", True) else "; rate not monotone in depth: no clean onset"
+    return f"{row['onset_depth']:g} (CI {row['onset_low']:g} - {hi}){tail}"
 
 
 # --- linear nets: the operator study of C3 ----------------------------------------------------------

@@ -433,6 +433,55 @@ def operator_study(trials: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+# --- the boundary: onset depth against width ------------------------------------------------------------
+
+def boundary(onsets: pd.DataFrame, facet: list[str] | None = None) -> plt.Figure:
+    """Onset depth against width (log2 axis), one line per n_train, one panel per value of the other
+    line axes (``facet``; default every column of ``onsets`` that ``boundary.lines`` would name but
+    n_train). ``onsets``: ``boundary.table``. Points: the onset; bars: its bootstrap interval over
+    seeds; an open triangle at the top: not reached by the deepest depth tested (its bar, when some
+    draws reach it, runs up to there); a cross: the rate is not monotone in depth (no clean onset)."""
+    _require(onsets, "onset depths")
+    keys = [c for c in onsets.columns if c in maps.GROUP or c in ("image_size", "channels", "lr")]
+    facet = facet if facet is not None else [c for c in keys if c not in ("n_train", "width")
+                                             and onsets[c].nunique() > 1] or ["arch"]
+    top = max(max(d) for d in onsets.depths) + 1  # where "not reached" is drawn
+    panels = _panels(onsets, facet)
+    fig, axes = _grid(len(panels), size=(3.4, 2.8), extra=(0.4, 1.2))
+    ns = sorted(onsets.n_train.unique()) if "n_train" in onsets else [None]
+    colours = dict(zip(ns, _palette([str(n) for n in ns])))
+    for ax, (title, g) in zip(axes, panels):
+        for n in ns:
+            line = g[g.n_train == n].sort_values("width") if n is not None else g.sort_values("width")
+            if line.empty:
+                continue
+            c = colours[n]
+            clean = line[line.reached & line.monotone]
+            y = clean.onset_depth.to_numpy(float)
+            low = clean.onset_low.to_numpy(float)
+            high = np.minimum(clean.onset_high.to_numpy(float), top)
+            ax.errorbar(clean.width, y, yerr=[y - low, high - y], color=c, marker="o", ms=5, capsize=3, lw=1.5,
+                        label=f"n={n}")
+            gone = line[~line.reached]
+            ax.scatter(gone.width, [top] * len(gone), marker="^", facecolors="none", edgecolors=[c], s=45, zorder=3)
+            wild = line[line.reached & ~line.monotone]
+            ax.scatter(wild.width, wild.onset_depth, marker="x", color=c, s=45, zorder=3)
+        ax.set_xscale("log", base=2)
+        widths = sorted(g.width.unique())
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.axhline(top, color="0.7", lw=0.8, ls=":")
+        ax.set(xlabel="width (log2)", ylabel="onset depth", ylim=(0, top + 0.8), title=title)
+    handles = [Line2D([], [], color=colours[n], marker="o", label=f"n_train={n}") for n in ns if n is not None]
+    handles += [Line2D([], [], ls="", marker="^", mfc="none", color="0.3", label=f"not reached (drawn at {top})"),
+                Line2D([], [], ls="", marker="x", color="0.3", label="rate not monotone in depth")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    seeds = "/".join(map(str, sorted(onsets.n_seeds.unique())))
+    fig.suptitle(f"Onset depth: rate >= 0.5 over {seeds} interpolated seeds\n"
+                 f"bars: {100 * maps.LEVEL:.0f}% bootstrap intervals over seeds", fontsize=9)
+    return fig
+
+
 def savefig(fig: plt.Figure, path: str) -> str:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

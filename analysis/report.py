@@ -2,6 +2,9 @@
 
 The page holds the sweep's grid and versions, the status counts, the figures, the onset-depth
 table, and for each claim of the papers a verdict computed from the data (``analysis.claims``).
+When the trials hold two or more widths or n_train, it also shows the boundary
+(``analysis.boundary``): onset depth against width over the interpolated trials, its figure,
+and each line's trend per doubling of width; ``claims.txt`` lists those trends after the claims.
 The onset depths are computed once, over every trial (one that diverged or failed counts as not
 memorized, as in ``maps.Criterion``), and the phase map and the table show the same intervals.
 The figures are also written as PNG files beside it.
@@ -24,6 +27,7 @@ import pandas as pd
 
 from study.config import ConfigError
 
+from . import boundary as boundary_mod
 from . import claims as claims_mod
 from . import maps, plots
 from .load import Results, load
@@ -63,6 +67,11 @@ def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.Da
     if "operator_near_one" in usable and usable.operator_near_one.notna().any():
         yield ("operator_study.png", "Linear nets: the operator's kept directions and the rest of its spectrum "
                "vs depth (C3)", lambda: plots.operator_study(usable))
+    if boundary_mod.covered(usable):
+        onsets = boundary_mod.table(t, criterion)
+        if len(onsets):
+            yield ("boundary.png", "The memorization boundary: onset depth against width, one line per n_train "
+                   "(interpolated trials only)", lambda: plots.boundary(onsets))
     yield "loss_curves.png", "Training loss curves", lambda: plots.loss_curves(res.curves, t)
     if trajectories:
         best = usable.sort_values(["attractor_frac", "depth"], ascending=False).iloc[0]
@@ -99,6 +108,17 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
 
     table = onset_table(onset).to_html(index=False) if len(onset) else "<p>no trials with probe values</p>"
     claims = claims_mod.verdicts(t, criterion)
+    trends = boundary_mod.trend_lines(t, criterion) if len(_usable(t)) and boundary_mod.covered(_usable(t)) else []
+    boundary_html = ""
+    if trends:
+        excluded = claims_mod.evidence(t)[1]
+        gone = ", ".join(f"{n} {why}" for why, n in sorted(excluded.items())) or "none"
+        boundary_html = (
+            "<h2>The boundary: onset depth against width</h2><p>Over the trials that interpolated (excluded: "
+            f"{html.escape(gone)}). Trend: least-squares slope of the onset depth against log2(width), "
+            f"{100 * maps.LEVEL:.0f}% bootstrap interval over seeds (analysis/boundary.py).</p><ul>"
+            + "".join(f"<li>{html.escape(x)}</li>" for x in trends) + "</ul>"
+            + onset_table(boundary_mod.table(t, criterion)).to_html(index=False))
     status = t.status.value_counts().to_dict()
     manifest = res.manifest or {}
     parts = [
@@ -113,6 +133,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
         "(analysis/claims.py).</p><ul>" + "".join(f"<li>{html.escape(v.line())}</li>" for v in claims) + "</ul>",
         "<h2>Onset depth</h2><p>Smallest depth at which at least half of the seeds memorize (a seed that "
         f"diverged counts as not memorized); {100 * maps.LEVEL:.0f}% bootstrap interval over seeds.</p>", table,
+        boundary_html,
         "<h2>Figures</h2>",
         *[f"<h3>{html.escape(c)}</h3>{_img(p) if p else ''}" for c, p in drawn],
         "<h2>Sweep</h2><pre>" + html.escape(json.dumps({k: manifest.get(k) for k in
@@ -123,5 +144,5 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     with open(page, "w") as fh:
         fh.write("\n".join(parts))
     with open(os.path.join(out, "claims.txt"), "w") as fh:
-        fh.write("\n".join(v.line() for v in claims) + "\n")
+        fh.write("\n".join([*(v.line() for v in claims), *(f"boundary: {x}" for x in trends)]) + "\n")
     return page
