@@ -6,6 +6,8 @@
 #               2 cores; not part of .ci/run): the summary goes to benchmarks/mutation.md
 #   make reproduction   every -local claim preset and its report (results/<preset>), and the trials
 #               tables REPRODUCTION.md quotes (docs/results/<preset>.parquet; tests check the quotes)
+#   make boundary   the boundary presets through `memsweep refine` (about an hour on 2 cores), their
+#               reports, and the trials tables REPRODUCTION.md's boundary section quotes
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
 # accident; override it for a GPU machine, e.g.  make run TORCH="torch==2.13.0 --index-url ..."
 PYTHON ?= python3
@@ -14,8 +16,9 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
 LOCAL_PRESETS ?= c1-local c2-local c3-local c3-linear-local c4-local c5-local c6-local
+BOUNDARY_PRESETS ?= boundary-digits-local boundary-lfw-local boundary-random-local boundary-photos-local
 
-.PHONY: run test setup reproduction mutation
+.PHONY: run test setup reproduction boundary mutation
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -33,6 +36,13 @@ test: setup
 reproduction: setup
 	for p in $(LOCAL_PRESETS); do \
 	  $(BIN)/memsweep run --preset $$p --out results/$$p && \
+	  $(BIN)/memsweep report results/$$p --no-trajectories && \
+	  $(BIN)/python -m analysis.snapshot results/$$p docs/results/$$p.parquet || exit 1; \
+	done
+
+boundary: setup
+	for p in $(BOUNDARY_PRESETS); do \
+	  $(BIN)/memsweep refine --preset $$p --out results/$$p && \
 	  $(BIN)/memsweep report results/$$p --no-trajectories && \
 	  $(BIN)/python -m analysis.snapshot results/$$p docs/results/$$p.parquet || exit 1; \
 	done

@@ -124,6 +124,38 @@ PRESETS.update({
 })
 
 
+# The memorization boundary (onset depth against width and n) at image sizes near the papers': 25x25
+# faces (lfw, 625 dims) and 32x32 grayscale photo tiles (1024 dims), against 8x8 digits (64 dims)
+# and random images of each size. Made for `memsweep refine` (its depth axis is the candidates);
+# `memsweep run` trains the dense grid. The -local sizes are for 2 CPU cores: widths 256-1024,
+# n_train 1 and 10, fewer probe starts and 300 iteration steps (width 2048 and n_train = 50 are
+# minutes per trial there). The full sizes are for a GPU cluster, with the papers' Adam lr 1e-4.
+_BOUNDARY_LOCAL = {"lr": 3e-4, "loss_tol": 1e-7, "max_steps": 5000, "starts_per_example": 4, "n_random_starts": 20,
+                   "iter_steps": 300}  # lr 1e-3 stalls above 1e-7 on the photo tiles, 1e-4 needs > 5000 steps
+_BOUNDARY_FULL = {"lr": 1e-4, "loss_tol": 1e-8, "max_steps": 50000}
+_BOUNDARY_AXES_LOCAL = {"depth": list(range(1, 13)), "width": [256, 512, 1024], "n_train": [1, 10],
+                        "seed": [0, 1, 2]}
+_BOUNDARY_AXES = {"depth": list(range(1, 13)), "width": [256, 512, 1024, 2048], "n_train": [1, 10, 50],
+                  "seed": [0, 1, 2]}
+_IMAGES = {"digits": {"dataset": "digits"}, "lfw": {"dataset": "lfw"},
+           "photos": {"dataset": "photos", "image_size": 32, "channels": 1}}
+for _name, _data in _IMAGES.items():
+    PRESETS[f"boundary-{_name}-local"] = Grid(axes=_BOUNDARY_AXES_LOCAL, fixed={**_BOUNDARY_LOCAL, **_data})
+    PRESETS[f"boundary-{_name}"] = Grid(axes=_BOUNDARY_AXES, fixed={**_BOUNDARY_FULL, **_data})
+# the control: i.i.d. uniform pixels at each of the three sizes (64, 625, 1024 dims)
+PRESETS["boundary-random-local"] = Grid(axes={**_BOUNDARY_AXES_LOCAL, "image_size": [8, 25, 32]},
+                                        fixed={**_BOUNDARY_LOCAL, "dataset": "uniform"})
+PRESETS["boundary-random"] = Grid(axes={**_BOUNDARY_AXES, "image_size": [8, 25, 32]},
+                                  fixed={**_BOUNDARY_FULL, "dataset": "uniform"})
+# conv and conv_down on the 32x32 photo tiles; locally one training image (ten do not fit 1e-7 in
+# 3000 steps on 2 cores)
+PRESETS["boundary-conv-local"] = Grid(axes={"arch": ["conv", "conv_down"], "depth": [2, 4, 6, 8, 10, 12],
+                                            "width": [16, 32], "seed": [0, 1, 2]},
+                                      fixed={**_BOUNDARY_LOCAL, **_IMAGES["photos"], "n_train": 1})
+PRESETS["boundary-conv"] = Grid(axes={"arch": ["conv", "conv_down"], "depth": [2, 4, 6, 8, 10, 12, 16],
+                                      "width": [16, 32, 64, 128], "n_train": [1, 10, 50], "seed": [0, 1, 2]},
+                                fixed={**_BOUNDARY_FULL, **_IMAGES["photos"]})
+
 # --- building a grid from preset + TOML + --set ------------------------------------------------------
 
 def _coerce(name: str, value: Any) -> Any:
