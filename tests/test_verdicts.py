@@ -147,6 +147,10 @@ def test_c1_rests_on_layers_that_interpolated():
     # a layer that sees off-span directions contradicts the claim
     leaky = [_single("identity", s, sens=0.2) for s in range(3)]
     assert verdict(leaky, "C1").status == "not reproduced"
+    # single layers trained by Adam are outside the claim's setting: no verdict either way
+    assert verdict([{**r, "optimizer": "gd"} for r in leaky], "C1").status == "not reproduced"
+    adam = verdict([{**r, "optimizer": "adam"} for r in leaky], "C1")
+    assert adam.status == "not covered" and "trained by plain GD" in adam.text
 
 
 def test_c4_needs_three_seeds_per_cell():
@@ -337,7 +341,7 @@ def test_rises_is_insufficient_on_a_straddling_interval_or_a_short_cell():
 def test_not_covered_verdicts_say_what_the_grid_lacks_and_nothing_else():
     table = pd.DataFrame([row(depth=4, seed=s) for s in seeds()])  # fc nets on 10 examples at one depth, one width
     assert [v.line() for v in claims.verdicts(table)] == [
-        "C1 [not covered]: no depth-1 trials in this grid",
+        "C1 [not covered]: no depth-1 trials trained by plain GD in this grid",
         "C2 [not covered]: needs nonlinear fc trials on several examples at two or more depths >= 2",
         "C3 [not covered]: needs nonlinear conv or conv_down trials at two or more depths",
         "C3-linear [not covered]: needs linear conv or conv_down trials at two or more depths",
