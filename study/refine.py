@@ -101,9 +101,16 @@ def search_groups(configs: list) -> dict:
     return groups
 
 
-def group_label(key) -> str:
-    return f"arch={key.arch}, width={key.width}, n_train={key.n_train}, dataset={key.dataset}, " \
-           f"activation={key.activation}"
+LABEL = ("arch", "width", "n_train")  # always named; any other field that differs between groups is too
+
+
+def group_label(key, keys=()) -> str:
+    """'arch=fc, width=256, n_train=10, image_size=25': the fields that tell ``key`` from the other
+    groups' ``keys``."""
+    rows = [k.to_row() for k in keys] or [key.to_row()]
+    differ = [f for f in rows[0] if f not in LABEL and len({str(r[f]) for r in rows}) > 1]
+    row = key.to_row()
+    return ", ".join(f"{f}={row[f]}" for f in [*LABEL, *differ])
 
 
 def rates_seen(groups: dict, depths: list[int], rows_by_id: dict, memorized: Callable) -> dict:
@@ -142,7 +149,7 @@ def refine(grid, depths: list[int], engine, memorized: Callable, threshold: floa
                 step = Onset(None, seen[key], INCOMPLETE)  # the last round ran it, and rows are missing
             if isinstance(step, Onset):
                 found[key] = step
-                log(f"[memsweep] {group_label(key)}: {step.describe()}")
+                log(f"[memsweep] {group_label(key, groups)}: {step.describe()}")
             else:
                 asked[key] = set(step)
                 todo += [c.replace(depth=d) for d in step for c in seeds]
