@@ -6,12 +6,14 @@ import re
 import pandas as pd
 import pytest
 
-from analysis import claims
+from analysis import boundary, claims
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = open(os.path.join(ROOT, "REPRODUCTION.md")).read()
 # <!-- verdict: PRESET --> followed by a fenced block of claims.txt lines
 BLOCKS = re.findall(r"<!-- verdict: ([\w-]+) -->\n```[a-z]*\n(.*?)```", DOC, re.S)
+# <!-- boundary: PRESET --> followed by a fenced block of the report's "boundary:" lines
+TRENDS = re.findall(r"<!-- boundary: ([\w-]+) -->\n```[a-z]*\n(.*?)```", DOC, re.S)
 
 
 def test_every_local_claim_preset_has_its_verdict_quoted():
@@ -27,3 +29,15 @@ def test_quoted_verdicts_equal_the_reports(preset, block):
     assert quoted
     for line in quoted:
         assert line == lines[line.split(" ", 1)[0]]
+
+
+def test_every_boundary_preset_has_its_trends_quoted():
+    assert {p for p, _ in TRENDS} >= {"boundary-digits-local", "boundary-lfw-local", "boundary-photos-local",
+                                      "boundary-random-local"}
+
+
+@pytest.mark.parametrize("preset, block", TRENDS, ids=[p for p, _ in TRENDS])
+def test_quoted_boundary_trends_equal_the_reports(preset, block):
+    trials = pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}.parquet"))
+    quoted = [line for line in block.splitlines() if line.strip()]
+    assert quoted and quoted == [f"boundary: {x}" for x in boundary.trend_lines(trials)]
