@@ -33,19 +33,20 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-reproduction: setup
-	for p in $(LOCAL_PRESETS); do \
-	  $(BIN)/memsweep run --preset $$p --out results/$$p && \
+# each preset of $(2) through `memsweep $(1)`, its report, and its trials table for REPRODUCTION.md
+define each_preset
+	for p in $(2); do \
+	  $(BIN)/memsweep $(1) --preset $$p --out results/$$p && \
 	  $(BIN)/memsweep report results/$$p --no-trajectories && \
 	  $(BIN)/python -m analysis.snapshot results/$$p docs/results/$$p.parquet || exit 1; \
 	done
+endef
+
+reproduction: setup
+	$(call each_preset,run,$(LOCAL_PRESETS))
 
 boundary: setup
-	for p in $(BOUNDARY_PRESETS); do \
-	  $(BIN)/memsweep refine --preset $$p --out results/$$p && \
-	  $(BIN)/memsweep report results/$$p --no-trajectories && \
-	  $(BIN)/python -m analysis.snapshot results/$$p docs/results/$$p.parquet || exit 1; \
-	done
+	$(call each_preset,refine,$(BOUNDARY_PRESETS))
 
 mutation: setup
 	$(BIN)/python -m pip install -q -e ".[mutation]"
