@@ -310,10 +310,11 @@ def c4_single(trials: pd.DataFrame) -> Verdict:
         return Verdict("C4", "not covered", "no nonlinear n_train = 1 trials in this grid")
     ev, excluded = evidence(one)
     by = cells(one)
-    outcomes, failing, fewest, shares = [], [], 0, []
+    outcomes, failing, fewest, shares, thin = [], [], 0, [], 0
     for key, g in _groups(ev, one, by):
         if g.seed.nunique() < MIN_SEEDS:
             outcomes.append(UNSURE)
+            thin += 1
             continue
         fewest = _fewest(fewest, g.seed.nunique())
         m, lo, hi = mean_interval(g.attractor_frac.to_numpy())
@@ -325,8 +326,7 @@ def c4_single(trials: pd.DataFrame) -> Verdict:
     return Verdict("C4", combine([collapse(outcomes)]),
                    f"{outcomes.count(YES)} of {len(outcomes)} cells store the example (lower bound of the attractor "
                    f"share >= 50%); mean share over usable cells {_pct(np.mean(shares)) if shares else 'n/a'}"
-                   + (f"; {outcomes.count(UNSURE)} cell(s) with fewer than {MIN_SEEDS} interpolated seeds" if
-                      outcomes.count(UNSURE) else "") + ("; not stored: " + "; ".join(failing) if failing else ""),
+                   + (f"; {thin} cell(s) with fewer than {MIN_SEEDS} interpolated seeds" if thin else "") + ("; not stored: " + "; ".join(failing) if failing else ""),
                    fewest, excluded)
 
 

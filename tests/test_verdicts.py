@@ -162,6 +162,12 @@ def test_c4_needs_three_seeds_per_cell():
     failing = [dict(r, attractor_frac=0.0) if r["activation"] == "tanh" else r for r in rows]
     v = verdict(failing, "C4")
     assert v.status == "partly" and "activation tanh" in v.text, v.line()
+    # a cell of 3 seeds whose interval spans 50% is undecided, not short of seeds
+    split = [dict(r, attractor_frac=float(r["seed"] == 0)) if r["activation"] == "tanh" else r for r in rows]
+    v = verdict(split, "C4")
+    assert "(insufficient)" in v.text and "fewer than 3 interpolated seeds" not in v.text, v.line()
+    assert "1 cell(s) with fewer than 3" in verdict([r for r in rows if (r["depth"], r["seed"]) != (2, 0)
+                                                      or r["activation"] == "tanh"], "C4").text
 
 
 def test_c5_stable_cycles_are_reached_and_unstable_ones_are_not():
