@@ -104,13 +104,17 @@ def search_groups(configs: list) -> dict:
 LABEL = ("arch", "width", "n_train")  # always named; any other field that differs between groups is too
 
 
-def group_label(key, keys=()) -> str:
-    """'arch=fc, width=256, n_train=10, image_size=25': the fields that tell ``key`` from the other
-    groups' ``keys``."""
-    rows = [k.to_row() for k in keys] or [key.to_row()]
-    differ = [f for f in rows[0] if f not in LABEL and len({str(r[f]) for r in rows}) > 1]
+def label_fields(keys) -> list[str]:
+    """The fields that name a group in the output: ``LABEL``, and any other field that differs between
+    the groups' ``keys``."""
+    rows = [k.to_row() for k in keys]
+    return [*LABEL, *(f for f in rows[0] if f not in LABEL and len({str(r[f]) for r in rows}) > 1)] if rows else []
+
+
+def group_label(key, fields) -> str:
+    """'arch=fc, width=256, n_train=10, image_size=25'."""
     row = key.to_row()
-    return ", ".join(f"{f}={row[f]}" for f in [*LABEL, *differ])
+    return ", ".join(f"{f}={row[f]}" for f in fields)
 
 
 def rates_seen(groups: dict, depths: list[int], rows_by_id: dict, memorized: Callable) -> dict:
@@ -134,6 +138,7 @@ def refine(grid, depths: list[int], engine, memorized: Callable, threshold: floa
     Returns group -> Onset (status INCOMPLETE where a round left a row missing)."""
     from .results import read_trials
     groups = search_groups(grid.configs())
+    fields = label_fields(groups)
     found: dict = {}
     asked: dict = {}  # group -> the depths the last round ran for it
     for round_no in range(1, 2 * len(depths) + 2):  # each round settles or narrows every group
@@ -149,7 +154,7 @@ def refine(grid, depths: list[int], engine, memorized: Callable, threshold: floa
                 step = Onset(None, seen[key], INCOMPLETE)  # the last round ran it, and rows are missing
             if isinstance(step, Onset):
                 found[key] = step
-                log(f"[memsweep] {group_label(key, groups)}: {step.describe()}")
+                log(f"[memsweep] {group_label(key, fields)}: {step.describe()}")
             else:
                 asked[key] = set(step)
                 todo += [c.replace(depth=d) for d in step for c in seeds]

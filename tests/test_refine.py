@@ -8,7 +8,8 @@ import pytest
 from study import results
 from study.grid import Grid
 from study.results import finished_ids
-from study.refine import INCOMPLETE, NON_MONOTONE, NOT_REACHED, ONSET, bisect_onset, refine, search_step
+from study.refine import (INCOMPLETE, NON_MONOTONE, NOT_REACHED, ONSET, bisect_onset, group_label, label_fields,
+                          refine, search_groups, search_step)
 from study.rules import falls_back, first_reaching
 
 DEPTHS = list(range(1, 33))
@@ -138,6 +139,13 @@ def test_refine_says_which_groups_are_not_monotone_or_incomplete(tmp_path):
     assert {k.width: o.status for k, o in found.items()} == {64: NON_MONOTONE, 128: INCOMPLETE}
     assert all(o.depth is None for o in found.values())
     assert any("width=64" in line and "NOT MONOTONE" in line for line in logs)
+
+
+def test_a_grid_point_is_named_by_the_fields_that_tell_it_apart():
+    groups = search_groups(Grid(axes={"width": [64, 128], "image_size": [8, 25], "seed": [0, 1]}).configs())
+    fields = label_fields(groups)
+    assert fields == ["arch", "width", "n_train", "image_size"]  # never depth or seed: they are searched
+    assert sorted(group_label(k, fields) for k in groups)[0] == "arch=fc, width=128, n_train=10, image_size=25"
 
 
 # --- memsweep refine, on Ray ------------------------------------------------------------------------
