@@ -170,9 +170,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
         raise ConfigError(f"--coarse must be >= 1, got {args.coarse}")
     if not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold must be in (0, 1], got {args.threshold:g}")
-    if args.out is None:
-        args.out = os.path.join("results", f"{args.preset or 'grid'}-refine")
-    launch = launch_from_args(args)
+    launch = launch_from_args(args)  # --out defaults to results/<preset>, as for run: run fills in the dense grid
     mode = "force" if args.force else "auto"
     try:
         found, summary = run_refine(grid, depths, launch, memorized, args.threshold, args.coarse, args.preset,
