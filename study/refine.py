@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .rules import falls_back
+from .rules import falls_back, first_reaching
 
 ONSET, NOT_REACHED, NON_MONOTONE, INCOMPLETE = "onset", "not reached", "non-monotone", "incomplete"
 
@@ -69,10 +69,11 @@ def search_step(depths: list[int], seen: dict[int, float], threshold: float = 0.
         return missing
     if falls_back([seen[d] for d in sorted(seen)], threshold):
         return Onset(None, seen, NON_MONOTONE)
-    hits = [i for i, d in enumerate(depths) if d in seen and seen[d] >= threshold]
-    if not hits:
+    tried = sorted(seen)
+    first = first_reaching([seen[d] for d in tried], threshold)
+    if first is None:
         return Onset(None, seen, NOT_REACHED)
-    hi = hits[0]  # the shallowest depth seen at the threshold; every depth seen below it is under it
+    hi = depths.index(tried[first])  # the shallowest depth seen at the threshold; every one seen below is under it
     lo = max((i for i, d in enumerate(depths[:hi]) if d in seen), default=-1)  # -1: below the first
     if hi - lo > 1:
         return [depths[(lo + hi) // 2]]

@@ -242,9 +242,11 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     out = launch.out
     resuming = prepare_out(out, grid, mode)
     ids = [c.trial_id for c in configs]
+    finished: set[str] = set()  # --force discards what is there, once Ray is up
     if mode != "force":
         _set_aside(out, compact and resuming)
-        if set(ids) <= results.finished_ids(out):  # nothing to run: no need to start Ray
+        finished = results.finished_ids(out)
+        if set(ids) <= finished:  # nothing to run: no need to start Ray
             manifest = _write_manifest(out, grid, preset, configs, resuming)
             print(f"[memsweep] sweep of {len(configs)} trials: all done already -> {out}", file=sys.stderr)
             return _finish(out, ids, len(ids), manifest, compact=compact)
@@ -254,7 +256,7 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
         engine.start()  # refuses a machine that cannot hold a trial: before anything changes
         if mode == "force":  # discard what is there, sweep or stray results, so nothing mixes
             results.clear(out)
-        already = len(set(ids) & results.finished_ids(out))
+        already = len(set(ids) & finished)
         manifest = _write_manifest(out, grid, preset, configs, resuming)
         print(f"[memsweep] {'resuming' if resuming else 'starting'} sweep of {len(configs)} trials "
               f"({already} already done) -> {out}", file=sys.stderr)
@@ -294,13 +296,12 @@ def run_refine(grid: Grid, depths: list[int], launch: Launch, memorized, thresho
         manifest = _write_manifest(out, grid, preset, configs, resuming)
         settings = {"depths": list(depths), "threshold": threshold, "coarse": coarse}
         manifest["refine"] = settings
-        n_groups = len(search_groups(configs))
-        print(f"[memsweep] {'resuming' if resuming else 'starting'} refine of {n_groups} grid points over depths "
+        groups = search_groups(configs)
+        print(f"[memsweep] {'resuming' if resuming else 'starting'} refine of {len(groups)} grid points over depths "
               f"{depths} (a dense grid: {len(configs)} trials) -> {out}", file=sys.stderr)
         found = refine(grid, depths, engine, memorized, threshold, coarse)
     finally:
         engine.close()
-    groups = search_groups(configs)
     ids = [c.replace(depth=d).trial_id for key, onset in found.items() for d in onset.evaluated for c in groups[key]]
     manifest["refine"] = {**settings, "dense_trials": len(configs), "evaluated_trials": len(ids),
                           "onsets": [{**{k: v for k, v in key.to_row().items() if k in GROUP_FIELDS},
@@ -324,8 +325,7 @@ class Engine:
         self.grid, self.launch, self.verbose = grid, launch, verbose
         self.out = launch.out
         self.ray = None
-        self.retried = 0              # Tune trials run again after their worker or node died, over all runs
-        self.last: set[str] = set()  # the config ids of the last run
+        self.retried = 0  # Tune trials run again after their worker or node died, over all runs
 
     def start(self) -> None:
         if self.ray is not None:
@@ -351,7 +351,6 @@ class Engine:
         from ray import tune
         launch, out = self.launch, self.out
         ids = [c.trial_id for c in configs]
-        self.last = set(ids)
         finished = results.finished_ids(out)
         run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "device": launch.device,
                "batch": launch.batch}
