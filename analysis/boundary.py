@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from study.rules import falls_back
+
 from . import maps
 from .claims import evidence
 
@@ -79,10 +81,10 @@ def trend(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT, thresh
             m, depths = maps.seed_matrix(gw, seeds)
             rate = np.nanmean(m, axis=0) if np.isfinite(m).any() else m[0]
             fewest = min(fewest, gw.seed.nunique())
-            if maps.falls_back(rate, threshold):
+            if falls_back(rate, threshold):
                 notes.append(f"width {w}: rate not monotone in depth")
                 continue
-            onset = maps._onset(rate, depths, threshold)
+            onset = maps.onset_at(rate, depths, threshold)
             if not np.isfinite(onset):
                 notes.append(f"width {w}: not reached by depth {depths.max()}")
                 continue

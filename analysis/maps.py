@@ -156,7 +156,7 @@ def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Cr
     for key, g in df.groupby(by, dropna=False) if by else [((), df)]:
         m, depths = seed_matrix(g)  # seeds x depths; NaN where a seed lacks that depth
         rate = np.nanmean(m, axis=0)
-        onset = _onset(rate, depths, threshold)
+        onset = onset_at(rate, depths, threshold)
         boot = boot_onsets(m, depths, threshold, rng.integers(0, m.shape[0], size=(n_boot, m.shape[0])))
         lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")  # no inf - inf
         key = key if isinstance(key, tuple) else (key,)
@@ -169,7 +169,8 @@ def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Cr
     return out
 
 
-def _onset(rate: np.ndarray, depths: np.ndarray, threshold: float) -> float:
+def onset_at(rate: np.ndarray, depths: np.ndarray, threshold: float) -> float:
+    """The first of ``depths`` whose ``rate`` reaches ``threshold`` (``rules.first_reaching``); inf if none."""
     with np.errstate(invalid="ignore"):
         hit = first_reaching(rate, threshold)
     return float(depths[hit]) if hit is not None else np.inf
@@ -185,10 +186,10 @@ def seed_matrix(g: pd.DataFrame, seeds=None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def boot_onsets(m: np.ndarray, depths: np.ndarray, threshold: float, draws: np.ndarray) -> np.ndarray:
-    """The onset (``_onset``; inf: not reached) of each bootstrap draw: ``draws`` holds rows of seed indices."""
+    """The onset (``onset_at``; inf: not reached) of each bootstrap draw: ``draws`` holds rows of seed indices."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a draw of seeds lacking a depth
-        return np.array([_onset(np.nanmean(m[d], axis=0), depths, threshold) for d in draws])
+        return np.array([onset_at(np.nanmean(m[d], axis=0), depths, threshold) for d in draws])
 
 
 def describe_onset(row: pd.Series) -> str:

@@ -46,11 +46,19 @@ def _img(path: str) -> str:
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
+def boundary_table(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> pd.DataFrame:
+    """``boundary.table`` where the trials with probe values hold two or more widths or n_train
+    (``boundary.covered``), else an empty frame: the report shows no boundary then."""
+    usable = _usable(trials)
+    return boundary_mod.table(trials, criterion) if len(usable) and boundary_mod.covered(usable) else pd.DataFrame()
+
+
 def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.DataFrame | None = None,
-            trajectories: bool = True) -> Iterator[Figure]:
+            trajectories: bool = True, boundary: pd.DataFrame | None = None) -> Iterator[Figure]:
     """The report's figures in page order, each as (PNG file name, caption, a function that draws it).
-    ``onset``: ``maps.onset_depth`` of every trial (computed here if not given). ``trajectories``
-    re-runs one trial, which needs torch. Nothing is drawn until a draw() is called."""
+    ``onset``: ``maps.onset_depth`` of every trial, and ``boundary``: ``boundary_table`` (each computed
+    here if not given). ``trajectories`` re-runs one trial, which needs torch. Nothing is drawn until
+    a draw() is called."""
     t = res.trials
     usable = _usable(t)
     if not len(usable):
@@ -67,11 +75,10 @@ def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.Da
     if "operator_near_one" in usable and usable.operator_near_one.notna().any():
         yield ("operator_study.png", "Linear nets: the operator's kept directions and the rest of its spectrum "
                "vs depth (C3)", lambda: plots.operator_study(usable))
-    if boundary_mod.covered(usable):
-        onsets = boundary_mod.table(t, criterion)
-        if len(onsets):
-            yield ("boundary.png", "The memorization boundary: onset depth against width, one line per n_train "
-                   "(interpolated trials only)", lambda: plots.boundary(onsets))
+    onsets = boundary_table(t, criterion) if boundary is None else boundary
+    if len(onsets):
+        yield ("boundary.png", "The memorization boundary: onset depth against width, one line per n_train "
+               "(interpolated trials only)", lambda: plots.boundary(onsets))
     yield "loss_curves.png", "Training loss curves", lambda: plots.loss_curves(res.curves, t)
     if trajectories:
         best = usable.sort_values(["attractor_frac", "depth"], ascending=False).iloc[0]
@@ -98,8 +105,9 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     os.makedirs(out, exist_ok=True)
     t = res.trials
     onset = maps.onset_depth(t, criterion=criterion) if len(_usable(t)) else pd.DataFrame()
+    bound = boundary_table(t, criterion)
     drawn: list[tuple[str, str]] = []
-    for name, caption, draw in figures(res, criterion, onset, trajectories):
+    for name, caption, draw in figures(res, criterion, onset, trajectories, bound):
         try:
             drawn.append((caption, plots.savefig(draw(), os.path.join(out, name))))
         except Exception as exc:  # one figure that cannot be drawn must not sink the report
@@ -108,7 +116,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
 
     table = onset_table(onset).to_html(index=False) if len(onset) else "<p>no trials with probe values</p>"
     claims = claims_mod.verdicts(t, criterion)
-    trends = boundary_mod.trend_lines(t, criterion) if len(_usable(t)) and boundary_mod.covered(_usable(t)) else []
+    trends = boundary_mod.trend_lines(t, criterion) if len(bound) else []
     boundary_html = ""
     if trends:
         excluded = claims_mod.evidence(t)[1]
@@ -118,7 +126,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
             f"{html.escape(gone)}). Trend: least-squares slope of the onset depth against log2(width), "
             f"{100 * maps.LEVEL:.0f}% bootstrap interval over seeds (analysis/boundary.py).</p><ul>"
             + "".join(f"<li>{html.escape(x)}</li>" for x in trends) + "</ul>"
-            + onset_table(boundary_mod.table(t, criterion)).to_html(index=False))
+            + onset_table(bound).to_html(index=False))
     status = t.status.value_counts().to_dict()
     manifest = res.manifest or {}
     parts = [
