@@ -1,45 +1,96 @@
-"""The papers' claims C1-C6 as verdicts computed from a trials table: one function per claim.
+"""The papers' claims C1-C6 as verdicts computed from a trials table: one function per claim, one
+rule for the status of every claim (``judge``).
 
-The evidence standard every claim follows:
+Evidence (``analysis.evidence``): only usable trials (interpolated, probed), one value per trained
+network (seed), and only cells with at least ``rules.MIN_SEEDS`` usable seeds: a claim reads no
+untested cell, and says how many trials it left out and why.
 
-- **Only trials that interpolated are evidence** (status ``ok``: the training loss reached
-  ``loss_tol``, and the probes ran). A net that failed to fit says nothing about memorization, so
-  "X fails where Y succeeds" compares fitted nets only: X's failure must be repelling fixed points,
-  not a failure to fit. Every verdict counts the trials it excluded, by reason.
-- **A cell** is one grid point over seeds: the trials sharing every varying config axis but
-  ``seed``. A cell is usable with at least ``MIN_SEEDS`` interpolated seeds; a comparison with a
-  smaller cell is "insufficient evidence".
-- **Comparisons** (deep vs shallow, wide vs narrow, conv_down vs conv, stable vs unstable) are
-  decided by the bootstrap interval over seeds of the difference of the two cells' means
-  (``diff_interval``): it must exclude 0. Never by comparing two points.
-- **Status.** Each claim is decided in one or more *tests* (a group of cells, or one part of the
-  claim), each of which comes out yes, no or insufficient; ``combine`` turns them into
-  reproduced (some yes, no no), partly (yes and no), not reproduced (no, no yes) or insufficient
-  evidence (only insufficient). A grid that cannot speak to a claim gets "not covered".
+Statistics (``analysis.stats``), each exact at its error rate ``rules.ALPHA`` per side:
+- a *comparison* (deep vs shallow, wide vs narrow, conv_down vs conv, stable vs unstable cycles)
+  is a permutation test of the difference of the two cells' means over networks, paired by seed
+  where the two cells share MIN_SEEDS usable seeds (a seed fixes the training images);
+- a *share* (networks that store their example, that stay within a tolerance) is an exact
+  binomial test against 1/2, more often than not.
+
+A claim is decided in one or more *parts* (C3: depth, and downsampling). A part has *groups*: for
+C2 one per width x activation (the cells that differ only in depth), for C4 one per cell. A group
+is *testable* when the cells it compares are tested; its own test says yes, no, against (undecided,
+but the estimate points the other way) or insufficient; a conv_down/conv pair whose cells are equal
+network for network is *level* (``helps``), which neither supports nor contradicts. The part's *pooled test* puts every
+testable group into one test (a permutation test stratified by group, or the pooled count), so a
+claim has the power of all its groups and still the error rate of one test.
+
+``judge``, the status of a part:
+  not covered            the grid holds no trials in the claim's setting
+  insufficient evidence  no testable group, or fewer than half of the groups testable
+  reproduced             the pooled test says yes, no group says no or against, every group testable
+  partly                 the pooled test says yes, but a group says no or against, or is untestable
+  not reproduced         the pooled test says no (its interval lies at or below no effect)
+  insufficient evidence  otherwise: the pooled test is undecided
+``combine``, the status of a claim of several parts: reproduced if every part is; partly if some part
+is reproduced or partly; not reproduced if some part is and none is better; else insufficient.
+So a claim comes out "reproduced" only when each of its pooled tests says yes: under no effect, at
+most ALPHA of the time (``tests/test_calibration.py`` measures it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from study.config import field_names
+from study.rules import MIN_SEEDS
 
-from . import maps
+from . import evidence, maps, stats
+from .stats import AGAINST, LEVEL_, NO, UNSURE, YES
 
-MIN_SEEDS = 3        # interpolated seeds a compared cell needs
-LEVEL = maps.LEVEL   # two-sided level of every interval
-YES, NO, MIXED, UNSURE = "yes", "no", "mixed", "insufficient"
+REPRODUCED, PARTLY, NOT_REPRODUCED, INSUFFICIENT, NOT_COVERED = ("reproduced", "partly", "not reproduced",
+                                                                  "insufficient evidence", "not covered")
+UNTESTABLE = "untestable"
+
+
+@dataclass
+class Group:
+    label: str                    # 'width 64, activation selu' ('' when the part has one group)
+    outcome: str                  # yes, no, against, insufficient, level, untestable
+    text: str                     # its numbers, or why it could not be tested
+    pair: stats.Pair | None = None  # the compared cells, for the pooled comparison
+    count: tuple | None = None    # (k, n): networks with the property, for the pooled share
+
+
+@dataclass
+class Part:
+    name: str                     # 'depth', 'downsampling'; '' for a claim of one part
+    groups: list[Group]
+    pooled: stats.Test | None = None
+    status: str = INSUFFICIENT
+    what: str = ""                # what the pooled test compares, in words
+    contradicted: str = ""        # a counterexample to a theorem, which no statistic outweighs
+
+    def why(self) -> str:
+        return _why(self)
+
+    def text(self) -> str:
+        n = len(self.groups)
+        tested = [g for g in self.groups if g.outcome != UNTESTABLE]
+        counts = ", ".join(f"{sum(g.outcome == o for g in tested)} {o}" for o in (YES, NO, AGAINST, UNSURE, LEVEL_)
+                           if o != LEVEL_ or any(g.outcome == LEVEL_ for g in tested))
+        head = f"{self.name} [{self.status}]: " if self.name else ""
+        pooled = f"pooled {self.what} {self.pooled.text(self.pooled.null != 0)} -> {self.pooled.outcome}; " \
+            if self.pooled is not None else ""
+        parts = [f"{head}{pooled}{len(tested)} of {n} groups tested ({counts}), {n - len(tested)} untestable"
+                 + (f" ({self.why()})" if self.why() else "")]
+        parts += [f"{g.label}: {g.text}" if g.label else g.text for g in self.groups]
+        return "; ".join(parts + ([self.contradicted] if self.contradicted else []))
 
 
 @dataclass
 class Verdict:
     claim: str
     status: str          # reproduced | partly | not reproduced | insufficient evidence | not covered
-    text: str            # the numbers behind it, with their intervals
-    seeds: int = 0       # the fewest interpolated seeds in a compared cell (0: none compared)
+    text: str            # the pooled tests, the group counts and every group's numbers
+    seeds: int = 0       # the fewest usable seeds of a cell any tested group read (0: none)
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> trials left out
+    parts: list[Part] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -47,98 +98,104 @@ class Verdict:
 
     def line(self) -> str:
         gone = ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items()))
-        tail = f" [min seeds per cell {self.seeds}; excluded: {gone or 'none'}]" if self.status != "not covered" else ""
+        tail = f" [min seeds per cell {self.seeds}; excluded: {gone or 'none'}]" if self.status != NOT_COVERED else ""
         return f"{self.claim} [{self.status}]: {self.text}{tail}"
 
 
-# --- the statistics ---------------------------------------------------------------------------
+# --- the one rule -----------------------------------------------------------------------------------
 
-def mean_interval(a: np.ndarray, level: float = LEVEL, n_boot: int = maps.N_BOOT, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, lo, hi): mean of ``a`` and its percentile bootstrap interval (resampling with replacement)."""
-    a = np.asarray(a, dtype=float)
-    rng = np.random.default_rng(seed)
-    boot = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(axis=1)
-    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return float(a.mean()), float(lo), float(hi)
-
-
-def diff_interval(a: np.ndarray, b: np.ndarray, level: float = LEVEL, n_boot: int = maps.N_BOOT,
-                  seed: int = 0) -> tuple[float, float, float]:
-    """(mean(a) - mean(b), lo, hi): the difference of two cells' means over seeds, with the percentile
-    bootstrap interval from resampling each cell's seeds with replacement, independently."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    rng = np.random.default_rng(seed)
-    da = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(axis=1)
-    db = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(axis=1)
-    lo, hi = np.quantile(da - db, [(1 - level) / 2, (1 + level) / 2])
-    return float(a.mean() - b.mean()), float(lo), float(hi)
+def _why(part: Part) -> str:
+    """Why a part's status is below what its pooled test says, in words ('' if it is not)."""
+    n = len(part.groups)
+    tested = [g for g in part.groups if g.outcome != UNTESTABLE]
+    if part.pooled is None or part.contradicted or not tested:
+        return ""
+    if 2 * len(tested) < n:
+        return "insufficient: fewer than half of the groups testable"
+    if part.pooled.outcome != YES:
+        return ""
+    held = [f"{sum(g.outcome == o for g in tested)} {w}" for o, w in ((NO, "say no"), (AGAINST, "point the other way"))
+            if any(g.outcome == o for g in tested)]
+    if len(tested) < n:
+        held.append(f"{n - len(tested)} untestable")
+    return f"partly: {', '.join(held)}" if held else ""
 
 
-def rises(a: np.ndarray, b: np.ndarray) -> tuple[str, str]:
-    """Is cell a's mean above cell b's? yes if the interval of the difference lies above 0, no if it
-    lies at or below 0 (b is as high or higher: [0, 0] when both are all zeros), else insufficient.
-    -> (outcome, 'diff (90% CI lo, hi)')."""
-    if min(len(a), len(b)) < MIN_SEEDS:
-        return UNSURE, f"{min(len(a), len(b))} seeds"
-    d, lo, hi = diff_interval(a, b)
-    outcome = YES if lo > 0 else NO if hi <= 0 else UNSURE
-    return outcome, f"{d:+.2f} ({100 * LEVEL:.0f}% CI {lo:+.2f}, {hi:+.2f})"
+def judge(part: Part) -> str:
+    """A part's status from its pooled test and its groups (see the module docstring)."""
+    if part.contradicted:
+        return NOT_REPRODUCED
+    n = len(part.groups)
+    tested = [g for g in part.groups if g.outcome != UNTESTABLE]
+    if not tested or 2 * len(tested) < n or part.pooled is None:
+        return INSUFFICIENT
+    pooled = part.pooled.outcome
+    if pooled == YES:
+        clean = len(tested) == n and not any(g.outcome in (NO, AGAINST) for g in tested)
+        return REPRODUCED if clean else PARTLY
+    return NOT_REPRODUCED if pooled == NO else INSUFFICIENT
 
 
-def collapse(outcomes: list[str]) -> str:
-    """One test over several groups of cells: yes if some group says yes and none no, no if the
-    reverse, mixed if both, insufficient if no group could say."""
-    if YES in outcomes:
-        return MIXED if NO in outcomes else YES
-    return NO if NO in outcomes else UNSURE
+def combine(statuses: list[str]) -> str:
+    """A claim's status from its parts' (see the module docstring)."""
+    if statuses and all(s == REPRODUCED for s in statuses):
+        return REPRODUCED
+    if REPRODUCED in statuses or PARTLY in statuses:
+        return PARTLY
+    return NOT_REPRODUCED if NOT_REPRODUCED in statuses else INSUFFICIENT
 
 
-def combine(parts: list[str]) -> str:
-    """A claim's status from its tests' outcomes: reproduced if every test says yes; partly if some
-    says yes (or mixed); not reproduced if none does and some says no; else insufficient evidence."""
-    if parts and all(p == YES for p in parts):
-        return "reproduced"
-    if YES in parts or MIXED in parts:
-        return "partly"
-    return "not reproduced" if NO in parts else "insufficient evidence"
+def decide(part: Part) -> Part:
+    """Pool the part's testable groups (comparisons or counts) and judge it."""
+    pairs = [g.pair for g in part.groups if g.pair is not None]
+    counts = [g.count for g in part.groups if g.count is not None]
+    if pairs:
+        part.pooled = stats.compare(pairs)
+    elif counts:
+        part.pooled = stats.share(sum(k for k, _ in counts), sum(n for _, n in counts))
+    part.status = judge(part)
+    return part
 
 
-# --- the evidence -----------------------------------------------------------------------------
+def verdict(claim: str, parts: list[Part], space: pd.DataFrame) -> Verdict:
+    """The claim's verdict from its parts, over ``space``: the claim's trials before exclusions."""
+    parts = [decide(p) for p in parts]
+    axes = evidence.cell_axes(space)
+    ev = evidence.tested_rows(space)
+    seeds = int(ev.groupby(axes, dropna=False).size().min() if axes else len(ev)) if len(ev) else 0
+    return Verdict(claim, combine([p.status for p in parts]), " | ".join(p.text() for p in parts), seeds,
+                   evidence.excluded(space), parts)
 
-def evidence(trials: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The trials that interpolated and were probed, and the count left out per reason."""
-    probed = trials["attractor_frac"].notna()
-    ok = (trials["status"] == "ok") & probed
-    excluded = trials.loc[~ok, "status"].map(lambda s: "did not interpolate" if s == "not_converged" else s)
-    return trials[ok], excluded.value_counts().to_dict()
 
+# --- the evidence a claim reads -------------------------------------------------------------------------
 
-def cells(trials: pd.DataFrame, ignore: tuple[str, ...] = ()) -> list[str]:
-    """The axes that define a cell: the config columns that vary in ``trials``, minus seed and ``ignore``."""
+def cell_axes(trials: pd.DataFrame, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The config columns that vary in ``trials``, minus seed and ``ignore``."""
     return [c for c in maps.varying(trials) if c not in ("seed", *ignore)]
 
 
 def _label(keys: list[str], key) -> str:
-    """'width 64, activation selu: ' for a group of cells; '' when the grid has one group."""
+    """'width 64, activation selu' for a group of cells; '' when the grid has one group."""
     key = key if isinstance(key, tuple) else (key,)
-    text = ", ".join(f"{k} {v}" for k, v in zip(keys, key))
-    return f"{text}: " if text else ""
+    return ", ".join(f"{k} {v}" for k, v in zip(keys, key))
 
 
-def _groups(ev: pd.DataFrame, space: pd.DataFrame, by: list[str]):
-    """(key, interpolated trials of the group) for every group of ``space`` (the claim's trials before
-    exclusions), so that a group whose trials were all excluded is still reported."""
+def _groups(space: pd.DataFrame, by: list[str]):
+    """(label, the group's trials) for every group of ``space`` (the claim's trials before exclusions), so
+    that a group whose trials were all excluded is still counted."""
     for key, g in (space.groupby(by, dropna=False) if by else [((), space)]):
-        yield key, ev.loc[ev.index.intersection(g.index)]
+        yield _label(by, key), g
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _fewest(*counts: int) -> int:
-    """The smallest of the seed counts that are set (0 stands for none compared yet)."""
-    return min((c for c in counts if c), default=0)
+def _seed_counts(space: pd.DataFrame, axis: str) -> str:
+    """'depth 8: 2 of 3 usable, depth 12: 3 of 3' for a group's values of ``axis``."""
+    ok = evidence.usable(space)
+    return ", ".join(f"{axis} {v:g}: {int(ok[g.index].sum())} of {g.seed.nunique()} usable"
+                     for v, g in space.groupby(axis)) or "no trials"
 
 
 def _linear(trials: pd.DataFrame) -> pd.Series:
@@ -152,230 +209,234 @@ def _nonlinear_autoencoders(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[(task == "autoencode") & ~_linear(trials)]
 
 
-def _along(ev: pd.DataFrame, axis: str, metric: str, space: pd.DataFrame) -> tuple[list[str], list[str], int]:
-    """For each group of cells differing only in ``axis`` (the groups of ``space``, the claim's trials
-    before exclusions): does ``metric`` rise from the smallest to the largest value of ``axis`` that has
-    MIN_SEEDS interpolated seeds? -> (outcomes, texts, fewest seeds)."""
-    by = cells(space, ignore=(axis,))
-    outcomes, texts, fewest = [], [], 0
-    for key, g in _groups(ev, space, by):
-        n = g.groupby(axis).seed.nunique()
-        full = sorted(n[n >= MIN_SEEDS].index)
-        if len(full) < 2:
-            outcomes.append(UNSURE)
-            have = ", ".join(f"{axis} {v}: {k}" for v, k in n.items()) or "none interpolated"
-            texts.append(f"{_label(by, key)}fewer than two {axis} values with {MIN_SEEDS} interpolated seeds ({have})")
+# --- the groups of each kind of test ----------------------------------------------------------------------
+
+def _groups_along(space: pd.DataFrame, axis: str, metric: str, values: pd.Series | None):
+    """Each group of cells differing only in ``axis``: its label, its trials, and its rows in tested cells
+    (``metric`` replaced by ``values`` where given)."""
+    space = space if values is None else space.assign(**{metric: values})
+    ev = evidence.tested_rows(space)
+    for label, g in _groups(space, cell_axes(space, ignore=(axis,))):
+        yield label, g, ev.loc[ev.index.intersection(g.index)]
+
+
+def along(space: pd.DataFrame, axis: str, metric: str, values: pd.Series | None = None) -> list[Group]:
+    """Per group of cells differing only in ``axis`` (the groups of ``space``, the claim's trials before
+    exclusions): does ``metric`` (or ``values``, per row) rise from the smallest to the largest tested
+    value of ``axis``? Untestable with fewer than two tested values."""
+    out = []
+    for label, g, e in _groups_along(space, axis, metric, values):
+        have = sorted(e[axis].unique())
+        if len(have) < 2:
+            out.append(Group(label, UNTESTABLE, f"untestable: fewer than two {axis} values with {MIN_SEEDS} usable "
+                                                f"seeds ({_seed_counts(g, axis)})"))
             continue
-        lo_v, hi_v = full[0], full[-1]
-        a, b = g[g[axis] == hi_v][metric].to_numpy(), g[g[axis] == lo_v][metric].to_numpy()
-        outcome, diff = rises(a, b)
-        fewest = _fewest(fewest, len(a), len(b))
-        outcomes.append(outcome)
-        texts.append(f"{_label(by, key)}{metric} {_pct(a.mean())} at {axis} {hi_v:g} vs {_pct(b.mean())} at "
-                     f"{lo_v:g}, difference {diff} -> {outcome}")
-    return outcomes, texts, fewest
+        lo, hi = have[0], have[-1]
+        pair = _pair(e[e[axis] == hi], e[e[axis] == lo], metric)
+        t = stats.compare([pair])
+        text = f"{metric} {_pct(pair.a.mean())} at {axis} {hi:g} vs {_pct(pair.b.mean())} at {lo:g}"
+        out.append(Group(label, t.outcome, f"{text}, difference {t.text()}{_how(pair)} -> {t.outcome}", pair=pair))
+    return out
 
 
-# --- the claims -------------------------------------------------------------------------------
+def _pair(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> stats.Pair:
+    """Two tested cells as a ``stats.Pair``: paired by seed over the seeds usable in both when there are
+    MIN_SEEDS of them (a seed fixes the training images, so its two networks are compared with each
+    other), else every network of each, unpaired."""
+    shared = sorted(set(a.seed) & set(b.seed))
+    if len(shared) >= MIN_SEEDS:
+        pick = lambda cell: cell.set_index("seed").loc[shared, metric].to_numpy(float)  # noqa: E731
+        return stats.Pair(pick(a), pick(b), paired=True)
+    return stats.Pair(a[metric].to_numpy(float), b[metric].to_numpy(float))
+
+
+def _how(pair: stats.Pair) -> str:
+    return f", paired by seed ({len(pair.a)} seeds)" if pair.paired else f", unpaired ({len(pair.a)} vs {len(pair.b)})"
+
+
+def helps(space: pd.DataFrame, axis: str, better: str, worse: str, metric: str,
+          values: pd.Series | None = None) -> list[Group]:
+    """Does ``axis`` = ``better`` raise ``metric`` over ``worse``, cell by cell (every other varying axis
+    equal)? One group per pair of cells; untestable unless both are tested. A pair whose cells are equal
+    network for network (neither memorizes, or both do) is *level*: "downsampling reaches memorization
+    at smaller depth" expects that at depths where neither or both have reached it, so a level pair
+    neither supports nor contradicts the claim (it stays in the pooled test)."""
+    out = []
+    for label, g, e in _groups_along(space, axis, metric, values):
+        a, b = e[e[axis] == better], e[e[axis] == worse]
+        if min(len(a), len(b)) == 0:
+            ok = evidence.usable(g)
+            have = ", ".join(f"{v}: {int(ok[x.index].sum())} of {x.seed.nunique()} usable" for v, x in g.groupby(axis))
+            out.append(Group(label, UNTESTABLE, f"untestable: {better} and {worse} need {MIN_SEEDS} usable seeds each "
+                                                f"({have or 'no trials'})"))
+            continue
+        pair = _pair(a, b, metric)
+        t = stats.compare([pair])
+        outcome = LEVEL_ if t.level else t.outcome  # equal cells: where neither or both memorize, no help is due
+        out.append(Group(label, outcome, f"{_pct(pair.a.mean())} vs {_pct(pair.b.mean())}, difference {t.text()}"
+                                         f"{_how(pair)} -> {outcome}", pair=pair))
+    return out
+
+
+def shares(space: pd.DataFrame, has: pd.Series, by: list[str] | None = None) -> list[Group]:
+    """Per group (default: per cell): k of the n usable networks of a tested cell have the property
+    ``has`` (boolean per row); is their share above 1/2 (``stats.share``)?"""
+    ev = evidence.tested_rows(space)
+    out = []
+    for label, g in _groups(space, cell_axes(space) if by is None else by):
+        e = ev.loc[ev.index.intersection(g.index)]
+        if e.empty:
+            ok = evidence.usable(g)
+            out.append(Group(label, UNTESTABLE, f"untestable: {int(ok.sum())} of {g.seed.nunique()} seeds usable"))
+            continue
+        k, n = int(has[e.index].sum()), len(e)
+        t = stats.share(k, n)
+        out.append(Group(label, t.outcome, f"{k} of {n} (p = {stats.pvalue(t.p_up)}) -> {t.outcome}", count=(k, n)))
+    return out
+
+
+def _not_covered(claim: str, why: str) -> Verdict:
+    return Verdict(claim, NOT_COVERED, why)
+
+
+# --- the claims -------------------------------------------------------------------------------------------
 
 def c1_span(trials: pd.DataFrame, span_tol: float = 0.01, attractor_tol: float = 0.1) -> Verdict:
     """C1: a single layer f = phi(A x) trained by GD sees only span(X), f(h) = f(P_X h), and stores no
-    attractor. Per cell of depth-1 nets: yes if the upper bound of mean |f(h) - f(P_X h)| / |f(h)| is
-    below ``span_tol`` and that of the attractor fraction below ``attractor_tol``; no if either lower
-    bound is above its tolerance. Only depth-1 nets trained by plain GD are in the claim's setting
-    (Adam's per-coordinate steps leave span(X), so its single layers are no test of it)."""
+    attractor. A network agrees when |f(h) - f(P_X h)| / |f(h)| < ``span_tol`` and its attractor share
+    < ``attractor_tol``; per cell of depth-1 nets, and pooled, is the share of networks that agree
+    above 1/2? Only depth-1 nets trained by plain GD are in the claim's setting (Adam's per-coordinate
+    steps leave span(X), so its single layers are no test of it)."""
     single = trials[(trials.depth == 1) & (trials.optimizer == "gd" if "optimizer" in trials else True)]
     if single.empty:
-        return Verdict("C1", "not covered", "no depth-1 trials trained by plain GD in this grid")
-    ev, excluded = evidence(single)
-    by = cells(single)
-    outcomes, texts, fewest = [], [], 0
-    for key, g in _groups(ev, single, by):
-        if g.seed.nunique() < MIN_SEEDS:
-            outcomes.append(UNSURE)
-            texts.append(f"{_label(by, key)}{g.seed.nunique()} interpolated seeds")
-            continue
-        fewest = _fewest(fewest, g.seed.nunique())
-        s, s_lo, s_hi = mean_interval(g.span_input_sensitivity_mean.to_numpy())
-        a, a_lo, a_hi = mean_interval(g.attractor_frac.to_numpy())
-        outcome = YES if s_hi < span_tol and a_hi < attractor_tol else NO if s_lo > span_tol or a_lo > attractor_tol \
-            else UNSURE
-        outcomes.append(outcome)
-        texts.append(f"{_label(by, key)}|f(h) - f(P_X h)| / |f(h)| = {s:.1e} (CI up to {s_hi:.1e}), "
-                     f"attractors {_pct(a)} -> {outcome}")
-    if not outcomes:
-        texts.append("no depth-1 trial interpolated")
-    return Verdict("C1", combine([collapse(outcomes)]), "; ".join(texts), fewest, excluded)
+        return _not_covered("C1", "no depth-1 trials trained by plain GD in this grid")
+    agree = (single.span_input_sensitivity_mean.astype(float) < span_tol) & \
+        (single.attractor_frac.astype(float) < attractor_tol)
+    groups = shares(single, agree)
+    what = f"share of networks with span sensitivity < {span_tol:g} and attractor share < {attractor_tol:g}"
+    return verdict("C1", [Part("", groups, what=what)], single)
 
 
 def c2_depth(trials: pd.DataFrame) -> Verdict:
     """C2: deep fc autoencoders trained to interpolation are contractive at their training examples.
     Nonlinear fc nets, n_train > 1, depth >= 2. Per group of cells differing only in depth: the mean
-    attractor fraction at the deepest depth with MIN_SEEDS interpolated seeds minus that at the
-    shallowest, with its bootstrap interval (``rises``)."""
+    attractor fraction at the deepest tested depth against the shallowest (``along``); pooled over
+    the groups."""
     fc = _nonlinear_autoencoders(trials)
     fc = fc[(fc.arch == "fc") & (fc.n_train > 1) & (fc.depth >= 2)]
     if fc.depth.nunique() < 2:
-        return Verdict("C2", "not covered", "needs nonlinear fc trials on several examples at two or more depths >= 2")
-    ev, excluded = evidence(fc)
-    outcomes, texts, fewest = _along(ev, "depth", "attractor_frac", fc)
-    return Verdict("C2", combine([collapse(outcomes)]), "; ".join(texts) or "no trial interpolated", fewest, excluded)
-
-
-def helps(ev: pd.DataFrame, axis: str, better: str, worse: str, metric: str,
-          space: pd.DataFrame) -> tuple[str, list[str], int]:
-    """Does ``axis`` = ``better`` raise ``metric`` over ``worse``, compared cell by cell (every other
-    varying axis equal)? yes if some cell pair says so (``rises``) and none says the reverse; no if
-    some says the reverse and none says so, or if every compared pair is level or reversed; else
-    insufficient. Groups are those of ``space``, the claim's trials before exclusions.
-    -> (outcome, texts, fewest seeds)."""
-    by = cells(space, ignore=(axis,))
-    up, down, level, texts, fewest = 0, 0, 0, [], 0
-    for key, g in _groups(ev, space, by):
-        a, b = g[g[axis] == better][metric].to_numpy(), g[g[axis] == worse][metric].to_numpy()
-        if min(len(a), len(b)) < MIN_SEEDS:
-            continue
-        fewest = _fewest(fewest, len(a), len(b))
-        outcome, diff = rises(a, b)
-        reverse, _ = rises(b, a)
-        up, down, level = up + (outcome == YES), down + (reverse == YES), level + (outcome == NO)
-        texts.append(f"{_label(by, key)}{_pct(a.mean())} vs {_pct(b.mean())}, difference {diff}")
-    compared = len(texts)
-    outcome = (YES if up and not down else NO if (down and not up) or (compared and level == compared) or (up and down)
-               else UNSURE)
-    if not compared:
-        texts.append(f"no cell has {MIN_SEEDS} interpolated seeds of both {better} and {worse}")
-    return outcome, texts, fewest
+        return _not_covered("C2", "needs nonlinear fc trials on several examples at two or more depths >= 2")
+    part = Part("", along(fc, "depth", "attractor_frac"), what="difference deepest - shallowest")
+    return verdict("C2", [part], fc)
 
 
 def c3_conv(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> Verdict:
     """C3: for nonlinear conv autoencoders depth is necessary and (empirically) sufficient, and
-    downsampling reaches memorization at smaller depth. On interpolated trials, with the memorization
-    indicator (``maps.memorized``) as each trial's value, two tests:
-    depth: per arch (and any other axis), the deepest usable cell memorizes more than the shallowest
-    (``rises``); a shallow net counts only if it fitted, so its failure is repelling points;
-    downsampling: cell by cell at equal depth, conv_down memorizes more than conv (``helps``)."""
+    downsampling reaches memorization at smaller depth. Each network's value is whether it memorizes
+    (``maps.memorized``). Two parts: depth, per arch (and any other axis), the deepest tested cell
+    memorizes more than the shallowest (``along``; a shallow net counts only if it fitted, so its
+    failure is repelling points); downsampling, cell by cell at equal depth, conv_down memorizes more
+    than conv (``helps``)."""
     conv = _nonlinear_autoencoders(trials)
     conv = conv[conv.arch.isin(["conv", "conv_down"]) & (conv.n_train > 1)]
     if conv.depth.nunique() < 2:
-        return Verdict("C3", "not covered", "needs nonlinear conv or conv_down trials at two or more depths")
-    ev, excluded = evidence(conv)
-    ev = ev.assign(memorized=maps.memorized(ev, criterion).astype(float))
-    outcomes, texts, fewest = _along(ev, "depth", "memorized", conv)
-    tests = [collapse(outcomes)]
-    parts = [f"memorization rate over depth -> {tests[0]}: " + "; ".join(texts)]
+        return _not_covered("C3", "needs nonlinear conv or conv_down trials at two or more depths")
+    flag = maps.memorized(conv, criterion).astype(float)
+    parts = [Part("depth", along(conv, "depth", "memorized", flag), what="difference deepest - shallowest")]
     if {"conv", "conv_down"} <= set(conv.arch):
-        down, down_texts, seeds = helps(ev, "arch", "conv_down", "conv", "memorized", conv)
-        tests.append(down)
-        fewest = _fewest(fewest, seeds)
-        parts.append(f"conv_down vs conv at equal depth -> {down}: " + "; ".join(down_texts))
+        parts.append(Part("downsampling", helps(conv, "arch", "conv_down", "conv", "memorized", flag),
+                          what="difference conv_down - conv"))
     else:
-        parts.append(f"the grid lacks {({'conv', 'conv_down'} - set(conv.arch)).pop()}, so whether downsampling "
-                     "helps is not tested")
-        tests.append(UNSURE)  # half of the claim untested: at best partly
-    return Verdict("C3", combine(tests), " | ".join(parts), fewest, excluded)
+        missing = ({"conv", "conv_down"} - set(conv.arch)).pop()
+        parts.append(Part("downsampling", [Group("", UNTESTABLE, f"not tested: the grid lacks {missing}")]))
+    return verdict("C3", parts, conv)
 
 
 def c3_linear(trials: pd.DataFrame) -> Verdict:
     """C3's operator study on linear conv nets (identity activation, no bias), whose operator A is
-    measured (``maps.operator_memorizes``: A acts like P_X). Two tests on interpolated trials:
-    necessity: no stride-1 net whose receptive field L(k-1)+1 is below the image side acts like P_X
-    (yes: >= MIN_SEEDS such nets and none does; no: any does);
-    downsampling: cell by cell at equal depth, side and width, conv_down's operator memorizes more
-    often than stride-1's (``helps``)."""
+    measured (``maps.operator_memorizes``: A acts like P_X). Two parts: necessity, of the usable
+    stride-1 nets whose receptive field L(k-1)+1 is below the image side, the share that do not act
+    like P_X is above 1/2, and none does (one that does contradicts the theorem: no); downsampling,
+    cell by cell at equal depth and side, conv_down's operator acts like P_X more often (``helps``)."""
     lin = trials[_linear(trials) & trials.arch.isin(["conv", "conv_down"])]
     if "operator_near_one" in lin:
         lin = lin[lin.operator_near_one.notna()]
     if lin.empty or lin.depth.nunique() < 2:
-        return Verdict("C3-linear", "not covered", "needs linear conv or conv_down trials at two or more depths")
-    ev, excluded = evidence(lin)
-    ev = ev.assign(side=maps.image_side(ev), memorizes=maps.operator_memorizes(ev).astype(float))
-    narrow = ev[(ev.arch == "conv") & (maps.receptive_field(ev) < ev.side)]
-    hits = int(narrow.memorizes.sum())
-    necessary = NO if hits else YES if len(narrow) >= MIN_SEEDS else UNSURE
-    down, texts, fewest = helps(ev, "arch", "conv_down", "conv", "memorizes", lin)
-    return Verdict("C3-linear", combine([necessary, down]),
-                   f"interpolated stride-1 nets with receptive field < image side acting as P_X: {hits} of "
-                   f"{len(narrow)} -> {necessary} | operator acts as P_X, conv_down vs conv at equal depth -> "
-                   f"{down}: " + "; ".join(texts), fewest, excluded)
+        return _not_covered("C3-linear", "needs linear conv or conv_down trials at two or more depths")
+    lin = lin.assign(side=maps.image_side(lin))
+    acts = maps.operator_memorizes(lin).astype(float)
+    narrow = lin[(lin.arch == "conv") & (maps.receptive_field(lin) < lin.side)]
+    necessity = Part("necessity", shares(narrow, acts[narrow.index] == 0, by=[]) if len(narrow) else
+                     [Group("", UNTESTABLE, "not tested: no stride-1 net with a receptive field below the image side")],
+                     what="share of stride-1 nets with a receptive field below the image side not acting as P_X")
+    ev = evidence.tested_rows(lin)
+    hits = int(acts[ev.index.intersection(narrow.index)].sum())
+    if hits:
+        necessity.contradicted = f"{hits} usable stride-1 net(s) below the bound act as P_X, which the bound forbids"
+    parts = [necessity, Part("downsampling", helps(lin, "arch", "conv_down", "conv", "memorizes", acts),
+                             what="difference conv_down - conv")]
+    return verdict("C3-linear", parts, lin)
 
 
 def c4_single(trials: pd.DataFrame) -> Verdict:
     """C4: a net trained on one example stores it as an attractor, across activations, widths and
-    depths. Per cell of nonlinear n_train = 1 autoencoders: yes if the lower bound of the mean
-    attractor fraction over seeds is >= 0.5, no if its upper bound is < 0.5."""
+    depths. Per cell of nonlinear n_train = 1 autoencoders, and pooled: is the share of networks
+    storing their example (attractor_frac >= 0.5) above 1/2?"""
     one = _nonlinear_autoencoders(trials)
     one = one[one.n_train == 1]
     if one.empty:
-        return Verdict("C4", "not covered", "no nonlinear n_train = 1 trials in this grid")
-    ev, excluded = evidence(one)
-    by = cells(one)
-    outcomes, failing, fewest, shares, thin = [], [], 0, [], 0
-    for key, g in _groups(ev, one, by):
-        if g.seed.nunique() < MIN_SEEDS:
-            outcomes.append(UNSURE)
-            thin += 1
-            continue
-        fewest = _fewest(fewest, g.seed.nunique())
-        m, lo, hi = mean_interval(g.attractor_frac.to_numpy())
-        outcome = YES if lo >= 0.5 else NO if hi < 0.5 else UNSURE
-        outcomes.append(outcome)
-        shares.append(m)
-        if outcome != YES:
-            failing.append(f"{_label(by, key)}{_pct(m)} ({outcome})")
-    return Verdict("C4", combine([collapse(outcomes)]),
-                   f"{outcomes.count(YES)} of {len(outcomes)} cells store the example (lower bound of the attractor "
-                   f"share >= 50%); mean share over usable cells {_pct(np.mean(shares)) if shares else 'n/a'}"
-                   + (f"; {thin} cell(s) with fewer than {MIN_SEEDS} interpolated seeds" if thin else "") + ("; not stored: " + "; ".join(failing) if failing else ""),
-                   fewest, excluded)
+        return _not_covered("C4", "no nonlinear n_train = 1 trials in this grid")
+    stores = one.attractor_frac.astype(float) >= 0.5
+    part = Part("", shares(one, stores), what="share of networks storing their example")
+    return verdict("C4", [part], one)
 
 
 def c5_sequence(trials: pd.DataFrame) -> Verdict:
     """C5: a net trained on a cycle stores it, and the cycle is stable iff rho(J(x_(n-1)) ... J(x_0)) < 1.
-    Probed through f^n, a trial's cycle is stable when every cycle image is an attractor of f^n
-    (attractor_frac = 1). On interpolated sequence trials, pooled over the grid: stable cycles are
-    reached from noisy starts (yes if the lower bound of their mean retrieval_any_frac is >= 0.5), and,
-    where MIN_SEEDS unstable cycles exist, more often than unstable ones (``rises``)."""
+    Probed through f^n, a network's cycle is stable when every cycle image is an attractor of f^n
+    (attractor_frac = 1), and stored when it is stable and noisy starts return to it
+    (retrieval_any_frac >= 0.5). Two parts: stored, per cell and pooled, the share of networks
+    storing their cycle is above 1/2; only if, unstable cycles are reached less often than stable
+    ones (a comparison of retrieval_any_frac between the networks of tested cells, untestable with
+    fewer than MIN_SEEDS of either)."""
     seq = trials[trials["task"] == "sequence"] if "task" in trials else trials.iloc[:0]
     if seq.empty:
-        return Verdict("C5", "not covered", "no task = sequence trials in this grid")
-    ev, excluded = evidence(seq)
-    stable, unstable = ev[ev.attractor_frac == 1], ev[ev.attractor_frac < 1]
-    outcomes, text = [], f"{len(stable)} of {len(ev)} interpolated cycles stable"
-    if len(stable) >= MIN_SEEDS:
-        m, lo, hi = mean_interval(stable.retrieval_any_frac.to_numpy())
-        outcomes.append(YES if lo >= 0.5 else NO if hi < 0.5 else UNSURE)
-        text += f"; noisy starts reach a stable cycle in {_pct(m)} (CI {_pct(lo)}-{_pct(hi)}) -> {outcomes[-1]}"
+        return _not_covered("C5", "no task = sequence trials in this grid")
+    stable = seq.attractor_frac.astype(float) == 1
+    stored = stable & (seq.retrieval_any_frac.astype(float) >= 0.5)
+    ev = evidence.tested_rows(seq)
+    a, b = (ev[stable[ev.index] == s].retrieval_any_frac.to_numpy(float) for s in (True, False))
+    if min(len(a), len(b)) < MIN_SEEDS:
+        only_if = [Group("", UNTESTABLE, f"untestable: {len(a)} stable and {len(b)} unstable cycles in tested cells "
+                                         f"(each side needs {MIN_SEEDS})")]
     else:
-        outcomes.append(UNSURE)
-    if len(unstable) >= MIN_SEEDS:
-        outcome, diff = rises(stable.retrieval_any_frac.to_numpy(), unstable.retrieval_any_frac.to_numpy())
-        outcomes.append(outcome)
-        text += f"; stable minus unstable retrieval {diff} -> {outcome}"
-    else:
-        text += f"; {len(unstable)} unstable cycles (too few to compare)"
-    compared = [len(stable)] + ([len(unstable)] if len(unstable) >= MIN_SEEDS else [])
-    return Verdict("C5", combine(outcomes), text, min(compared), excluded)
+        pair = stats.Pair(a, b)
+        t = stats.compare([pair])
+        only_if = [Group("", t.outcome, f"retrieval of stable {_pct(a.mean())} vs unstable {_pct(b.mean())}, "
+                                        f"difference {t.text()}{_how(pair)} -> {t.outcome}", pair=pair)]
+    parts = [Part("stored", shares(seq, stored), what="share of networks whose cycle is stable and reached"),
+             Part("only if", only_if, what="difference stable - unstable")]
+    return verdict("C5", parts, seq)
 
 
 def c6_width(trials: pd.DataFrame) -> Verdict:
     """C6: more width makes the map more contractive around its examples, so more are stored (C2 is the
-    depth half). Nonlinear autoencoders, n_train > 1. Per group of cells differing only in width (depth,
-    arch, activation... kept apart): the mean attractor fraction at the widest width with MIN_SEEDS
-    interpolated seeds minus that at the narrowest (``rises``). A width that fails to fit its examples
-    is excluded, not read as less contractive."""
+    depth half). Nonlinear autoencoders, n_train > 1. Per group of cells differing only in width
+    (depth, arch, activation... kept apart): the mean attractor fraction at the widest tested width
+    against the narrowest (``along``); pooled over the groups. A width that fails to fit its
+    examples is excluded, not read as less contractive."""
     several = _nonlinear_autoencoders(trials)
     several = several[several.n_train > 1]
     if several.width.nunique() < 2:
-        return Verdict("C6", "not covered", "needs nonlinear trials on several examples at two or more widths")
-    ev, excluded = evidence(several)
-    outcomes, texts, fewest = _along(ev, "width", "attractor_frac", several)
-    return Verdict("C6", combine([collapse(outcomes)]), "; ".join(texts) or "no trial interpolated", fewest, excluded)
+        return _not_covered("C6", "needs nonlinear trials on several examples at two or more widths")
+    part = Part("", along(several, "width", "attractor_frac"), what="difference widest - narrowest")
+    return verdict("C6", [part], several)
 
 
 CLAIMS = (c1_span, c2_depth, c3_conv, c3_linear, c4_single, c5_sequence, c6_width)
 
 
 def verdicts(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> list[Verdict]:
-    """Every claim's verdict for one trials table (claims the grid cannot speak to: 'not covered')."""
+    """Every claim's verdict for one trials table (claims the grid cannot speak to: 'not covered'). A
+    table where nothing interpolated gets 'insufficient evidence', never an error."""
     return [fn(trials, criterion) if fn is c3_conv else fn(trials) for fn in CLAIMS]

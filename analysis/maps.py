@@ -1,25 +1,21 @@
-"""Where memorization appears: pure functions from the trials table to tidy summary frames.
+"""What a trial shows: pure functions from the trials table to per-trial flags and tidy summaries.
 
 Vocabulary. A trial *memorizes* when its training examples are attractors that iteration
-retrieves (``memorized``; the criterion is a parameter). Over the seeds of one grid point the
-*memorization rate* is the fraction of seeds whose trial memorizes. The *onset depth* of a
-group of grid points (same arch, width, ...) is the smallest depth whose rate reaches a
-threshold.
+retrieves (``memorized``; the criterion is a parameter). Which trials count as evidence, the
+memorization rate of a grid point and its onset depth are ``analysis.evidence``'s, defined there
+once; this module names the axes of a sweep (``varying``, ``groups``) and what one trial shows.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from study.config import field_names, field_type
-from study.rules import acts_like_projection, falls_back, first_reaching, keeps_span
+from study.rules import acts_like_projection, keeps_span
 
 GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # shown in every onset table
-N_BOOT, LEVEL = 1000, 0.9  # one bootstrap setting for every interval of a report
 
 
 def varying(trials: pd.DataFrame) -> list[str]:
@@ -66,139 +62,6 @@ def memorized(trials: pd.DataFrame, criterion: Criterion = DEFAULT) -> pd.Series
 
 def _present(trials: pd.DataFrame, cols: list[str]) -> list[str]:
     return [c for c in cols if c in trials.columns]
-
-
-def rate_map(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
-             by: list[str] | None = None, criterion: Criterion = DEFAULT) -> pd.DataFrame:
-    """Memorization rate over ``index`` x ``columns`` (per ``by`` group), over seeds.
-
-    rate = mean_seeds 1[memorized], with its standard error sqrt(rate (1 - rate) / n_seeds);
-    also the mean attractor_frac, and n_fitted: the seeds whose trial interpolated (status ok).
-    -> tidy frame: by..., index, columns, rate, rate_se, attractor_frac, n_seeds, n_fitted."""
-    by = _present(trials, by if by is not None else ["arch", "activation", "n_train"])
-    df = trials.assign(memorized=memorized(trials, criterion).astype(float),
-                       fitted=(trials["status"] == "ok").astype(float) if "status" in trials else 1.0)
-    keys = [*by, index, columns]
-    out = (df.groupby(keys, dropna=False)
-             .agg(rate=("memorized", "mean"), attractor_frac=("attractor_frac", "mean"), n_seeds=("seed", "nunique"),
-                  n_fitted=("fitted", "sum"))
-             .reset_index())
-    out["n_fitted"] = out["n_fitted"].astype(int)
-    out["rate_se"] = np.sqrt(out.rate * (1 - out.rate) / out.n_seeds)
-    return out
-
-
-def wilson_interval(k, n, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion k/n (elementwise over arrays) -> (low, high).
-
-    z = Phi^-1((1 + level) / 2),  p = k / n
-    centre = (p + z^2 / (2n)) / (1 + z^2 / n)
-    half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / (4 n^2))
-    low, high = centre - half, centre + half   (within [0, 1]; NaN where n = 0)
-
-    Chosen over the bootstrap and over p +- z se for a rate over a few seeds: both of those collapse
-    to a point when every seed agrees, this one does not. At k = 0 it is [0, z^2 / (n + z^2)], at
-    k = n [n / (n + z^2), 1]: with 3 seeds at 90%, 0/3 -> [0, 0.47] and 3/3 -> [0.53, 1]."""
-    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    z = NormalDist().inv_cdf((1 + level) / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))  # exact ends, not 1e-17 off
-    high = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
-    return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
-
-
-STATUSES = ("not_converged", "diverged", "error")  # the statuses a phase map marks (ok: none)
-
-
-def phase_cells(trials: pd.DataFrame, index: str = "depth", columns: str = "width",
-                by: list[str] | None = None, criterion: Criterion = DEFAULT, level: float = LEVEL) -> pd.DataFrame:
-    """What one cell of a phase map shows: ``rate_map``'s columns, plus
-    rate_low, rate_high: the rate's ``wilson_interval`` over the cell's trials (k memorized of n);
-    attractor_min, attractor_max: the range of attractor_frac over the seeds that have one;
-    n_not_converged, n_diverged, n_error: the cell's trials with that status.
-    A trial without probe values (diverged, error) counts as not memorized (``Criterion``)."""
-    by = _present(trials, by if by is not None else ["arch", "activation", "n_train"])
-    keys = [*by, index, columns]
-    status = trials["status"] if "status" in trials else pd.Series("ok", index=trials.index)
-    df = trials.assign(memorized=memorized(trials, criterion).astype(float),
-                       **{f"n_{s}": (status == s).astype(int) for s in STATUSES})
-    extra = (df.groupby(keys, dropna=False)
-               .agg(n_memorized=("memorized", "sum"), n_trials=("memorized", "size"),
-                    attractor_min=("attractor_frac", "min"), attractor_max=("attractor_frac", "max"),
-                    **{f"n_{s}": (f"n_{s}", "sum") for s in STATUSES})
-               .reset_index())
-    extra["rate_low"], extra["rate_high"] = wilson_interval(extra.n_memorized, extra.n_trials, level)
-    out = rate_map(trials, index, columns, by, criterion).merge(extra, on=keys, how="left")
-    return out.drop(columns=["n_memorized", "n_trials"])
-
-
-def onset_depth(trials: pd.DataFrame, by: list[str] | None = None, criterion: Criterion = DEFAULT,
-                threshold: float = 0.5, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0,
-                flag: pd.Series | None = None) -> pd.DataFrame:
-    """Smallest depth at which the memorization rate over seeds is >= ``threshold``, per group
-    (default ``groups(trials)``: every varying axis but depth and seed). ``flag`` (boolean per row) replaces ``memorized(trials, criterion)``, e.g. ``operator_memorizes``.
-
-    onset = min { d : mean_{s in seeds} 1[memorized(d, s)] >= threshold }   (NaN: not reached)
-    Interval: bootstrap over seeds (resampled with replacement, jointly across depths since a seed
-    fixes the data and the init), the (1-level)/2 and (1+level)/2 quantiles of the bootstrap onsets,
-    "not reached" counting as +inf (so onset_high = inf says the interval is open above).
-    monotone: False when the rate reaches the threshold at some depth and falls below it at a deeper
-    one (``rules.falls_back``): the onset is then the first crossing, not a clean boundary.
-    -> one row per group: by..., onset_depth, onset_low, onset_high, reached, p_reached (share of
-    bootstrap draws that reach it), monotone, n_seeds, depths (tested, sorted)."""
-    by = _present(trials, by if by is not None else groups(trials))
-    df = trials.assign(memorized=(memorized(trials, criterion) if flag is None else flag).astype(float))
-    rng = np.random.default_rng(seed)
-    rows = []
-    for key, g in df.groupby(by, dropna=False) if by else [((), df)]:
-        m, depths = seed_matrix(g)  # seeds x depths; NaN where a seed lacks that depth
-        rate = np.nanmean(m, axis=0)
-        onset = onset_at(rate, depths, threshold)
-        boot = boot_onsets(m, depths, threshold, rng.integers(0, m.shape[0], size=(n_boot, m.shape[0])))
-        lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")  # no inf - inf
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key)), "onset_depth": onset, "onset_low": lo, "onset_high": hi,
-                     "reached": bool(np.isfinite(onset)), "p_reached": float(np.isfinite(boot).mean()),
-                     "monotone": not falls_back(rate, threshold), "n_seeds": m.shape[0],
-                     "depths": depths.tolist()})
-    out = pd.DataFrame(rows)
-    out["onset_depth"] = out["onset_depth"].replace(np.inf, np.nan)
-    return out
-
-
-def onset_at(rate: np.ndarray, depths: np.ndarray, threshold: float) -> float:
-    """The first of ``depths`` whose ``rate`` reaches ``threshold`` (``rules.first_reaching``); inf if none."""
-    with np.errstate(invalid="ignore"):
-        hit = first_reaching(rate, threshold)
-    return float(depths[hit]) if hit is not None else np.inf
-
-
-def seed_matrix(g: pd.DataFrame, seeds=None) -> tuple[np.ndarray, np.ndarray]:
-    """One group's ``memorized`` column as seeds x depths (NaN where a seed lacks a depth), rows in
-    the order of ``seeds`` (default: the group's own) -> (matrix, depths)."""
-    table = g.pivot_table(index="seed", columns="depth", values="memorized", aggfunc="mean")
-    depths = np.array(sorted(table.columns))
-    table = table[depths] if seeds is None else table[depths].reindex(seeds)
-    return table.to_numpy(), depths
-
-
-def boot_onsets(m: np.ndarray, depths: np.ndarray, threshold: float, draws: np.ndarray) -> np.ndarray:
-    """The onset (``onset_at``; inf: not reached) of each bootstrap draw: ``draws`` holds rows of seed indices."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a draw of seeds lacking a depth
-        return np.array([onset_at(np.nanmean(m[d], axis=0), depths, threshold) for d in draws])
-
-
-def describe_onset(row: pd.Series) -> str:
-    """'6 (90% CI 4-8)', '> 12 (not reached)', '8 (90% CI 6 - not reached)'."""
-    if not row["reached"]:
-        return f"> {max(row['depths'])} (not reached)"
-    hi = "not reached" if not np.isfinite(row["onset_high"]) else f"{row['onset_high']:g}"
-    tail = "" if row.get("monotone", True) else "; rate not monotone in depth: no clean onset"
-    return f"{row['onset_depth']:g} (CI {row['onset_low']:g} - {hi}){tail}"
 
 
 # --- linear nets: the operator study of C3 ----------------------------------------------------------

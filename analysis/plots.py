@@ -20,10 +20,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from . import maps
+from study import rules
+
+from . import evidence, maps
+from .stats import share
 
 MAX_COLS = 4  # facets wrap into rows of at most this many panels
-BAND = ("ci", 100 * maps.LEVEL)  # seaborn's bootstrap interval over seeds, at the report's one level
+BAND = ("ci", 100 * rules.LEVEL)  # seaborn's bootstrap interval over seeds, at the report's one level
 
 
 # --- layout: panels, roles of the varying axes, legends -----------------------------------------------
@@ -134,9 +137,10 @@ def _on(value: float) -> str:
 def _cell(ax: plt.Axes, x: int, y: int, value: float, note: str, interval: tuple[float, float],
           kind: str | None, fontsize: float) -> None:
     """One phase-map cell's marks: its value (and ``note``) above a bar spanning ``interval`` on a
-    0-1 track across the cell, and hatching where ``kind`` (a status) says that a seed did not train."""
+    0-1 track across the cell, and hatching where ``kind`` (a status) says that a seed did not train.
+    An untested cell (value NaN) shows only its note."""
     ink = _on(value) if np.isfinite(value) else "black"
-    ax.text(x + 0.5, y + 0.42, ("n/a" if np.isnan(value) else f"{value:.2f}") + (f"\n{note}" if note else ""),
+    ax.text(x + 0.5, y + 0.42, note if np.isnan(value) else f"{value:.2f}" + (f"\n{note}" if note else ""),
             ha="center", va="center", color=ink, fontsize=fontsize)
     if kind:
         ax.add_patch(Rectangle((x, y), 1, 1, fill=False, lw=0, hatch=HATCH[kind], hatchcolor=(*to_rgb(ink), 0.45),
@@ -153,24 +157,25 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
               facet: tuple[str, ...] | None = None, onset: pd.DataFrame | None = None,
               value: str = "rate") -> plt.Figure:
     """Heat maps over depth (x) x width (y), one panel per value of ``facet`` (default: every varying
-    axis but depth, width and seed), cells from ``maps.phase_cells``.
+    axis but depth, width and seed), cells from ``evidence.cells``: only a tested cell (at least
+    MIN_SEEDS usable seeds) is coloured; an untested one is left blank and says "k/n fit: too few".
 
-    value="rate": the memorization rate over seeds, a trial without probe values (diverged, error)
-    counting as not memorized; the bar under each number is its 90% Wilson interval (the cell's
-    width spans 0 to 1); a red frame marks each width's onset depth (``onset``: the table of
-    ``maps.onset_depth``, computed here if not given).
-    value="attractor_frac": the mean attractor_frac over the seeds that have one; the bar spans its
-    range over seeds.
+    value="rate": the memorization rate over the cell's usable seeds, "m/k" under it (m of its k usable
+    seeds memorize); the bar is its exact 90% Clopper-Pearson interval (the cell's width spans 0 to 1);
+    a red frame marks each line's onset depth (``onset``: ``evidence.onsets``, computed here if not
+    given; dashed where it is only an upper bound).
+    value="attractor_frac": the mean attractor_frac over the usable seeds; the bar spans their range.
     Hatching marks a cell where a seed did not converge (///) or diverged or failed (xxx), and
-    "k/n fit" says that only k of its n seeds interpolated: pass every trial, not only those with
-    probe values, or diverged seeds go unmarked."""
+    "k/n fit" says that only k of its n seeds interpolated: pass every trial, not only the usable
+    ones, or the trials left out go unmarked."""
     if value not in VALUES:
         raise ValueError(f"value must be one of {', '.join(VALUES)}, not {value!r}")
     _require(trials, "trials")
     facet = tuple(facet if facet is not None else maps.groups(trials, without=("depth", "width", "seed")))
-    cells = maps.phase_cells(trials, "depth", "width", by=list(facet), criterion=criterion)
+    cells = evidence.cells(trials, criterion, [*facet, "width", "depth"])
+    cells.loc[~cells.tested, "attractor_frac"] = np.nan  # an untested cell is never coloured
     if value == "rate" and onset is None:
-        onset = maps.onset_depth(trials, by=[*facet, "width"], criterion=criterion)
+        onset = evidence.onsets(trials, criterion, by=[*facet, "width"])
     low, high = ("rate_low", "rate_high") if value == "rate" else ("attractor_min", "attractor_max")
     depths, widths = sorted(cells.depth.unique()), sorted(cells.width.unique(), reverse=True)
     panels = _panels(cells, list(facet))
@@ -189,17 +194,22 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
         for r in g.sort_values(["width", "depth"], ascending=[False, True]).itertuples():
             kind = "diverged" if r.n_diverged + r.n_error else "not_converged" if r.n_not_converged else None
             marks.add(kind)
-            _cell(ax, depths.index(r.depth), widths.index(r.width), getattr(r, value),
-                  "" if r.n_fitted == r.n_seeds else f"{r.n_fitted}/{r.n_seeds} fit",
-                  (getattr(r, low), getattr(r, high)), kind, fontsize=8 if cell > 0.5 else 7)
+            marks.add(None if r.tested else "untested")
+            fit = "" if r.n_usable == r.n_trials else f"{r.n_usable}/{r.n_trials} fit"
+            note = (f"{r.n_memorized}/{r.n_usable}" + (f" ({fit})" if fit else "") if value == "rate" else fit) \
+                if r.tested else f"{fit or f'{r.n_usable}/{r.n_trials} fit'}:\ntoo few"
+            _cell(ax, depths.index(r.depth), widths.index(r.width), getattr(r, value), note,
+                  (getattr(r, low), getattr(r, high)) if r.tested else (np.nan, np.nan), kind,
+                  fontsize=8 if cell > 0.5 else 7)
         if value == "rate":
             sub = onset
             for col in [c for c in facet if c in g.columns]:
                 sub = sub[sub[col] == g[col].iloc[0]]
             for r in sub.itertuples():
-                if r.reached and r.width in widths:
+                if r.status in (rules.REACHED, rules.BOUND) and r.width in widths:
                     ax.add_patch(Rectangle((depths.index(r.onset_depth), widths.index(r.width)), 1, 1, fill=False,
-                                           edgecolor="red", lw=2.5, gid="onset"))
+                                           edgecolor="red", lw=2.5, ls="-" if r.status == rules.REACHED else "--",
+                                           gid="onset"))
         ax.set_title(title or VALUES[value], fontsize=10)
     fig.colorbar(ScalarMappable(Normalize(0, 1), "viridis"), ax=axes, label=VALUES[value], shrink=0.9, pad=0.02)
     fig.suptitle(_phase_title(cells, value, criterion), fontsize=9)
@@ -208,27 +218,30 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
 
 
 def _phase_title(cells: pd.DataFrame, value: str, criterion: maps.Criterion) -> str:
-    ns = sorted(set(cells.n_seeds))
-    seeds = f"{'/'.join(map(str, ns))} seeds per cell"
+    ns = sorted(set(cells[cells.tested].n_usable))
+    seeds = f"{'/'.join(map(str, ns)) or 'no'} usable seeds per coloured cell"
     if value == "attractor_frac":
-        return f"Share of training examples that are attractors: mean over the seeds with probe values ({seeds})"
-    keys = "; ".join(f"{k}/{n} -> {lo:.2f}-{hi:.2f}" for n in ns[:2] for k in range(n + 1)
-                     for lo, hi in [tuple(map(float, maps.wilson_interval(k, n)))])
-    return (f"Memorization rate over the {seeds} ({criterion})\n"
-            f"{100 * maps.LEVEL:.0f}% Wilson intervals: {keys}")
+        return f"Share of training examples that are attractors: mean over the usable seeds ({seeds})"
+    keys = "; ".join(f"{k}/{n} -> {share(k, n).low:.2f}-{share(k, n).high:.2f}" for n in ns[:1] for k in range(n + 1))
+    return (f"Memorization rate over the usable seeds ({seeds}; {criterion})\n"
+            f"{100 * rules.LEVEL:.0f}% Clopper-Pearson intervals: {keys}")
 
 
 def _phase_legend(value: str, marks: set[str]) -> list:
-    bar = ("90% Wilson interval of the rate" if value == "rate" else "range over seeds")
+    bar = (f"{100 * rules.LEVEL:.0f}% Clopper-Pearson interval of the rate" if value == "rate" else "range over seeds")
     handles = [Line2D([], [], color="0.3", lw=2.5, label=f"bar: {bar} (cell's width = 0 to 1)")]
     if value == "rate":
-        handles.append(Patch(fill=False, edgecolor="red", lw=2.5, label="red frame: onset depth (rate >= 0.5)"))
+        handles.append(Patch(fill=False, edgecolor="red", lw=2.5,
+                             label=f"red frame: onset depth (rate >= {rules.THRESHOLD:g}; dashed: at most)"))
+    if "untested" in marks:
+        handles.append(Patch(facecolor="white", edgecolor="0.3",
+                             label=f"blank, 'too few': fewer than {rules.MIN_SEEDS} usable seeds, no rate"))
     if "not_converged" in marks:
         handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH["not_converged"],
                              label="///: a seed did not converge ('k/n fit': k of n seeds interpolated)"))
     if "diverged" in marks:
         handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH["diverged"],
-                             label="xxx: a seed diverged or failed (no probe values; counts as not memorized)"))
+                             label="xxx: a seed diverged or failed (no probe values; not usable)"))
     return handles
 
 
@@ -250,7 +263,7 @@ def metric_vs_depth(trials: pd.DataFrame, metric: str = "spectral_radius_median"
             ax.axhline(1.0, color="grey", ls="--", lw=1)  # the attractor threshold
         ax.set_title(title, fontsize=10)
     _legend_outside(axes)
-    fig.suptitle(f"{metric} against depth: mean over {_seeds(trials)}, band: {100 * maps.LEVEL:.0f}% bootstrap "
+    fig.suptitle(f"{metric} against depth: mean over {_seeds(trials)}, band: {100 * rules.LEVEL:.0f}% bootstrap "
                  "interval over seeds", fontsize=9)
     return fig
 
@@ -291,7 +304,7 @@ def retrieval_vs_sigma(retrieval: pd.DataFrame, trials: pd.DataFrame, facet: str
             ax.set_ylabel((row.replace(", ", "\n") or "share of starts") if j == 0 else "")
     _legend_outside(axes)
     fig.suptitle(f"Share of noisy starts x_i + sigma * noise that iterating x <- f(x) takes to each outcome; 'any' "
-                 f"includes 'same'.\nMean over {_seeds(trials)}, band: {100 * maps.LEVEL:.0f}% bootstrap interval over "
+                 f"includes 'same'.\nMean over {_seeds(trials)}, band: {100 * rules.LEVEL:.0f}% bootstrap interval over "
                  "seeds", fontsize=10)
     return fig
 
@@ -438,9 +451,12 @@ def operator_study(trials: pd.DataFrame) -> plt.Figure:
 def boundary(onsets: pd.DataFrame, facet: list[str] | None = None) -> plt.Figure:
     """Onset depth against width (log2 axis), one line per n_train, one panel per value of the other
     line axes (``facet``; default every column of ``onsets`` that ``boundary.lines`` would name but
-    n_train). ``onsets``: ``boundary.table``. Points: the onset; bars: its bootstrap interval over
-    seeds; an open triangle at the top: not reached by the deepest depth tested (its bar, when some
-    draws reach it, runs up to there); a cross: the rate is not monotone in depth (no clean onset)."""
+    n_train). ``onsets``: ``boundary.table`` (``evidence.onsets``), so every mark is a status of the
+    one onset rule. A filled point: a reached onset, its bar the seeds' own spread, from the
+    first depth at which some usable seed memorizes to the first at which every one does (up to the
+    top where none does); an open point with a downward caret: "at most" (the depth before it is
+    untested); a cross: the rate is not monotone in depth (no onset); an open triangle at the top: not
+    reached by the deepest tested depth; a grey circle at the bottom: no evidence (too few seeds)."""
     _require(onsets, "onset depths")
     keys = [c for c in onsets.columns if c in maps.GROUP or c in ("image_size", "channels", "lr")]
     facet = facet if facet is not None else [c for c in keys if c not in ("n_train", "width")
@@ -450,35 +466,47 @@ def boundary(onsets: pd.DataFrame, facet: list[str] | None = None) -> plt.Figure
     fig, axes = _grid(len(panels), size=(3.4, 2.8), extra=(0.4, 1.2))
     ns = sorted(onsets.n_train.unique()) if "n_train" in onsets else [None]
     colours = dict(zip(ns, _palette([str(n) for n in ns])))
+    marks = {
+        rules.BOUND: dict(marker="v", facecolors="none", label="at most: the depth before it is untested"),
+        rules.NOT_MONOTONE: dict(marker="x", label="rate not monotone in depth: no onset"),
+        rules.NOT_REACHED: dict(marker="^", facecolors="none", label=f"not reached (drawn at {top})"),
+        rules.NO_EVIDENCE: dict(marker="o", facecolors="none", label=f"no evidence: < {rules.MIN_SEEDS} usable seeds "
+                                                                     "at every depth (drawn at 0)")}
+    where = {rules.NOT_REACHED: lambda line: [top] * len(line), rules.NO_EVIDENCE: lambda line: [0] * len(line)}
     for ax, (title, g) in zip(axes, panels):
         for n in ns:
             line = g[g.n_train == n].sort_values("width") if n is not None else g.sort_values("width")
             if line.empty:
                 continue
             c = colours[n]
-            clean = line[line.reached & line.monotone]
+            clean = line[line.status == rules.REACHED]
             y = clean.onset_depth.to_numpy(float)
-            low = clean.onset_low.to_numpy(float)
-            high = np.minimum(clean.onset_high.to_numpy(float), top)
+            low = clean.first_some.to_numpy(float)
+            high = np.nan_to_num(clean.first_all.to_numpy(float), nan=top)
             ax.errorbar(clean.width, y, yerr=[y - low, high - y], color=c, marker="o", ms=5, capsize=3, lw=1.5,
                         label=f"n={n}")
-            gone = line[~line.reached]
-            ax.scatter(gone.width, [top] * len(gone), marker="^", facecolors="none", edgecolors=[c], s=45, zorder=3)
-            wild = line[line.reached & ~line.monotone]
-            ax.scatter(wild.width, wild.onset_depth, marker="x", color=c, s=45, zorder=3)
+            for st, style in marks.items():
+                sub = line[line.status == st]
+                ys = where[st](sub) if st in where else sub.onset_depth
+                kw = {k: v for k, v in style.items() if k != "label"}
+                colour = "0.5" if st == rules.NO_EVIDENCE else c
+                ax.scatter(sub.width, ys, s=45, zorder=3, gid=st, **({"edgecolors": [colour]} if "facecolors" in kw
+                                                                     else {"color": colour}), **kw)
         ax.set_xscale("log", base=2)
         widths = sorted(g.width.unique())
         ax.set_xticks(widths, [str(w) for w in widths])
         ax.xaxis.set_minor_locator(NullLocator())
         ax.axhline(top, color="0.7", lw=0.8, ls=":")
-        ax.set(xlabel="width (log2)", ylabel="onset depth", ylim=(0, top + 0.8), title=title)
+        ax.set(xlabel="width (log2)", ylabel="onset depth", ylim=(-0.5, top + 0.8), title=title)
     handles = [Line2D([], [], color=colours[n], marker="o", label=f"n_train={n}") for n in ns if n is not None]
-    handles += [Line2D([], [], ls="", marker="^", mfc="none", color="0.3", label=f"not reached (drawn at {top})"),
-                Line2D([], [], ls="", marker="x", color="0.3", label="rate not monotone in depth")]
+    shown = set(onsets.status)
+    handles += [Line2D([], [], ls="", marker=m["marker"], mfc="none" if "facecolors" in m else None, color="0.3",
+                       label=m["label"]) for st, m in marks.items() if st in shown]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
-    seeds = "/".join(map(str, sorted(onsets.n_seeds.unique())))
-    fig.suptitle(f"Onset depth: rate >= 0.5 over {seeds} interpolated seeds\n"
-                 f"bars: {100 * maps.LEVEL:.0f}% bootstrap intervals over seeds", fontsize=9)
+    fig.suptitle(f"Onset depth: first depth where >= {rules.THRESHOLD:g} of the usable seeds memorize "
+                 f"(cells with >= {rules.MIN_SEEDS} usable seeds)\n"
+                 "bars: from the first depth where some seed memorizes "
+                 "to the first where every seed does", fontsize=9)
     return fig
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
+from .rules import BOUND, NOT_MONOTONE, REACHED, THRESHOLD
 
 EXAMPLES = """examples:
   memsweep run --preset local                      # the local sweep on sklearn's digits (minutes, 2 cores)
@@ -157,7 +158,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
 
     from .grid import build_grid
     from .progress import StartTimeout
-    from .refine import INCOMPLETE, NON_MONOTONE
+    from .refine import INCOMPLETE
     from .sweep import run_refine
 
     grid = build_grid(args.preset, args.grid, args.set or [])
@@ -180,8 +181,8 @@ def cmd_refine(args: argparse.Namespace) -> int:
         return 1
     dense = len(depths) * len(found) * max(1, len({c.seed for c in grid.configs()}))
     statuses = [o.status for o in found.values()]
-    print(f"[memsweep] {len(found)} grid points: {statuses.count('onset')} onsets found, "
-          f"{statuses.count(NON_MONOTONE)} not monotone in depth, {statuses.count(INCOMPLETE)} incomplete")
+    print(f"[memsweep] {len(found)} grid points: {statuses.count(REACHED) + statuses.count(BOUND)} onsets found, "
+          f"{statuses.count(NOT_MONOTONE)} not monotone in depth, {statuses.count(INCOMPLETE)} incomplete")
     shown = args.depths or (f"{depths[0]}:{depths[-1]}" if depths == list(range(depths[0], depths[-1] + 1))
                             else ",".join(map(str, depths)))
     print(f"[memsweep] trained or reused {summary.total} trials; a dense grid over depths {shown} needs "
@@ -291,7 +292,8 @@ def parser() -> argparse.ArgumentParser:
     _add_sweep_flags(ref, PRESETS)
     ref.add_argument("--depths", help="candidate depths: 1:16 or 2,4,8 (default: the grid's depth axis)")
     ref.add_argument("--coarse", type=int, default=4, help="first pass over every COARSE-th depth (default 4)")
-    ref.add_argument("--threshold", type=float, default=0.5, help="memorization rate that marks the onset")
+    ref.add_argument("--threshold", type=float, default=THRESHOLD,
+                     help="memorization rate that marks the onset (default %(default)s)")
     ref.add_argument("--force", action="store_true", help="discard what --out holds and start over")
     ref.add_argument("--verbose", action="store_true", help="show Ray's own output")
     ref.add_argument("--no-compact", action="store_true", help="keep one Parquet part per trial at the end")

@@ -1,6 +1,8 @@
 """Adaptive placement of trials: locate the onset depth with fewer trials than a dense grid.
 
-The onset depth is the smallest depth whose memorization rate (over seeds) reaches a threshold.
+The onset depth is the smallest depth whose memorization rate reaches a threshold: the rate over
+a grid point's usable seeds (interpolated and probed), a depth with fewer than ``rules.MIN_SEEDS``
+usable seeds being untested, as everywhere in the analysis (``rules.onsets`` is the one rule).
 If the rate rises with depth, a coarse pass over every ``coarse``-th candidate depth (and the
 largest) brackets the onset between the last coarse depth below the threshold and the first at
 or above it; bisection inside the bracket then finds it. For D candidate depths this evaluates
@@ -27,25 +29,28 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .rules import falls_back, first_reaching
+from .rules import (BOUND, MIN_SEEDS, NO_EVIDENCE, NOT_MONOTONE, NOT_REACHED, REACHED, THRESHOLD, cell_rate, onset,
+                    usable)
 
-ONSET, NOT_REACHED, NON_MONOTONE, INCOMPLETE = "onset", "not reached", "non-monotone", "incomplete"
+INCOMPLETE = "incomplete"  # a round left rows missing; every other status is the onset rule's (``rules.onsets``)
 
 
 @dataclass
 class Onset:
-    depth: int | None                 # None unless status is ONSET
-    evaluated: dict[int, float] = field(default_factory=dict)  # depth -> rate
-    status: str = ONSET               # ONSET, NOT_REACHED, NON_MONOTONE, or INCOMPLETE (rows missing)
+    depth: int | None                 # the onset depth where status is REACHED or BOUND, else None
+    evaluated: dict[int, float] = field(default_factory=dict)  # depth -> rate (NaN: too few usable seeds)
+    status: str = REACHED
 
     @property
     def n_evaluations(self) -> int:
         return len(self.evaluated)
 
     def describe(self) -> str:
-        rates = ", ".join(f"{d}: {r:.2f}" for d, r in sorted(self.evaluated.items()))
-        head = {ONSET: f"onset depth {self.depth}", NOT_REACHED: "onset depth not reached",
-                NON_MONOTONE: "NOT MONOTONE in depth, no onset reported",
+        rates = ", ".join(f"{d}: " + ("too few" if r != r else f"{r:.2f}") for d, r in sorted(self.evaluated.items()))
+        head = {REACHED: f"onset depth {self.depth}",
+                BOUND: f"onset depth at most {self.depth} (a shallower depth has fewer than {MIN_SEEDS} usable seeds)",
+                NOT_REACHED: "onset depth not reached", NOT_MONOTONE: "NOT MONOTONE in depth, no onset reported",
+                NO_EVIDENCE: f"no evidence (no depth has {MIN_SEEDS} usable seeds)",
                 INCOMPLETE: "incomplete (a depth's rows are missing)"}[self.status]
         return f"{head}; rate by depth {{{rates}}}"
 
@@ -55,7 +60,7 @@ def coarse_depths(depths: list[int], coarse: int) -> list[int]:
     return [depths[i] for i in sorted(set(range(0, len(depths), max(coarse, 1))) | {len(depths) - 1})]
 
 
-def search_step(depths: list[int], seen: dict[int, float], threshold: float = 0.5,
+def search_step(depths: list[int], seen: dict[int, float], threshold: float = THRESHOLD,
                 coarse: int = 4) -> list[int] | Onset:
     """The depths to evaluate next (the whole coarse pass at once, then one bisection point), or the
     answer when ``seen`` (depth -> rate) settles it. Pure: the same rates give the same step."""
@@ -67,20 +72,18 @@ def search_step(depths: list[int], seen: dict[int, float], threshold: float = 0.
     missing = [d for d in probe if d not in seen]
     if missing:
         return missing
-    if falls_back([seen[d] for d in sorted(seen)], threshold):
-        return Onset(None, seen, NON_MONOTONE)
     tried = sorted(seen)
-    first = first_reaching([seen[d] for d in tried], threshold)
-    if first is None:
-        return Onset(None, seen, NOT_REACHED)
+    first, status = onset([seen[d] for d in tried], threshold)
+    if first is None or status == NOT_MONOTONE:
+        return Onset(None, seen, status)
     hi = depths.index(tried[first])  # the shallowest depth seen at the threshold; every one seen below is under it
     lo = max((i for i, d in enumerate(depths[:hi]) if d in seen), default=-1)  # -1: below the first
     if hi - lo > 1:
         return [depths[(lo + hi) // 2]]
-    return Onset(depths[hi], seen)
+    return Onset(depths[hi], seen, status)
 
 
-def bisect_onset(rate_at: Callable[[int], float], depths: list[int], threshold: float = 0.5,
+def bisect_onset(rate_at: Callable[[int], float], depths: list[int], threshold: float = THRESHOLD,
                  coarse: int = 4) -> Onset:
     """``search_step`` run to its answer, calling ``rate_at(depth)`` once per depth it asks for."""
     seen: dict[int, float] = {}
@@ -119,18 +122,20 @@ def group_label(key, fields) -> str:
 
 
 def rates_seen(groups: dict, depths: list[int], rows_by_id: dict, memorized: Callable) -> dict:
-    """group -> {depth: rate over its seeds} for every depth whose seeds all have a row."""
+    """group -> {depth: rate} for every depth whose seeds all have a row: the evidence rule's rate,
+    over the usable seeds only (``rules.cell_rate``: NaN when fewer than MIN_SEEDS are usable)."""
     seen: dict = {}
     for key, seeds in groups.items():
         seen[key] = {}
         for d in depths:
             rows = [rows_by_id.get(c.replace(depth=d).trial_id) for c in seeds]
             if all(r is not None for r in rows):
-                seen[key][d] = float(memorized(rows).mean())
+                ok = usable([r["status"] for r in rows], [r["attractor_frac"] for r in rows])
+                seen[key][d] = float(cell_rate((memorized(rows).to_numpy() & ok).sum(), ok.sum()))
     return seen
 
 
-def refine(grid, depths: list[int], engine, memorized: Callable, threshold: float = 0.5, coarse: int = 4,
+def refine(grid, depths: list[int], engine, memorized: Callable, threshold: float = THRESHOLD, coarse: int = 4,
            log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
     """Find the onset depth of every search group of ``grid`` (its depth axis replaced by ``depths``):
     rounds of ``search_step`` over all groups at once, each round's configs run by ``engine.run`` (a

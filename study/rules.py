@@ -1,8 +1,33 @@
-"""What counts as memorizing, as pure functions of recorded numbers: shared by the probes, which
-measure, and the analysis, which reads rows back. Elementwise on scalars, numpy arrays and pandas
-Series alike (NaN, i.e. not measured, gives False), and free of torch, so analysis runs without it.
+"""What counts as memorizing, and what counts as evidence of it, as pure functions of recorded
+numbers: shared by the probes, which measure, ``refine``, which searches, and the analysis, which
+reads rows back. Elementwise on scalars, numpy arrays and pandas Series alike (NaN, i.e. not
+measured, gives False), and free of torch, so analysis runs without it.
+
+The evidence settings below are defined here once; every table, figure, verdict and search reads
+them from here.
 """
 from __future__ import annotations
+
+import numpy as np
+
+THRESHOLD = 0.5   # a grid point memorizes at a depth when at least this share of its usable seeds do
+MIN_SEEDS = 3     # usable seeds a cell needs before its rate is read at all; fewer: "too few", untested
+ALPHA = 0.05      # one-sided error rate of every test (a "yes" and a "no" each)
+LEVEL = 1 - 2 * ALPHA  # two-sided level of every interval: 0.9, one ALPHA in each tail
+
+
+def usable(status, attractor_frac):
+    """A trial is evidence when it interpolated (status ok: the training loss reached loss_tol) and its
+    probes ran (attractor_frac recorded). A net that did not fit says nothing about memorization."""
+    return (np.asarray(status, dtype=object) == "ok") & ~np.isnan(np.asarray(attractor_frac, dtype=float))
+
+
+def cell_rate(k, n):
+    """The memorization rate of a cell, k memorized of its n usable seeds; NaN (untested) when
+    n < MIN_SEEDS, so that a cell short of seeds is never read as if it had the minimum."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n >= MIN_SEEDS, k / n, np.nan)
 
 
 def keeps_span(near_one, near_one_in_span, span_dim):
@@ -17,16 +42,42 @@ def acts_like_projection(near_one, near_one_in_span, span_dim, rest_radius):
     return keeps_span(near_one, near_one_in_span, span_dim) & (rest_radius < 1)
 
 
-def first_reaching(rates, threshold: float):
-    """The onset rule: the index of the first rate (in order of depth) at or above ``threshold``;
-    None if none is. NaN (a depth not tested) never reaches."""
-    return next((i for i, r in enumerate(rates) if r >= threshold), None)
+# --- the onset of a rate curve over depth -------------------------------------------------------------
+REACHED, BOUND, NOT_MONOTONE, NOT_REACHED, NO_EVIDENCE = "reached", "at most", "not monotone", "not reached", \
+    "no evidence"
 
 
-def falls_back(rates, threshold: float) -> bool:
-    """The rate is not monotone in depth: some rate reaches ``threshold`` and a later (deeper) one
-    falls below it. NaN entries (depths not tested) are skipped. Where this holds, the first depth
-    reaching the threshold is no clean onset."""
-    tested = [r for r in rates if r == r]
-    first = first_reaching(tested, threshold)
-    return first is not None and any(r < threshold for r in tested[first:])
+def onsets(rates, threshold: float = THRESHOLD, trained=None) -> tuple[np.ndarray, np.ndarray]:
+    """The onset rule, over the last axis of ``rates`` (..., D): the rates at the depths trained, in
+    order of depth, NaN where a depth is untested (trained, but fewer than MIN_SEEDS usable seeds).
+    ``trained`` (boolean, like ``rates``) marks the depths trained; others are absent, not untested.
+
+    onset index = the first tested depth whose rate is >= ``threshold`` (-1: none), and a status:
+      reached       every tested depth from the onset on stays >= threshold, none before it untested;
+      at most       as reached, but the trained depth just before it is untested: the onset may lie there;
+      not monotone  a deeper tested depth falls back below the threshold: no clean onset;
+      not reached   no tested depth reaches the threshold;
+      no evidence   no depth is tested.
+    -> (index array, status array), of the shape of ``rates`` without its last axis."""
+    r = np.asarray(rates, dtype=float)
+    tested = ~np.isnan(r)
+    with np.errstate(invalid="ignore"):
+        reach = tested & (r >= threshold)
+    hit = reach.any(axis=-1)
+    first = np.where(hit, reach.argmax(axis=-1), -1)
+    depth_no = np.arange(r.shape[-1])
+    falls = hit & (tested & ~reach & (depth_no >= first[..., None])).any(axis=-1)
+    trained = np.ones(r.shape, dtype=bool) if trained is None else np.asarray(trained, dtype=bool)
+    before = np.where(trained & (depth_no < first[..., None]), depth_no, -1).max(axis=-1, initial=-1)
+    gap = hit & (before >= 0) & ~np.take_along_axis(tested, np.maximum(before, 0)[..., None], axis=-1)[..., 0]
+    status = np.select([~tested.any(axis=-1), ~hit, falls, gap], [NO_EVIDENCE, NOT_REACHED, NOT_MONOTONE, BOUND],
+                       REACHED)
+    return first, status
+
+
+def onset(rates, threshold: float = THRESHOLD) -> tuple[int | None, str]:
+    """``onsets`` of one rate curve (a list): (index of the onset depth or None, status)."""
+    if not len(rates):
+        return None, NO_EVIDENCE
+    first, status = onsets(np.asarray(rates, dtype=float)[None, :], threshold)
+    return (int(first[0]) if first[0] >= 0 else None), str(status[0])

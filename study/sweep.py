@@ -33,6 +33,7 @@ from . import results
 from .config import ConfigError, TrialConfig
 from .grid import Grid, estimated_costs, tune_trials, validate
 from .progress import Progress, StartTimeout, fits, resources_text
+from .rules import THRESHOLD
 
 
 def param_space(groups: list[list[TrialConfig]], run: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +271,7 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     return _finish(out, ids, already, manifest, retried=engine.retried, compact=compact)
 
 
-def run_refine(grid: Grid, depths: list[int], launch: Launch, memorized, threshold: float = 0.5, coarse: int = 4,
+def run_refine(grid: Grid, depths: list[int], launch: Launch, memorized, threshold: float = THRESHOLD, coarse: int = 4,
                preset: str | None = None, mode: str = "auto", verbose: bool = False,
                compact: bool = True) -> tuple[dict, Summary]:
     """``refine.refine`` on Ray: the onset depth of each grid point among ``depths`` (the grid's depth

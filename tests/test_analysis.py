@@ -17,8 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_load_reads_every_table(smoke_results):
     res = analysis.load(str(smoke_results))
-    assert len(res.trials) == 4 and set(res.trials.depth) == {2, 6}
-    assert len(res.examples) == 40 and set(res.examples.trial_id) == set(res.trials.trial_id)
+    assert len(res.trials) == 6 and set(res.trials.depth) == {2, 6}
+    assert len(res.examples) == 60 and set(res.examples.trial_id) == set(res.trials.trial_id)
     assert set(res.retrieval.start) == {"noisy", "masked", "heldout", "random"}
     assert len(res.curves) > 4 and res.manifest["preset"] == "smoke"
 
@@ -40,7 +40,7 @@ def test_damaged_part_fails_clearly_or_is_skipped_when_asked(smoke_results, tmp_
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = analysis.load(str(out), skip_damaged=True)
-    assert len(res.trials) == 3 and res.skipped == [str(victim)]
+    assert len(res.trials) == 5 and res.skipped == [str(victim)]
     assert any(victim.name in str(w.message) for w in caught)
 
 
@@ -57,8 +57,8 @@ def test_report_holds_figures_table_and_verdicts(smoke_results, tmp_path):
     assert claims[3].startswith("C3-linear [not covered]")  # nor linear nets
     assert claims[5] == "C5 [not covered]: no task = sequence trials in this grid"
     assert not os.path.exists(tmp_path / "rep" / "operator_study.png")
-    # two seeds per depth: too few to compare
-    assert claims[1].startswith("C2 [insufficient evidence]") and "(depth 2: 2, depth 6: 2)" in claims[1]
+    # three seeds per depth, paired by seed: the smallest one-sided p is 1/8, so the test cannot say yes
+    assert claims[1].startswith("C2 [insufficient evidence]") and "paired by seed (3 seeds)" in claims[1]
 
 
 def test_report_command(smoke_results, tmp_path, capsys):
@@ -86,7 +86,7 @@ def test_parts_written_before_a_config_field_existed_still_load(smoke_results, t
     table = pq.read_table(part)
     pq.write_table(table.drop_columns(["rho_margin"]), part)  # as if rho_margin were a newer field
     res = analysis.load(str(out))
-    assert len(res.trials) == 4 and (res.trials.rho_margin == 1e-3).all()
+    assert len(res.trials) == 6 and (res.trials.rho_margin == 1e-3).all()
 
 
 def test_parts_from_schema_1_load_with_null_new_metrics(smoke_results, tmp_path):
@@ -97,7 +97,7 @@ def test_parts_from_schema_1_load_with_null_new_metrics(smoke_results, tmp_path)
     for part in (out / "trials").iterdir():
         pq.write_table(pq.read_table(part).drop_columns(list(ADDED_COLUMNS)), part)
     res = analysis.load(str(out))
-    assert len(res.trials) == 4
+    assert len(res.trials) == 6
     assert all(res.trials[c].isna().all() for c in ADDED_COLUMNS)
 
 
@@ -111,4 +111,4 @@ def test_phase_map_wraps_its_panels_and_marks_cells_that_did_not_fit():
     shown = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
     assert len(shown) == 5 and len({round(ax.get_position().y0, 2) for ax in shown}) == 2  # 4 + 1, two rows
     texts = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in shown}
-    assert texts["activation=tanh"] == ["1.00\n2/3 fit"] * 2 and texts["activation=relu"] == ["1.00"] * 2
+    assert texts["activation=tanh"] == ["2/3 fit:\ntoo few"] * 2 and texts["activation=relu"] == ["1.00\n3/3"] * 2

@@ -10,7 +10,8 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import boundary, maps, plots, report  # noqa: E402
+from analysis import boundary, evidence, plots, report  # noqa: E402
+from study import rules  # noqa: E402
 
 DEPTHS = list(range(1, 13))
 
@@ -39,26 +40,42 @@ def test_slope_is_the_least_squares_change_per_unit_of_log2_width():
     assert np.isnan(boundary.slope([1.0], [3.0])) and np.isnan(boundary.slope([2.0, 2.0], [1.0, 5.0]))
 
 
-def test_a_planted_boundary_is_read_back_with_its_trend_and_an_interval_around_it():
+def test_a_planted_boundary_is_read_back_with_its_trend_and_its_permutation_test():
     trials = planted(falls_two_per_doubling, late=(2, 1024))
     table = boundary.table(trials)
     assert table.set_index("width").onset_depth.to_dict() == {256: 10, 512: 8, 1024: 6}
     (row,) = boundary.trend(trials).to_dict("records")
     assert row["slope"] == pytest.approx(-2.0) and row["widths"] == [256, 512, 1024]
-    # draws where seed 2 is the majority put width 1024's onset at 7: slope -1.5; never above 0
-    assert row["slope_low"] == pytest.approx(-2.0) and row["slope_high"] == pytest.approx(-1.5)
-    assert row["p_defined"] == 1.0
-    # a seed late at every width shifts every onset together: the slope does not move (seeds resampled jointly)
-    (same,) = boundary.trend(planted(falls_two_per_doubling, late=(2, None))).to_dict("records")
-    assert same["slope_low"] == same["slope_high"] == pytest.approx(-2.0)
+    # (3!)^3 = 216 relabellings of width within seeds; the observed onsets are the steepest fall, shared by 10
+    assert (row["n_perms"], row["p_falls"], row["p_rises"], row["outcome"]) == (216, pytest.approx(10 / 216), 1.0,
+                                                                                 "falls")
     text = boundary.describe(row)
-    assert text.startswith("onset depth falls: -2.00 per doubling of width (90% CI") and "widths 256-1024" in text
+    assert text == ("onset depth falls: -2.00 per doubling of width over widths 256-1024 (one-sided permutation "
+                    "p = 0.046 of 216 relabellings of width within seeds)")
+    # the slope is that of the table's onsets: one onset per grid point on every page
+    assert boundary.slope(np.log2(table.width), table.onset_depth) == row["slope"]
+
+
+def test_the_trend_test_is_exact_by_enumeration():
+    # recompute the null by hand: every assignment of each seed's three profiles to the three widths
+    trials = planted(falls_two_per_doubling, late=(2, 1024))
+    m, present, widths, depths = evidence.profiles(trials, "width")
+    null = []
+    for orders in itertools.product(itertools.permutations(range(3)), repeat=3):
+        mp = np.stack([m[list(o), s] for s, o in enumerate(orders)], axis=1)  # widths x seeds x depths
+        onset, status = evidence.profile_onsets(mp, present, depths)
+        ok = status == "reached"
+        null.append(boundary.slope(np.log2(widths[ok]), onset[ok]) if ok.sum() >= 2 else np.nan)
+    null = np.array(null)
+    t = boundary.trend_test(m, present, widths, depths)
+    defined = null[~np.isnan(null)]
+    assert t["p_falls"] == pytest.approx(np.mean(defined <= -2 + 1e-9)) and t["n_perms"] == len(defined)
 
 
 def test_a_flat_boundary_is_no_clear_change_and_lines_per_n_are_kept_apart():
     trials = planted(lambda w, n: 4 if n == 1 else 7, ns=(1, 10), late=(1, 512))
     t = boundary.trend(trials).set_index("n_train")
-    assert t.loc[1, "slope"] == 0 and t.loc[10, "slope"] == 0
+    assert t.loc[1, "slope"] == 0 and t.loc[10, "slope"] == 0 and (t.outcome == "no clear change").all()
     assert "no clear change" in boundary.describe(t.loc[10].to_dict() | {"n_train": 10})
     floor = boundary.trend(planted(lambda w, n: 1)).iloc[0]
     assert floor["slope"] == 0 and "every onset is at the shallowest depth tested (1)" in floor["note"]
@@ -66,16 +83,17 @@ def test_a_flat_boundary_is_no_clear_change_and_lines_per_n_are_kept_apart():
     assert len(lines) == 2 and lines[0].startswith("arch=fc") and "n_train=1" in lines[0]
 
 
-def test_trials_that_did_not_interpolate_are_left_out_and_counted():
+def test_trials_that_did_not_interpolate_are_untested_and_make_the_onset_a_bound():
     # the shallow nets of width 256 did not fit but 'memorize': as evidence they would pull its onset to 1
     def status(r):
         return "not_converged" if r["width"] == 256 and r["depth"] < 10 else "ok"
     trials = planted(falls_two_per_doubling, status=status)
     trials.loc[trials.status == "not_converged", ["attractor_frac", "retrieval_same_frac"]] = 1.0
     table = boundary.table(trials).set_index("width")
-    assert table.loc[256, "onset_depth"] == 10 and table.loc[256, "n_excluded"] == 9 * 3
-    assert table.loc[512, "n_excluded"] == 0
-    assert table.loc[256, "depths"] == [10, 11, 12]
+    assert table.loc[256, "onset_depth"] == 10 and table.loc[256, "status"] == rules.BOUND
+    assert table.loc[256, "untested"] == list(range(1, 10)) and table.loc[512, "untested"] == []
+    (row,) = boundary.trend(trials).to_dict("records")
+    assert row["widths"] == [512, 1024] and "width 256: at most 10" in row["note"]
 
 
 def test_a_width_whose_rate_falls_back_gets_no_onset_in_the_trend():
@@ -83,33 +101,42 @@ def test_a_width_whose_rate_falls_back_gets_no_onset_in_the_trend():
     dip = (trials.width == 1024) & (trials.depth == 9)  # memorizes from 6, but not at 9
     trials.loc[dip, ["attractor_frac", "retrieval_same_frac"]] = 0.0
     table = boundary.table(trials).set_index("width")
-    assert not table.loc[1024, "monotone"] and table.loc[512, "monotone"]
-    assert "not monotone" in maps.describe_onset(table.loc[1024].to_dict() | {"depths": DEPTHS})
+    assert table.loc[1024, "status"] == rules.NOT_MONOTONE and table.loc[512, "status"] == rules.REACHED
     (row,) = boundary.trend(trials).to_dict("records")
     assert row["widths"] == [256, 512] and row["slope"] == pytest.approx(-2.0)
-    assert "width 1024: rate not monotone in depth" in row["note"]
+    assert "width 1024: not monotone" in row["note"]
 
 
 def test_a_line_with_one_reached_width_has_no_trend_and_says_why():
     trials = planted(lambda w, n: 5 if w == 256 else 99)
     (row,) = boundary.trend(trials).to_dict("records")
-    assert np.isnan(row["slope"]) and "not reached by depth 12" in row["note"]
+    assert np.isnan(row["slope"]) and row["outcome"] == "no trend" and "width 512: not reached" in row["note"]
     assert boundary.describe(row).startswith("no trend:") and "a trend needs two" in row["note"]
 
 
-def test_the_boundary_figure_draws_onsets_open_triangles_and_crosses():
-    trials = planted(lambda w, n: 5 if w == 256 else 99 if w == 1024 else 3, ns=(1, 10))
+def test_a_line_whose_cells_are_short_of_seeds_has_no_trend():
+    trials = planted(falls_two_per_doubling, seeds=(0, 1))  # two seeds everywhere: every cell untested
+    (row,) = boundary.trend(trials).to_dict("records")
+    assert row["outcome"] == "no trend" and "width 256: no evidence" in row["note"]
+
+
+def test_the_boundary_figure_marks_every_status_of_the_onset_rule():
+    def status(r):  # width 256 at n=1: nothing fits
+        return "not_converged" if r["width"] == 256 and r["n_train"] == 1 else "ok"
+    trials = planted(lambda w, n: 5 if w == 256 else 99 if w == 1024 else 3, ns=(1, 10), status=status)
     dip = (trials.width == 512) & (trials.n_train == 10) & (trials.depth == 8)
     trials.loc[dip, ["attractor_frac", "retrieval_same_frac"]] = 0.0
     fig = plots.boundary(boundary.table(trials))
     (ax,) = [a for a in fig.axes if a.get_visible()]
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "width (log2)"
-    offsets = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
-    top = np.array([o for o in offsets if (np.asarray(o)[:, 1] == 13).all()])
-    assert len(top) == 2  # width 1024 not reached, for n=1 and n=10, drawn at depth 12 + 1
-    assert any((np.asarray(o) == [[512, 3]]).all() for o in offsets)  # the cross: n=10's rate falls back
+    marks = {}
+    for c in ax.collections:
+        marks.setdefault(c.get_gid(), []).extend(np.asarray(c.get_offsets()).tolist())
+    assert marks[rules.NOT_REACHED] == [[1024, 13], [1024, 13]]  # n=1 and n=10, drawn at depth 12 + 1
+    assert marks[rules.NOT_MONOTONE] == [[512, 3]]  # n=10's rate falls back at 8
+    assert marks[rules.NO_EVIDENCE] == [[256, 0]]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend[:2] == ["n_train=1", "n_train=10"] and "rate not monotone in depth" in legend
+    assert legend[:2] == ["n_train=1", "n_train=10"] and "rate not monotone in depth: no onset" in legend
     plt.close(fig)
 
 

@@ -30,10 +30,10 @@ def test_analysis_and_report_run_without_torch_and_ray(smoke_results, tmp_path):
         import analysis
         print(f"import analysis {{time.perf_counter() - t0:.2f}} s")
         res = analysis.load({str(smoke_results)!r})
-        assert len(res.trials) == 4
+        assert len(res.trials) == 6
         from study.cli import main
         assert main(["report", {str(smoke_results)!r}, "--out", {str(tmp_path / "rep")!r}]) == 0
-        assert main(["compact", {str(folder)!r}]) == 0 and len(analysis.load({str(folder)!r}).trials) == 4
+        assert main(["compact", {str(folder)!r}]) == 0 and len(analysis.load({str(folder)!r}).trials) == 6
         assert not [m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "scipy")]
     """)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -74,52 +74,40 @@ def words(fig) -> str:
     return "\n".join(parts)
 
 
-# --- the interval -----------------------------------------------------------------------------------------
-
-def test_wilson_interval_matches_hand_computed_values():
-    # 5 of 10 at 95% (z = 1.95996): centre 0.5, half = z / (1 + z^2/10) * sqrt(0.025 + z^2/400) = 0.26341
-    lo, hi = maps.wilson_interval(5, 10, level=0.95)
-    assert (lo, hi) == pytest.approx((0.23659, 0.76341), abs=1e-5)
-    # all or none of 3 seeds at 90% (z = 1.64485): the ends are z^2 / (n + z^2) and n / (n + z^2)
-    z2 = 1.6448536 ** 2
-    lo, hi = maps.wilson_interval(np.array([0, 3, 1]), np.array([3, 3, 3]), level=0.9)
-    assert lo[0] == 0 and hi[0] == pytest.approx(z2 / (3 + z2), abs=1e-6) and hi[0] == pytest.approx(0.47420, abs=1e-5)
-    assert hi[1] == 1 and lo[1] == pytest.approx(3 / (3 + z2), abs=1e-6)
-    assert (lo[2], hi[2]) == pytest.approx((0.07827, 0.74647), abs=1e-5)  # 1/3: not symmetric about 1/3
-    lo, hi = maps.wilson_interval(0, 0)
-    assert np.isnan(lo) and np.isnan(hi)
-
-
-def test_phase_cells_count_statuses_and_a_diverged_seed_does_not_memorize():
-    res = sweep(depths=(4,), status=lambda r: {0: "ok", 1: "diverged", 2: "not_converged"}[r["seed"]])
-    cell = maps.phase_cells(res.trials).iloc[0]
-    assert (cell.n_seeds, cell.n_fitted, cell.n_diverged, cell.n_not_converged, cell.n_error) == (3, 1, 1, 1, 0)
-    assert cell.rate == pytest.approx(2 / 3)  # the diverged seed counts as not memorized
-    assert (cell.rate_low, cell.rate_high) == pytest.approx(tuple(map(float, maps.wilson_interval(2, 3))))
-    assert (cell.attractor_min, cell.attractor_max) == pytest.approx((0.8, 1.0))  # seeds 0 and 2 only
-
-
 # --- phase maps -------------------------------------------------------------------------------------------
 
-def test_phase_map_marks_each_cell_whose_seeds_did_not_all_train():
+def test_phase_map_colours_only_tested_cells_and_marks_each_cell_whose_seeds_did_not_all_train():
     def status(r):
         if r["depth"] == 4 and r["seed"] == 1:
             return "diverged"
         return "not_converged" if r["depth"] == 2 and r["seed"] == 0 else "ok"
-    res = sweep(depths=(2, 4, 6), status=status)
+    res = sweep(depths=(2, 4, 6), seeds=(0, 1, 2, 3), status=status)
     fig = plots.phase_map(res.trials)
     (ax,) = panels(fig)
     hatched = {(p.get_x(), p.get_hatch()) for p in ax.patches if p.get_hatch()}
     assert hatched == {(0, "///"), (1, "xxx")}  # depth 2: did not converge, depth 4: diverged; depth 6: none
     texts = [t.get_text() for t in ax.texts]
-    assert texts == ["0.67\n2/3 fit", "0.67\n2/3 fit", "1.00"]  # depth 4: 2 of 3 memorize, the diverged one not
+    # depth 2: seeds 1-3 usable, 1.0 x 0.4 + 0.1 s -> 0.5, 0.6, 0.7 all memorize; depth 4: three usable of four
+    assert texts == ["1.00\n3/3 (3/4 fit)", "1.00\n3/3 (3/4 fit)", "1.00\n4/4"]
     legend = words(fig)
     assert "///: a seed did not converge" in legend and "xxx: a seed diverged" in legend
-    assert "Wilson interval" in legend and "2/3 -> 0.25-0.92" in fig.get_suptitle()
+    assert "Clopper-Pearson interval" in legend and "3/3 -> 0.37-1.00" in fig.get_suptitle()
     bars = [line for line in ax.lines if line.get_gid() == "interval"]
     assert len(bars) == 3
-    x0, x1 = bars[2].get_xdata()  # depth 6: 3/3 memorize -> [0.53, 1] of the cell's 0.1..0.9 span
-    assert (x0 - 2.1) / 0.8 == pytest.approx(3 / (3 + 1.6448536 ** 2), abs=1e-6) and x1 == pytest.approx(2.9)
+    x0, x1 = bars[2].get_xdata()  # depth 6: 4/4 memorize -> [0.05^(1/4), 1] of the cell's 0.1..0.9 span
+    assert (x0 - 2.1) / 0.8 == pytest.approx(0.05 ** 0.25, abs=1e-6) and x1 == pytest.approx(2.9)
+
+
+def test_a_cell_short_of_usable_seeds_is_blank_and_says_too_few():
+    res = sweep(depths=(1, 4), status=lambda r: "not_converged" if r["depth"] == 4 and r["seed"] else "ok")
+    fig = plots.phase_map(res.trials)
+    (ax,) = panels(fig)
+    assert [t.get_text() for t in ax.texts] == ["0.00\n0/3", "1/3 fit:\ntoo few"]
+    mesh = ax.collections[0].get_array()
+    assert np.ma.getmaskarray(mesh).ravel().tolist() == [False, True]  # depth 4 is not coloured
+    assert len([line for line in ax.lines if line.get_gid() == "interval"]) == 1  # no interval for it either
+    assert "fewer than 3 usable seeds, no rate" in words(fig)
+    assert not [p for p in ax.patches if p.get_gid() == "onset"]  # no onset from one seed
 
 
 def test_phase_map_of_trials_with_probe_values_only_loses_the_marks():

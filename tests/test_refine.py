@@ -8,9 +8,8 @@ import pytest
 from study import results
 from study.grid import Grid
 from study.results import finished_ids
-from study.refine import (INCOMPLETE, NON_MONOTONE, NOT_REACHED, ONSET, bisect_onset, group_label, label_fields,
-                          refine, search_groups, search_step)
-from study.rules import falls_back, first_reaching
+from study.refine import INCOMPLETE, bisect_onset, group_label, label_fields, refine, search_groups, search_step
+from study.rules import BOUND, NO_EVIDENCE, NOT_MONOTONE, NOT_REACHED, REACHED
 
 DEPTHS = list(range(1, 33))
 
@@ -24,7 +23,7 @@ def test_finds_a_planted_onset_with_fewer_evaluations_than_the_dense_grid(plante
         return 0.9 if depth >= planted else 0.1 + 0.01 * depth
 
     onset = bisect_onset(rate_at, DEPTHS, coarse=4)
-    assert onset.status == ONSET and onset.depth == planted
+    assert onset.status == REACHED and onset.depth == planted
     assert len(calls) == len(set(calls)) == onset.n_evaluations  # no depth trained twice
     assert onset.n_evaluations <= len(DEPTHS) // 4 + 1 + 2  # coarse pass + log2(4) bisection steps
     assert onset.n_evaluations < len(DEPTHS)
@@ -52,18 +51,19 @@ def test_the_search_is_a_pure_step_from_the_rates_seen():
 
 def test_a_rate_that_falls_back_below_the_threshold_gets_no_onset():
     onset = bisect_onset(lambda d: {1: 0.0, 5: 0.67, 9: 0.33, 12: 1.0}.get(d, 0.5), list(range(1, 13)))
-    assert onset.status == NON_MONOTONE and onset.depth is None
+    assert onset.status == NOT_MONOTONE and onset.depth is None
     assert sorted(onset.evaluated) == [1, 5, 9, 12]  # stopped after the coarse pass: nothing to bisect
     assert "NOT MONOTONE" in onset.describe() and "9: 0.33" in onset.describe()
 
 
-def test_the_onset_rules_on_known_rates():
+def test_a_depth_without_enough_usable_seeds_is_untested_by_the_search():
     nan = float("nan")
-    assert first_reaching([0.0, 0.33, 0.67, 1.0], 0.5) == 2
-    assert first_reaching([0.0, nan, 0.5], 0.5) == 2 and first_reaching([0.0, 0.1], 0.5) is None
-    assert falls_back([0.0, 0.67, 0.33, 1.0], 0.5) and falls_back([1.0, 0.0], 0.5)
-    assert not falls_back([0.0, 0.33, 0.67, 1.0], 0.5) and not falls_back([0.0, 0.67, nan, 1.0], 0.5)
-    assert not falls_back([0.0, 0.0], 0.5)
+    depths = list(range(1, 13))
+    # depth 5 untested: the onset can lie there, so the search brackets from depth 1 and says "at most"
+    assert search_step(depths, {1: 0.0, 5: nan, 9: 1.0, 12: 1.0}) == [7]
+    found = search_step(depths, {1: 0.0, 5: nan, 9: 1.0, 12: 1.0, 7: 1.0, 6: nan})
+    assert (found.depth, found.status) == (7, BOUND) and "at most 7" in found.describe() and "6: too few" in found.describe()
+    assert search_step(depths, {1: nan, 5: nan, 9: nan, 12: nan}).status == NO_EVIDENCE
 
 
 # --- rounds over a grid, with rows planted by a fake engine ------------------------------------------
@@ -75,8 +75,9 @@ class PlantingEngine:
     """Stands in for ``sweep.Engine``: ``run`` writes each config's trial row, memorized where
     ``memorizes(cfg)`` says, as a trial would; ``lose`` names configs whose rows never appear."""
 
-    def __init__(self, out, memorizes, lose=()):
+    def __init__(self, out, memorizes, lose=(), failing=lambda cfg: False):
         self.out, self.memorizes, self.lose, self.rounds = str(out), memorizes, set(lose), []
+        self.failing = failing  # configs whose trial does not interpolate
 
     def run(self, configs):
         self.rounds.append(sorted({(c.width, c.depth) for c in configs}))
@@ -85,7 +86,8 @@ class PlantingEngine:
                 continue
             frac = 1.0 if self.memorizes(cfg) else 0.0
             row = {**cfg.to_row(), **{k: FILL[t] for k, (t, _) in results.TRIAL_METRICS.items()},
-                   "trial_id": cfg.trial_id, "status": "ok", "error": None, "attractor_frac": frac,
+                   "trial_id": cfg.trial_id, "status": "not_converged" if self.failing(cfg) else "ok", "error": None,
+                   "attractor_frac": frac,
                    "retrieval_same_frac": frac}
             results.write_trial(self.out, SimpleNamespace(trial=row, examples=[], retrieval=[], curve=[]))
 
@@ -106,7 +108,7 @@ def test_refine_runs_every_group_in_rounds_and_resumes_from_the_rows_there(tmp_p
     logs = []
     engine = PlantingEngine(tmp_path, lambda c: c.depth >= PLANTED[c.width])
     found = refine(GRID, list(range(1, 13)), engine, memorized, log=logs.append)
-    assert {k.width: (o.status, o.depth) for k, o in found.items()} == {64: (ONSET, 7), 128: (ONSET, 4)}
+    assert {k.width: (o.status, o.depth) for k, o in found.items()} == {64: (REACHED, 7), 128: (REACHED, 4)}
     # round 1 is both groups' coarse pass at once; then one bisection depth per group per round
     assert engine.rounds[0] == [(w, d) for w in (64, 128) for d in (1, 5, 9, 12)]
     assert engine.rounds[1] == [(64, 7), (128, 3)]
@@ -130,13 +132,23 @@ def test_refine_runs_every_group_in_rounds_and_resumes_from_the_rows_there(tmp_p
     assert again.rounds == []  # resumed from the rows: nothing handed to the engine
 
 
+def test_refine_reads_the_usable_seeds_only(tmp_path):
+    # width 64: from depth 7 on only one seed interpolates (and it memorizes): never an onset from one seed
+    def plant(c):
+        return c.depth >= PLANTED[c.width]
+    engine = PlantingEngine(tmp_path, plant, failing=lambda c: c.width == 64 and c.depth >= 7 and c.seed > 0)
+    found = refine(GRID, list(range(1, 13)), engine, memorized, log=[].append)
+    assert {k.width: o.status for k, o in found.items()} == {64: NOT_REACHED, 128: REACHED}
+    assert all(r != r for d, r in found[next(k for k in found if k.width == 64)].evaluated.items() if d >= 7)
+
+
 def test_refine_says_which_groups_are_not_monotone_or_incomplete(tmp_path):
     logs = []
     wavy = lambda c: c.depth == 5 or c.depth >= 12 if c.width == 64 else c.depth >= 3  # noqa: E731
     lost = {c.trial_id for c in GRID.configs() for c in [c.replace(depth=9)] if c.width == 128}
     engine = PlantingEngine(tmp_path, wavy, lose=lost)
     found = refine(GRID, list(range(1, 13)), engine, memorized, log=logs.append)
-    assert {k.width: o.status for k, o in found.items()} == {64: NON_MONOTONE, 128: INCOMPLETE}
+    assert {k.width: o.status for k, o in found.items()} == {64: NOT_MONOTONE, 128: INCOMPLETE}
     assert all(o.depth is None for o in found.values())
     assert any("width=64" in line and "NOT MONOTONE" in line for line in logs)
 

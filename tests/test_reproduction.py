@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from analysis import boundary, claims
+from analysis import boundary, claims, report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = open(os.path.join(ROOT, "REPRODUCTION.md")).read()
@@ -41,3 +41,17 @@ def test_quoted_boundary_trends_equal_the_reports(preset, block):
     trials = pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}.parquet"))
     quoted = [line for line in block.splitlines() if line.strip()]
     assert quoted and quoted == [f"boundary: {x}" for x in boundary.trend_lines(trials)]
+
+
+# <!-- onsets: PRESET --> followed by the onset table as Markdown
+ONSETS = re.findall(r"<!-- onsets: ([\w-]+) -->\n((?:\|.*\|\n)+)", DOC)
+
+
+def test_every_boundary_preset_has_its_onset_table_quoted():
+    assert {p for p, _ in ONSETS} >= {p for p, _ in TRENDS}
+
+
+@pytest.mark.parametrize("preset, block", ONSETS, ids=[p for p, _ in ONSETS])
+def test_quoted_onset_tables_equal_the_reports(preset, block):
+    trials = pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}.parquet"))
+    assert block.rstrip("\n") == report.onset_markdown(trials)
