@@ -345,7 +345,7 @@ def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None =
         import torch
 
         from study import probes
-        from study.trial import run_trial
+        from study.trial import recall, run_trial
     except ImportError as exc:
         raise ImportError(f"the trajectories figure re-runs the trial, which needs memsweep's training stack "
                           f"(torch): pip install 'memsweep[study]' ({exc})") from None
@@ -366,10 +366,8 @@ def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None =
             if t in checkpoints:
                 frames.append((f"t={t}", cur.clone()))
             cur = result.model(cur)
-    lim = probes.iterate(result.model, torch.cat([x, starts]), cfg.iter_steps, cfg.iter_tol, cfg.confirm_steps)
-    mem = probes.memories(lim, x, cfg.memory_tol)
-    nearest, kind = (t[len(x):] for t in probes.classify(lim, mem, cfg.match_tol))
-    frames += [("limit", lim.x[len(x):]), ("nearest memory", mem.x[nearest.clamp_min(0)])]
+    mem, lim, nearest, kind = recall(result.model, x, starts, cfg, gen)  # as the trial's probes do
+    frames += [("limit", lim.x), ("nearest memory", mem.x[nearest.clamp_min(0)])]
     labels = {probes.TRAIN: "another memory", probes.SPURIOUS: "spurious", probes.NONE: "no convergence"}
     fig, axes = plt.subplots(len(picks), len(frames), figsize=(1.3 * len(frames), 1.4 * len(picks)), squeeze=False)
     for i in range(len(picks)):

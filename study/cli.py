@@ -204,15 +204,18 @@ def summary(row: dict) -> str:
     if row.get("attractor_frac") is not None:
         lines += [
             f"fixed points        {f('fixed_point_frac')}   (r_i < {row['fixed_point_tol']})",
-            f"attractors          {f('attractor_frac')}   (fixed and rho(J) < 1 - {row['rho_margin']})",
-            f"memories            {f('memory_frac')}   (iteration from x_i settles within {row['memory_tol']}; "
-            f"median offset {f('memory_offset_median', '.1e')})",
+            f"memories            {f('memory_frac')}   (iteration from x_i and beside it settles within "
+            f"{row['memory_tol']}; median offset {f('memory_offset_median', '.1e')})",
+            f"attractors          {f('attractor_frac')}   (a memory with rho(J) < 1 - {row['rho_margin']} there; "
+            f"a kink flips {f('attractor_unsure_frac')})",
             f"spectral radius     median {f('spectral_radius_median')}, max {f('spectral_radius_max')};"
             f" top singular value median {f('top_singular_median')}",
             f"retrieval @ sigma={row['headline_sigma']}  same {f('retrieval_same_frac')}, any {f('retrieval_any_frac')};"
             f" masked same {f('masked_same_frac')}; basin radius median {f('basin_radius_median', '.2f')}",
             f"held-out -> memory  {f('heldout_to_train_frac')};  random -> memory {f('random_to_train_frac')};"
             f"  spurious {f('spurious_frac')}",
+            f"iteration           cycles {f('cycle_frac')}, capped {f('capped_frac')} of the starts; "
+            f"steps median {f('iter_steps_median', '.0f')}, max {f('iter_steps_max', 'd')}",
             f"span residual       {f('span_residual_mean')}   (|(I-P_X) f(h)| / |f(h)| on held-out h)",
             f"probes took {f('probe_seconds', '.2f')} s",
         ]

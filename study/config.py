@@ -66,12 +66,18 @@ class TrialConfig:
                                      # (8: all probes stay under half the default trial's training time)
     mask_frac: float = 0.25          # masked starts: this fraction of pixels replaced by uniform noise
     n_random_starts: int = 50
-    iter_steps: int = 1000           # T: the cap on x <- f(x) steps
+    iter_steps: int = 1000           # x <- f(x) steps every start gets; one still contracting then goes on ...
+    iter_max_steps: int = 20000      # ... while it can converge within this many (probes.iterate)
     iter_tol: float = 1e-5           # a start stops when RMS(x_{t+1} - x_t) < iter_tol ...
     confirm_steps: int = 100         # ... and converged if its step has not grown after this many more
-    memory_tol: float = 5e-2         # x_i's memory x_i* (the limit from x_i) lies within this relative distance
-                                     # of x_i; an attracting point sits ~ r_i / (1 - rho) away, so > fixed_point_tol
+    memory_tol: float = 5e-2         # x_i's memory x_i* (the limit from x_i and from points beside it) lies
+                                     # within this relative distance of x_i
     match_tol: float = 1e-2          # a limit within this relative distance of x_j* retrieved x_j's memory
+    # Coherence (checked below): match_tol <= memory_tol, a memory is resolved more finely than where it
+    # may sit; iter_tol <= rho_margin * match_tol, a limit confirmed at step iter_tol of a map contracting
+    # at rate 1 - rho_margin lies within iter_tol / rho_margin (RMS) of its fixed point, within match_tol
+    # of it for an image of unit RMS. fixed_point_tol only counts fixed points (fixed_point_frac); the
+    # attractor is decided at the limit x_i*, never at x_i (probes.attractors)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -91,6 +97,15 @@ class TrialConfig:
             _positive(self, name)
         if not 0.0 <= self.rho_margin < 1.0:
             raise ConfigError(f"rho_margin must be in [0, 1), got {self.rho_margin}")
+        if self.iter_max_steps < self.iter_steps:
+            raise ConfigError(f"iter_max_steps must be >= iter_steps ({self.iter_steps}), got {self.iter_max_steps}")
+        if self.match_tol > self.memory_tol:
+            raise ConfigError(f"match_tol ({self.match_tol}) must be <= memory_tol ({self.memory_tol}): a memory "
+                              "must be resolved more finely than the distance it may sit from its example")
+        if self.iter_tol > self.rho_margin * self.match_tol * (1 + 1e-9):
+            raise ConfigError(f"iter_tol ({self.iter_tol}) must be <= rho_margin * match_tol "
+                              f"({self.rho_margin * self.match_tol:g}): a limit confirmed at that step of a map "
+                              "contracting at 1 - rho_margin could lie farther than match_tol from its fixed point")
         if self.train_noise < 0:
             raise ConfigError(f"train_noise must be >= 0, got {self.train_noise}")
         if not 0.0 <= self.mask_frac <= 1.0:

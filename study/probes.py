@@ -133,11 +133,26 @@ def spectra(f: Map, X: torch.Tensor, method: str = "auto") -> tuple[np.ndarray, 
 
 # --- iteration x <- f(x) --------------------------------------------------------------------------
 
+# where a start's iteration ended (``Limits.outcome``)
+CONVERGED, DIVERGED, CYCLE, CAPPED, UNCONFIRMED = 0, 1, 2, 3, 4
+OUTCOMES = ("converged", "diverged", "cycle", "capped", "unconfirmed")
+PERIOD_MAX = 8  # cycles of period 2 .. PERIOD_MAX are detected (period 1 is a fixed point)
+WINDOW = 20     # steps over which a still-moving start's contraction rate is measured
+
+
 @dataclass
 class Limits:
     x: torch.Tensor          # [m, ...] the last iterate of each start
-    converged: torch.Tensor  # [m] bool: the step test passed within the step cap, and the limit was confirmed
-    steps: torch.Tensor      # [m] int: steps taken to pass the step test (the confirmation steps not counted)
+    converged: torch.Tensor  # [m] bool: the step test passed, and the limit was confirmed
+    steps: torch.Tensor      # [m] int: steps taken until the outcome was known (confirmation not counted)
+    outcome: torch.Tensor | None = None  # [m] int: CONVERGED, DIVERGED, CYCLE, CAPPED or UNCONFIRMED
+    period: torch.Tensor | None = None   # [m] int: the cycle's period (0 where the outcome is no cycle)
+
+    def __post_init__(self) -> None:
+        if self.outcome is None:  # a hand-made Limits: converged or capped
+            self.outcome = torch.where(self.converged, CONVERGED, CAPPED)
+        if self.period is None:
+            self.period = torch.zeros_like(self.steps)
 
 
 def _rms_step(f: Map, x: torch.Tensor) -> torch.Tensor:
@@ -145,46 +160,106 @@ def _rms_step(f: Map, x: torch.Tensor) -> torch.Tensor:
     return (f(x) - x).flatten(1).norm(dim=1) / x[0].numel() ** 0.5
 
 
+def move_dtype(x: torch.Tensor) -> torch.dtype:
+    return x.dtype if x.is_floating_point() else torch.float32
+
+
+def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).flatten(1).norm(dim=1) / a[0].numel() ** 0.5
+
+
 @torch.inference_mode()
 def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_steps: int = 0,
-            share: float = 1e-3) -> Limits:
-    """Iterate x_{t+1} = f(x_t) from every start at once; a start stops (early exit) once
-    RMS(x_{t+1} - x_t) = ||x_{t+1} - x_t|| / sqrt(d) < tol, or when it becomes non-finite.
-    Only the still-moving starts are carried from step to step.   starts: [m, ...].
+            share: float = 1e-3, max_total: int | None = None, period_max: int = PERIOD_MAX) -> Limits:
+    """Iterate x_{t+1} = f(x_t) from every start at once until its outcome is known; only the starts
+    still moving are carried from step to step.   starts: [m, ...].
+
+    Outcomes, with RMS(v) = ||v|| / sqrt(d):
+    - *converged*: RMS(x_{t+1} - x_t) < tol, then confirmed (below);
+    - *diverged*: the iterate became non-finite;
+    - *cycle* of period p (2 <= p <= ``period_max``): RMS(x_{t+1} - x_{t+1-p}) < tol at p steps in a
+      row, a whole period repeated;
+    - *capped*: still moving. Every start gets ``max_steps`` steps. After that a start goes on only
+      while it contracts fast enough to finish within ``max_total`` steps: at ``max_steps`` and every
+      WINDOW steps after, with s_t its RMS step and q = (s_t / s_{t-w})^(1/w) its rate over the last
+      w <= WINDOW steps, it is too slow when q >= 1 or t + log(tol / s_t) / log(q) > max_total, and
+      stops when it was too slow at two decisions in a row (a start that crosses into a faster region
+      takes one larger step). So a slow genuine contraction (q = 0.998) is followed to its limit, and
+      a start that wanders or repels stops WINDOW steps after ``max_steps``.
 
     A stop is not yet a limit: near a slowly repelling fixed point (rho slightly above 1) the steps
     are tiny for a while before the iterate leaves. So a stop point y is *converged* only once
     confirmed: after ``confirm_steps`` further steps its step s_K = RMS(f(y_K) - y_K) is still below
-    tol and has not grown, s_K <= max(s_0, tol / 100). Near an attracting point s_K ~ rho^K s_0
-    shrinks; near a repelling one it grows like rho^K (tol / 100 leaves room for float rounding at a
-    point fixed to machine precision). Stop points within relative distance ``share`` of one another
-    sit at the same fixed point and share one confirmation run of their least settled member
-    (``_clusters``), so confirming costs one small batch, not one per start. The limit reported is
-    the stop point."""
+    tol and has not grown, s_K <= max(s_0, tol / 100); else its outcome is *unconfirmed*. Near an
+    attracting point s_K ~ rho^K s_0 shrinks; near a repelling one it grows like rho^K (tol / 100
+    leaves room for float rounding at a point fixed to machine precision). Stop points within
+    relative distance ``share`` of one another sit at the same fixed point and share one
+    confirmation run of their least settled member (``_clusters``), so confirming costs one small
+    batch, not one per start. The limit reported is the stop point (for a cycle, its last iterate)."""
+    max_total = max(max_steps, max_total or max_steps)
     x = starts.clone()
-    m, d = x.shape[0], x[0].numel()
-    passed = torch.zeros(m, dtype=torch.bool, device=x.device)
-    steps = torch.full((m,), max_steps, dtype=torch.long, device=x.device)
+    m = x.shape[0]
+    outcome = torch.full((m,), CAPPED, dtype=torch.long, device=x.device)
+    steps = torch.full((m,), max_total, dtype=torch.long, device=x.device)
+    period = torch.zeros(m, dtype=torch.long, device=x.device)
     idx, cur = torch.arange(m, device=x.device), x
-    for t in range(1, max_steps + 1):
+    lags = max(period_max - 1, 0)
+    past = x.new_zeros((lags, *x.shape))  # past[j]: x_{t-1-j} of each moving start (newest first)
+    runs = torch.zeros((m, lags), dtype=torch.long, device=x.device)  # steps in a row with period j + 2
+    periods = torch.arange(2, lags + 2, device=x.device)
+    strikes = torch.zeros(m, dtype=torch.long, device=x.device)  # decisions in a row that found a start too slow
+    move0, t0 = torch.zeros(m, dtype=move_dtype(x), device=x.device), 0  # the step at step t0, <= WINDOW ago
+    for t in range(1, max_total + 1):
         nxt = f(cur)
-        move = (nxt - cur).flatten(1).norm(dim=1) / d ** 0.5
+        move = _rms(nxt, cur)
         finite = torch.isfinite(move)
         done = (move < tol) & finite
-        stop = done | ~finite
+        have = min(t - 1, lags)  # lags with an iterate behind them
+        cycle = torch.zeros_like(done)
+        per = torch.zeros_like(idx)
+        if have:
+            close = _rms(nxt.unsqueeze(0).expand(have, *nxt.shape).flatten(0, 1),
+                         past[:have].flatten(0, 1)).view(have, -1).T < tol
+            runs[:, :have] = torch.where(close, runs[:, :have] + 1, 0)
+            hit = (runs[:, :have] >= periods[:have]) & (~done & finite)[:, None]
+            cycle = hit.any(dim=1)
+            per = torch.where(cycle, periods[hit.int().argmax(dim=1)], 0)  # the smallest period that repeats
+        give_up = torch.zeros_like(done)
+        decide = t >= max_steps and ((t - max_steps) % WINDOW == 0 or t == max_total)
+        if decide:  # at max_steps, then every WINDOW steps: is each start still contracting fast enough?
+            if t < max_total and t > t0:
+                q = (move / move0).clamp_min(1e-300) ** (1.0 / (t - t0))
+                need = torch.log(tol / move) / torch.log(q)
+                slow = ~(q < 1) | ~torch.isfinite(need) | (t + need > max_total)
+                strikes = torch.where(slow, strikes + 1, 0)
+                give_up = strikes >= 2  # two windows in a row: one larger step is no verdict
+            else:
+                give_up = torch.ones_like(done)
+            give_up &= finite & ~done & ~cycle
+        stop = done | ~finite | cycle | give_up
         if stop.any():
             x[idx[stop]] = nxt[stop]
-            passed[idx[done]] = True
             steps[idx[stop]] = t
-            idx, nxt = idx[~stop], nxt[~stop]
+            outcome[idx[done]] = CONVERGED
+            outcome[idx[~finite]] = DIVERGED
+            outcome[idx[cycle]] = CYCLE
+            period[idx[cycle]] = per[cycle]
+            keep = ~stop
+            idx, nxt, cur, move, runs, strikes = idx[keep], nxt[keep], cur[keep], move[keep], runs[keep], strikes[keep]
+            past, move0 = past[:, keep], move0[keep]
             if idx.numel() == 0:
                 break
+        if lags:
+            past = torch.cat([cur.unsqueeze(0), past[:-1]])
+        if t == 1 or decide or (t < max_steps and t % WINDOW == 0):  # the rate: over the last WINDOW steps or fewer
+            move0, t0 = move, t
         cur = nxt
     if idx.numel():
-        x[idx] = cur  # the starts that hit the step cap keep their last iterate
-    converged = passed.clone()
-    if confirm_steps and passed.any():
-        held = passed.nonzero()[:, 0]
+        x[idx] = cur  # the starts still moving at max_total keep their last iterate
+    if confirm_steps and (outcome == CYCLE).any():
+        _confirm_cycles(f, x, outcome, period, confirm_steps, tol)
+    if confirm_steps and (outcome == CONVERGED).any():
+        held = (outcome == CONVERGED).nonzero()[:, 0]
         s0_all = _rms_step(f, x[held])
         rep = _clusters(x[held], share, s0_all)
         heads = torch.unique(rep)
@@ -194,8 +269,29 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
         sk = _rms_step(f, y)
         ok = torch.zeros(len(held), dtype=torch.bool, device=x.device)
         ok[heads] = torch.isfinite(sk) & (sk < tol) & (sk <= torch.clamp(s0, min=tol / 100))
-        converged[held] = ok[rep]
-    return Limits(x, converged, steps)
+        outcome[held[~ok[rep]]] = UNCONFIRMED
+    return Limits(x, outcome == CONVERGED, steps, outcome, period)
+
+
+def _confirm_cycles(f: Map, x: torch.Tensor, outcome: torch.Tensor, period: torch.Tensor, confirm_steps: int,
+                    tol: float) -> None:
+    """A detected cycle y is iterated ``confirm_steps`` more steps to y_K: still periodic and not fixed,
+    RMS(f^p(y_K) - y_K) < tol <= RMS(f(y_K) - y_K), it is a cycle; settled to a fixed point (an
+    oscillating contraction, eigenvalue near -1, can repeat a period within tol for a while), it
+    becomes a convergence to confirm; else its outcome is capped (unknown). In place."""
+    rows = (outcome == CYCLE).nonzero()[:, 0]
+    y = x[rows]
+    for _ in range(confirm_steps):
+        y = f(y)
+    first = f(y)
+    fixed = _rms(first, y) < tol
+    z, periodic = first, torch.zeros_like(fixed)
+    for j in range(2, int(period[rows].max()) + 1):
+        z = f(z)
+        periodic |= (period[rows] == j) & (_rms(z, y) < tol)
+    x[rows] = y
+    outcome[rows] = torch.where(fixed, CONVERGED, torch.where(periodic, CYCLE, CAPPED))
+    period[rows] = torch.where(periodic & ~fixed, period[rows], 0)
 
 
 def _clusters(y: torch.Tensor, share: float, step: torch.Tensor) -> torch.Tensor:
@@ -212,6 +308,10 @@ def _clusters(y: torch.Tensor, share: float, step: torch.Tensor) -> torch.Tensor
     return rep.to(y.device)
 
 
+MEMORY_CHECKS = 2      # perturbed copies of x_i iterated beside it (``memory_starts``)
+MEMORY_NUDGE = 1e-3    # their distance from x_i, relative to ||x_i||
+
+
 @dataclass
 class Memories:
     """What the map stores for each training example: x_i* = the confirmed limit of iterating from x_i.
@@ -219,36 +319,58 @@ class Memories:
     An attracting fixed point sits about r_i / (1 - rho) from x_i, not at x_i (r_i the residual),
     so the memory is where iteration from x_i itself settles. x_i has a memory (``found``) when that
     iteration converges (``iterate``'s confirmed limit), the limit is nearer x_i than any other
-    training example, and offset_i = ||x_i* - x_i|| / ||x_i|| <= memory_tol."""
+    training example, offset_i = ||x_i* - x_i|| / ||x_i|| <= memory_tol, and the iterations from
+    small perturbations of x_i (``memory_starts``) converge to it too (within match_tol): an exactly
+    fixed x_i that repels keeps its own iterate still, but not its neighbours'."""
     x: torch.Tensor       # [n, ...] x_i* (the last iterate where not found)
     offset: np.ndarray    # [n] ||x_i* - x_i|| / ||x_i||
     found: np.ndarray     # [n] bool
 
 
-def memories(lim: Limits, X: torch.Tensor, memory_tol: float) -> Memories:
-    """The memories, from ``lim`` = ``iterate`` run from the training examples themselves (possibly as
-    the first rows of a larger batch of starts); see ``Memories``.   X: [n, ...]."""
-    L, T = lim.x[:len(X)].flatten(1).double(), X.flatten(1).double()
+def memory_starts(X: torch.Tensor, gen: torch.Generator, k: int = MEMORY_CHECKS,
+                  nudge: float = MEMORY_NUDGE) -> torch.Tensor:
+    """k copies of each x_i, each moved by ``nudge`` ||x_i|| in a random direction: [n * k, ...],
+    example-major (rows i*k .. i*k + k - 1 belong to x_i)."""
+    z = torch.randn((len(X) * k, *X.shape[1:]), generator=gen, dtype=X.dtype).to(X.device)
+    z = z / z.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, *[1] * (X.dim() - 1))
+    scale = nudge * X.flatten(1).norm(dim=1).repeat_interleave(k).view(-1, *[1] * (X.dim() - 1))
+    return X.repeat_interleave(k, dim=0) + scale * z
+
+
+def memories(lim: Limits, X: torch.Tensor, memory_tol: float, match_tol: float | None = None,
+             k: int = 0) -> Memories:
+    """The memories, from ``lim`` = ``iterate`` run from the training examples themselves, then (with
+    ``k``) from their ``memory_starts`` (k per example), possibly as the first rows of a larger batch
+    of starts; see ``Memories``.   X: [n, ...]."""
+    n = len(X)
+    L, T = lim.x[:n].flatten(1).double(), X.flatten(1).double()
     dist = torch.cdist(torch.nan_to_num(L, nan=1e30), T)
     offset = (dist.diagonal() / T.norm(dim=1).clamp_min(1e-12)).cpu().numpy()
-    own = (dist.argmin(dim=1) == torch.arange(len(X), device=dist.device)).cpu().numpy()
-    found = lim.converged[:len(X)].cpu().numpy() & own & (offset <= memory_tol)
-    return Memories(lim.x[:len(X)], offset, found)
+    own = (dist.argmin(dim=1) == torch.arange(n, device=dist.device)).cpu().numpy()
+    found = lim.converged[:n].cpu().numpy() & own & (offset <= memory_tol)
+    if k:
+        near = torch.nan_to_num(lim.x[n:n + n * k].flatten(1).double(), nan=1e30).view(n, k, -1)
+        rel = (near - L[:, None]).norm(dim=2) / L.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        held = lim.converged[n:n + n * k].view(n, k) & (rel <= match_tol)
+        found &= held.all(dim=1).cpu().numpy()
+    return Memories(lim.x[:n], offset, found)
 
 
-NONE, SPURIOUS, TRAIN = 0, 1, 2  # where a start ended: nowhere, a fixed point that is no memory, a memory
+NONE, SPURIOUS, TRAIN = 0, 1, 2  # where a start ended: nowhere, a fixed point or cycle that is no memory, a memory
 
 
 @torch.no_grad()
 def classify(limits: Limits, mem: Memories, match_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
     """For each limit x, the nearest memory j* = argmin_{j found} ||x - x_j*|| and its class:
-    TRAIN if converged and ||x - x_j*|| / ||x_j*|| <= match_tol (the start retrieved x_j's memory),
-    SPURIOUS if converged otherwise (a stable point that is no memory), NONE if not converged.
-    Where no example has a memory, every converged limit is SPURIOUS and j* = -1.
-    -> (nearest [m] long, kind [m] long)."""
+    TRAIN if converged and ||x - x_j*|| / ||x_j*|| <= match_tol (the start retrieved x_j's memory);
+    SPURIOUS if converged otherwise (a stable point that is no memory), or if it ended on a cycle
+    farther than match_tol from every memory; NONE otherwise (diverged, capped, unconfirmed, or a cycle
+    around a memory, which is no return to it). Where no example has a memory, every converged limit
+    and every cycle is SPURIOUS and j* = -1.   -> (nearest [m] long, kind [m] long)."""
     L = torch.nan_to_num(limits.x.flatten(1), nan=1e30).double()
+    cycle = limits.outcome == CYCLE
     kind = torch.full((len(L),), NONE, dtype=torch.long, device=L.device)
-    kind[limits.converged] = SPURIOUS
+    kind[limits.converged | cycle] = SPURIOUS
     nearest = torch.full((len(L),), -1, dtype=torch.long, device=L.device)
     ids = torch.as_tensor(np.flatnonzero(mem.found), device=L.device)
     if ids.numel():
@@ -256,8 +378,9 @@ def classify(limits: Limits, mem: Memories, match_tol: float) -> tuple[torch.Ten
         dist = torch.cdist(L, M)
         k = dist.argmin(dim=1)
         nearest = ids[k]
-        rel = dist.gather(1, k[:, None])[:, 0] / M.norm(dim=1)[k].clamp_min(1e-12)
-        kind[limits.converged & (rel <= match_tol)] = TRAIN
+        near = dist.gather(1, k[:, None])[:, 0] / M.norm(dim=1)[k].clamp_min(1e-12) <= match_tol
+        kind[limits.converged & near] = TRAIN
+        kind[cycle & near] = NONE
     return nearest, kind
 
 
@@ -284,13 +407,36 @@ def masked_starts(X: torch.Tensor, frac: float, per_example: int, low: float, hi
     return torch.where(mask, noise, base), origin
 
 
-def attractors(residual: np.ndarray, rho: np.ndarray, fixed_point_tol: float, rho_margin: float) -> np.ndarray:
-    """Which training examples are attractors of f: fixed points that the map contracts toward,
-    attractor_i = (r_i < fixed_point_tol) and (rho(J_f(x_i)) < 1 - rho_margin), with r_i the fixed-point
-    residual |f(x_i) - x_i| / |x_i|. A NaN rho (the eigen-solve failed) is no evidence of one.
-    residual, rho: [n] -> [n] bool."""
+KINK_NUDGE = 1e-6   # the spectra are evaluated again this far (relative to ||x||) from a memory ...
+KINK_BAND = 0.1     # ... where its rho lies within this of the attractor threshold 1 - rho_margin
+
+
+def attractors(found: np.ndarray, rho: np.ndarray, rho_margin: float) -> np.ndarray:
+    """attractor_i = x_i has a memory x_i* (``Memories.found``: iteration from x_i and from points
+    beside it converges to one point within memory_tol of x_i) and rho(J_f(x_i*)) < 1 - rho_margin at
+    that limit point. ``rho``: [n] at the memories (NaN where none)."""
     with np.errstate(invalid="ignore"):
-        return (np.asarray(residual) < fixed_point_tol) & (np.asarray(rho) < 1 - rho_margin)
+        return np.asarray(found, bool) & (np.asarray(rho) < 1 - rho_margin)
+
+
+def kink_spread(f: Map, Y: torch.Tensor, rho: np.ndarray, rho_margin: float, gen: torch.Generator,
+                k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """How far rho moves within KINK_NUDGE of each point y of ``Y`` (a ReLU-like net's Jacobian jumps
+    where a unit sits at its kink): rho is evaluated again at k points KINK_NUDGE ||y|| away, for the
+    points whose ``rho`` lies within KINK_BAND of 1 - rho_margin (elsewhere a decision cannot flip,
+    and the spread is NaN: not measured). -> (spread = max - min of the k + 1 values, unsure = the
+    attractor decision rho < 1 - rho_margin differs among them)."""
+    spread = np.full(len(Y), np.nan)
+    unsure = np.zeros(len(Y), bool)
+    rows = np.flatnonzero(np.abs(np.asarray(rho) - (1 - rho_margin)) < KINK_BAND)
+    if rows.size:
+        near = memory_starts(Y[rows], gen, k, KINK_NUDGE)
+        again, _ = spectra(f, near)
+        vals = np.concatenate([np.asarray(rho)[rows, None], again.reshape(len(rows), k)], axis=1)
+        spread[rows] = vals.max(axis=1) - vals.min(axis=1)
+        below = vals < 1 - rho_margin
+        unsure[rows] = below.any(axis=1) & ~below.all(axis=1)
+    return spread, unsure
 
 
 def basin_radius(same: np.ndarray, origin: np.ndarray, sigma: np.ndarray, n: int) -> np.ndarray:

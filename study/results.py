@@ -31,9 +31,10 @@ from .config import ConfigError, TrialConfig, field_type
 if TYPE_CHECKING:  # torch only where models are saved or loaded: analysis reads results without it
     import torch
 
-SCHEMA_VERSION = "5"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
+SCHEMA_VERSION = "6"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
                       # (memory_*, bottleneck_side, confirmed limits, monotone basin radius); 5: list-valued
-                      # config fields stored as strings
+                      # config fields stored as strings; 6: attractors by their dynamics (decided at the
+                      # memory x_i*), cycles, capped starts, kink spread
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -74,11 +75,12 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "span_seconds": (pa.float64(), "wall time of the span probes"),
     "bottleneck_side": (pa.int64(), "side of the smallest feature map (conv_down: after down_stages halvings; fc: "
                                     "the width)"),
-    "memory_frac": (pa.float64(), "fraction of training examples with a memory x_i*: iterating from x_i converges "
-                                  "(confirmed) within memory_tol of x_i"),
+    "memory_frac": (pa.float64(), "fraction of training examples with a memory x_i*: iterating from x_i, and from "
+                                  "points beside it, converges (confirmed) to one point within memory_tol of x_i"),
     "memory_offset_median": (pa.float64(), "median over examples with a memory of |x_i* - x_i| / |x_i|"),
     "fixed_point_frac": (pa.float64(), "fraction of training examples with r_i < fixed_point_tol"),
-    "attractor_frac": (pa.float64(), "fraction with r_i < fixed_point_tol and rho(J_f(x_i)) < 1 - rho_margin"),
+    "attractor_frac": (pa.float64(), "fraction with a memory x_i* and rho(J_f(x_i*)) < 1 - rho_margin at it"),
+    "attractor_unsure_frac": (pa.float64(), "fraction whose attractor decision flips within 1e-6 of x_i* (a kink)"),
     "fixed_point_residual_max": (pa.float64(), "max_i |f(x_i)-x_i|/|x_i|"),
     "spectral_radius_median": (pa.float64(), "median_i rho(J_f(x_i))"),
     "spectral_radius_max": (pa.float64(), "max_i rho(J_f(x_i))"),
@@ -92,8 +94,13 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "heldout_to_train_frac": (pa.float64(), "held-out starts whose limit is a memory"),
     "random_to_train_frac": (pa.float64(), "uniform random starts whose limit is a memory"),
     "spurious_frac": (pa.float64(), "held-out + random starts whose confirmed limit is no memory"),
-    "unconverged_frac": (pa.float64(), "held-out + random starts with no confirmed limit within iter_steps"),
-    "iter_steps_median": (pa.float64(), "median steps to convergence over all starts"),
+    "unconverged_frac": (pa.float64(), "held-out + random starts with no confirmed limit (diverged, capped, "
+                                       "unconfirmed, or cycling around a memory)"),
+    "cycle_frac": (pa.float64(), "probe starts (all but the memories' own) that ended on a cycle of period 2-8"),
+    "capped_frac": (pa.float64(), "probe starts still moving when iteration stopped (iter_steps, then "
+                                  "iter_max_steps for contracting starts): the budget decided them"),
+    "iter_steps_median": (pa.float64(), "median steps until each start's outcome was known"),
+    "iter_steps_max": (pa.int64(), "the most steps any start took"),
     "span_residual_mean": (pa.float64(), "mean over held-out h of |(I-P_X) f(h)| / |f(h)|"),
     "span_input_sensitivity_mean": (pa.float64(), "mean over held-out h of |f(h) - f(P_X h)| / |f(h)|"),
     "span_dim": (pa.int64(), "rank of the training set (linear nets only)"),
@@ -107,8 +114,11 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
 CONFIG_DEFAULTS = flat(TrialConfig().to_row())
 # metrics added after schema 1: parts written before them read as null (not measured then)
 ADDED_COLUMNS = ("span_dim", "operator_near_one", "operator_near_one_in_span", "operator_rest_radius",
-                 "bottleneck_side", "memory_frac", "memory_offset_median")
-ADDED_EXAMPLE_COLUMNS = ("memory_found", "memory_offset")  # schema 4
+                 "bottleneck_side", "memory_frac", "memory_offset_median",
+                 "attractor_unsure_frac", "cycle_frac", "capped_frac", "iter_steps_max")  # the last four: schema 6
+ADDED_EXAMPLE_COLUMNS = ("memory_found", "memory_offset",  # schema 4
+                         "memory_spectral_radius", "memory_rho_spread", "attractor_unsure",  # schema 6
+                         "cycle_frac", "capped_frac")  # schema 6, retrieval
 
 TRIAL_SCHEMA = pa.schema(_config_fields() + [pa.field(k, t) for k, (t, _) in TRIAL_METRICS.items()])
 
@@ -116,13 +126,14 @@ EXAMPLE_SCHEMA = pa.schema([
     ("trial_id", pa.string()), ("example", pa.int64()), ("fixed_point_residual", pa.float64()),
     ("spectral_radius", pa.float64()), ("top_singular_value", pa.float64()),
     ("basin_radius", pa.float64()), ("attractor", pa.bool_()), ("memory_found", pa.bool_()),
-    ("memory_offset", pa.float64()),
+    ("memory_offset", pa.float64()), ("memory_spectral_radius", pa.float64()), ("memory_rho_spread", pa.float64()),
+    ("attractor_unsure", pa.bool_()),
 ])
 
 RETRIEVAL_SCHEMA = pa.schema([
     ("trial_id", pa.string()), ("start", pa.string()), ("sigma", pa.float64()), ("n_starts", pa.int64()),
     ("same_frac", pa.float64()), ("any_frac", pa.float64()), ("spurious_frac", pa.float64()),
-    ("none_frac", pa.float64()),
+    ("none_frac", pa.float64()), ("cycle_frac", pa.float64()), ("capped_frac", pa.float64()),
 ])
 
 CURVE_SCHEMA = pa.schema([("trial_id", pa.string()), ("step", pa.int64()), ("loss", pa.float64())])

@@ -207,13 +207,25 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     noisy, n_origin, n_sigma = probes.noisy_starts(x, cfg.noise_levels, cfg.starts_per_example, gen)
     masked, m_origin = probes.masked_starts(x, cfg.mask_frac, cfg.starts_per_example, low, high, gen)
     random = low + (high - low) * torch.rand((cfg.n_random_starts, *x.shape[1:]), generator=gen, dtype=x.dtype)
-    # the training examples themselves go first: where they settle are the memories x_i*
-    groups = {"memory": x.cpu(), "noisy": noisy, "masked": masked, "heldout": heldout.cpu(), "random": random}
-    starts = torch.cat(list(groups.values())).to(x.device)
-    limits = probes.iterate(f, starts, cfg.iter_steps, cfg.iter_tol, cfg.confirm_steps)  # all starts in one batch
-    mem = probes.memories(limits, x, cfg.memory_tol)
-    nearest, kind = (t.cpu().numpy() for t in probes.classify(limits, mem, cfg.match_tol))
+    groups = {"noisy": noisy, "masked": masked, "heldout": heldout.cpu(), "random": random}
+    mem, limits, nearest, kind = recall(f, x, torch.cat(list(groups.values())), cfg, gen)
+    nearest, kind, outcome = nearest.cpu().numpy(), kind.cpu().numpy(), limits.outcome.cpu().numpy()
     timings["iteration"] = time.perf_counter() - t0
+
+    # the attractor is decided at the memory x_i*, where the dynamics go, and its rho checked for kinks
+    t0 = time.perf_counter()
+    rho_mem = np.full(n, np.nan)
+    if mem.found.any():
+        # the stop point lies up to iter_tol / (1 - rho) from the fixed point, on a ReLU-like net possibly
+        # across a kink from it: settle it further (to 1/100 of the step, within iter_steps) before reading
+        # rho there
+        keep = torch.as_tensor(mem.found, device=mem.x.device)
+        mem.x = mem.x.clone()  # iterate's limits are inference tensors: not to be written to, nor differentiated
+        mem.x[keep] = probes.iterate(f, mem.x[keep], cfg.iter_steps, cfg.iter_tol / 100).x.clone()
+        rho_mem[mem.found], _ = probes.spectra(f, mem.x[keep])
+    spread, unsure = probes.kink_spread(f, mem.x, rho_mem, cfg.rho_margin, gen)
+    attractor = probes.attractors(mem.found, rho_mem, cfg.rho_margin)
+    timings["spectra"] += time.perf_counter() - t0
 
     bounds = np.cumsum([0] + [len(g) for g in groups.values()])
     part = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(groups)}
@@ -221,7 +233,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     sigma = n_sigma.numpy()
     # a start returns when its confirmed limit is its own example's memory
     same = {name: (kind[part[name]] == probes.TRAIN) & (nearest[part[name]] == origins[name]) for name in origins}
-    retrieval = _retrieval_rows(cfg, kind, part, same, sigma)
+    retrieval = _retrieval_rows(cfg, kind, outcome, part, same, sigma)
 
     metrics: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -236,12 +248,12 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     outside = kind[np.r_[part["heldout"], part["random"]]]
     basin = probes.basin_radius(same["noisy"].astype(float), origins["noisy"], sigma, n)
     fixed = resid < cfg.fixed_point_tol
-    attractor = probes.attractors(resid, rho, cfg.fixed_point_tol, cfg.rho_margin)
     metrics.update({
         "memory_frac": float(mem.found.mean()),
         "memory_offset_median": _nanstat(np.nanmedian, np.where(mem.found, mem.offset, np.nan)),
         "fixed_point_frac": float(fixed.mean()),
         "attractor_frac": float(attractor.mean()),
+        "attractor_unsure_frac": float(unsure.mean()),
         "fixed_point_residual_max": float(resid.max()),
         "spectral_radius_median": _nanstat(np.nanmedian, rho),
         "spectral_radius_max": _nanstat(np.nanmax, rho),
@@ -255,7 +267,10 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
         "random_to_train_frac": _frac(kind[part["random"]] == probes.TRAIN),
         "spurious_frac": _frac(outside == probes.SPURIOUS),
         "unconverged_frac": _frac(outside == probes.NONE),
+        "cycle_frac": _frac(outcome == probes.CYCLE),
+        "capped_frac": _frac(outcome == probes.CAPPED),
         "iter_steps_median": float(limits.steps.float().median().item()),
+        "iter_steps_max": int(limits.steps.max().item()),
         "span_residual_mean": _nanstat(np.mean, span_res),
         "span_input_sensitivity_mean": _nanstat(np.mean, span_f),
         "spectra_seconds": timings["spectra"], "iteration_seconds": timings["iteration"],
@@ -264,16 +279,34 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     examples = [{"trial_id": cfg.trial_id, "example": i, "fixed_point_residual": float(resid[i]),
                  "spectral_radius": float(rho[i]), "top_singular_value": float(s1[i]),
                  "basin_radius": float(basin[i]), "attractor": bool(attractor[i]),
-                 "memory_found": bool(mem.found[i]), "memory_offset": float(mem.offset[i])} for i in range(n)]
+                 "memory_found": bool(mem.found[i]), "memory_offset": float(mem.offset[i]),
+                 "memory_spectral_radius": float(rho_mem[i]), "memory_rho_spread": float(spread[i]),
+                 "attractor_unsure": bool(unsure[i])} for i in range(n)]
     return Probed(metrics, examples, retrieval, timings)
 
 
-def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, part: dict[str, slice], same: dict[str, np.ndarray],
-                    sigma: np.ndarray) -> list[dict[str, Any]]:
+def recall(f, x: torch.Tensor, starts: torch.Tensor, cfg: TrialConfig, gen: torch.Generator
+           ) -> tuple[probes.Memories, probes.Limits, torch.Tensor, torch.Tensor]:
+    """x's memories, and where each of ``starts`` goes: the training examples, ``probes.MEMORY_CHECKS``
+    points beside each (``probes.memory_starts``, drawn from ``gen``) and ``starts`` iterate in one
+    batch with ``cfg``'s iteration settings; the first two give the memories (``probes.memories``).
+    -> (memories, the limits of ``starts``, their nearest memory, their kind: ``probes.classify``)."""
+    head = torch.cat([x.cpu(), probes.memory_starts(x.cpu(), gen)])
+    lim = probes.iterate(f, torch.cat([head, starts.cpu()]).to(x.device), cfg.iter_steps, cfg.iter_tol,
+                         cfg.confirm_steps, max_total=cfg.iter_max_steps)
+    mem = probes.memories(lim, x, cfg.memory_tol, cfg.match_tol, probes.MEMORY_CHECKS)
+    nearest, kind = probes.classify(lim, mem, cfg.match_tol)
+    k = len(head)
+    rest = probes.Limits(lim.x[k:], lim.converged[k:], lim.steps[k:], lim.outcome[k:], lim.period[k:])
+    return mem, rest, nearest[k:], kind[k:]
+
+
+def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, outcome: np.ndarray, part: dict[str, slice],
+                    same: dict[str, np.ndarray], sigma: np.ndarray) -> list[dict[str, Any]]:
     """One row per start kind (and per sigma for noisy starts): where those starts' limits went."""
     rows = []
     for name in ("noisy", "masked", "heldout", "random"):
-        k = kind[part[name]]
+        k, o = kind[part[name]], outcome[part[name]]
         levels = np.unique(sigma) if name == "noisy" else [None]
         for level in levels:
             at = sigma == level if name == "noisy" else np.ones(len(k), bool)
@@ -283,7 +316,8 @@ def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, part: dict[str, slice], 
                 "n_starts": int(at.sum()),
                 "same_frac": float(same[name][at].mean()) if name in same and at.any() else None,
                 "any_frac": _frac(k[at] == probes.TRAIN), "spurious_frac": _frac(k[at] == probes.SPURIOUS),
-                "none_frac": _frac(k[at] == probes.NONE)})
+                "none_frac": _frac(k[at] == probes.NONE), "cycle_frac": _frac(o[at] == probes.CYCLE),
+                "capped_frac": _frac(o[at] == probes.CAPPED)})
     return rows
 
 

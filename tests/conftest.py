@@ -40,9 +40,11 @@ def planted_results(tmp_path_factory):
                      "trial_id": tid, "status": "ok", "error": None, "attractor_frac": depth / 10 + seed / 100}
             examples = [{"trial_id": tid, "example": i, "fixed_point_residual": 1e-4 * i, "spectral_radius": 0.1 * i,
                          "top_singular_value": 0.2 * i, "basin_radius": 0.1, "attractor": i < depth,
-                         "memory_found": True, "memory_offset": 1e-3} for i in range(10)]
+                         "memory_found": True, "memory_offset": 1e-3, "memory_spectral_radius": 0.1 * i,
+                         "memory_rho_spread": None, "attractor_unsure": False} for i in range(10)]
             retrieval = [{"trial_id": tid, "start": start, "sigma": sigma, "n_starts": 8, "same_frac": 0.5,
-                          "any_frac": 0.75, "spurious_frac": 0.25, "none_frac": 0.0}
+                          "any_frac": 0.75, "spurious_frac": 0.25, "none_frac": 0.0, "cycle_frac": 0.0,
+                          "capped_frac": 0.0}
                          for start, sigma in [("noisy", 0.05), ("noisy", 0.1), ("masked", 0.25), ("random", None)]]
             curve = [{"trial_id": tid, "step": k, "loss": 1.0 / (k + 1)} for k in range(100)]
             results.write_trial(str(out), SimpleNamespace(trial=trial, examples=examples, retrieval=retrieval,

@@ -33,6 +33,11 @@ BAD = [
     (dict(arch="conv_down", depth=1), "arch='conv_down' needs depth >= 2"),
     (dict(dataset="mnist"), "set data_dir"),
     (dict(data_dir=None, dataset="cifar10"), "set data_dir"),
+    (dict(iter_steps=500, iter_max_steps=400), "iter_max_steps must be >= iter_steps (500)"),
+    # the tolerances must cohere: match_tol <= memory_tol, iter_tol <= rho_margin * match_tol
+    (dict(match_tol=0.1), "match_tol (0.1) must be <= memory_tol (0.05)"),
+    (dict(iter_tol=2e-5), "iter_tol (2e-05) must be <= rho_margin * match_tol (1e-05)"),
+    (dict(rho_margin=1e-4), "iter_tol (1e-05) must be <= rho_margin * match_tol (1e-06)"),
 ]
 
 

@@ -246,17 +246,18 @@ def test_a_start_that_oscillates_beside_its_example_is_no_return():
     assert nearest.tolist() == [0, 1] and (kind == probes.NONE).all()
 
 
-def test_oscillation_and_divergence_do_not_converge():
+def test_oscillation_is_a_cycle_and_divergence_is_no_limit():
     X = torch.eye(4)
     starts = torch.ones(2, 4)
     flip = probes.iterate(lambda x: -x, starts, max_steps=50, tol=1e-6)
     grow = probes.iterate(lambda x: 10 * x, starts, max_steps=500, tol=1e-6)
     mem = probes.Memories(X, np.zeros(4), np.ones(4, dtype=bool))
-    for lim in (flip, grow):
-        _, kind = probes.classify(lim, mem, match_tol=1e-2)
-        assert (kind == probes.NONE).all()
-    assert (flip.steps == 50).all()
-    assert (grow.steps < 500).all()  # stopped early once it overflowed to inf
+    assert (flip.outcome == probes.CYCLE).all() and (flip.period == 2).all() and (flip.steps < 10).all()
+    assert (grow.outcome == probes.DIVERGED).all() and (grow.steps < 500).all()  # stopped once it overflowed
+    # the 2-cycle between (1, 1, 1, 1) and its negative is far from every memory: spurious; divergence: none
+    assert (probes.classify(flip, mem, match_tol=1e-2)[1] == probes.SPURIOUS).all()
+    assert (probes.classify(grow, mem, match_tol=1e-2)[1] == probes.NONE).all()
+    assert not flip.converged.any() and not grow.converged.any()
 
 
 def test_noisy_and_masked_starts():
@@ -447,11 +448,38 @@ def test_operator_eigenvalues_come_sorted_by_modulus_and_near_one_is_strictly_wi
     assert s.near_one == 1 and s.rest_radius == 2.0  # |1.5 - 1| = 0.5 is not < tol
 
 
-def test_an_attractor_is_a_fixed_point_contracting_by_more_than_the_margin():
-    residual = np.array([0.0, 1e-3, 0.0, 0.0, 0.0, 2e-4])
-    rho = np.array([0.5, 0.5, 0.95, 0.98, np.nan, 0.1])
-    # tol 5e-4, margin 0.03: example 1 is no fixed point, 2 contracts by more than the margin, 3 by less,
-    # 4's spectrum failed (NaN is no evidence), 5 is a fixed point within the tolerance
-    assert probes.attractors(residual, rho, 5e-4, 0.03).tolist() == [True, False, True, False, False, True]
-    assert probes.attractors(residual, rho, 5e-4, 0.0).tolist() == [True, False, True, True, False, True]
-    assert probes.attractors(residual, rho, 1e-4, 0.03).tolist() == [True, False, True, False, False, False]
+def test_an_attractor_is_a_memory_contracting_by_more_than_the_margin_at_the_memory():
+    found = np.array([True, False, True, True, True, True])
+    rho = np.array([0.5, 0.5, 0.95, 0.98, np.nan, 0.1])  # at the memories x_i*
+    # margin 0.03: example 1 has no memory, 2 contracts by more than the margin, 3 by less, 4's spectrum
+    # failed (NaN is no evidence)
+    assert probes.attractors(found, rho, 0.03).tolist() == [True, False, True, False, False, True]
+    assert probes.attractors(found, rho, 0.0).tolist() == [True, False, True, True, False, True]
+
+
+def test_a_kink_that_flips_the_attractor_decision_is_flagged_with_its_spread():
+    x0 = torch.ones(1, 4, dtype=torch.float64)
+
+    def kinked(x):  # J = 1.0005 I exactly at x0, 0.9985 I at every other point: a kink at x0
+        moved = ((x - x0) ** 2).sum(dim=1, keepdim=True) > 0
+        return x0 + torch.where(moved, 0.9985, 1.0005) * (x - x0)
+
+    gen = torch.Generator().manual_seed(0)
+    spread, unsure = probes.kink_spread(kinked, x0, np.array([1.0005]), 1e-3, gen)
+    assert spread[0] == pytest.approx(0.002, rel=1e-5) and unsure.tolist() == [True]
+    # a smooth map: the spread is measured near the threshold (and is 0), not far from it (NaN)
+    for c, measured in ((0.995, True), (0.5, False)):
+        spread, unsure = probes.kink_spread(lambda x, c=c: x0 + c * (x - x0), x0, np.array([c]), 1e-3, gen)
+        assert (spread[0] == pytest.approx(0.0, abs=1e-7)) if measured else np.isnan(spread[0])
+        assert unsure.tolist() == [False]
+
+
+def test_a_start_still_moving_beside_a_memory_is_no_return():
+    # x_0's memory is x_0; one start was capped 0.1% from it, one is an unconfirmed stop there, one converged
+    X = 3 * torch.eye(4, dtype=torch.float64)[:2]
+    mem = probes.Memories(X, np.zeros(2), np.ones(2, dtype=bool))
+    L = X[[0, 0, 0]] + torch.tensor([0.003, 0, 0, 0], dtype=torch.float64)
+    outcome = torch.tensor([probes.CAPPED, probes.UNCONFIRMED, probes.CONVERGED])
+    lim = probes.Limits(L, outcome == probes.CONVERGED, torch.ones(3, dtype=torch.long), outcome)
+    nearest, kind = probes.classify(lim, mem, match_tol=1e-2)
+    assert kind.tolist() == [probes.NONE, probes.NONE, probes.TRAIN] and nearest.tolist() == [0, 0, 0]

@@ -90,8 +90,9 @@ def test_an_attracting_point_offset_from_each_example_is_a_memory_that_starts_re
     P = X + 0.04 * 10 * shift / shift.norm(dim=1, keepdim=True)  # 4% from x_i: within memory_tol (5%)
     row, _ = run(Map(P, 0.5))
     assert row["memory_frac"] == 1.0 and row["memory_offset_median"] == pytest.approx(0.04, rel=1e-3)
-    assert row["fixed_point_frac"] == row["attractor_frac"] == 0.0  # x_i moves by 2% > fixed_point_tol
-    assert row["retrieval_same_frac"] == 1.0  # yet every noisy start returns to its own example's memory
+    assert row["fixed_point_frac"] == 0.0  # x_i moves by 2% > fixed_point_tol ...
+    assert row["attractor_frac"] == 1.0  # ... but iteration goes to a point 4% away that attracts (rho 0.5)
+    assert row["retrieval_same_frac"] == 1.0  # and every noisy start returns to its own example's memory
 
 
 @pytest.mark.parametrize("c", [1.014, 1 - 0.5e-3])
@@ -101,11 +102,85 @@ def test_a_repelling_or_barely_contracting_fixed_point_is_no_attractor(c):
     assert row["attractor_frac"] == 0.0  # rho >= 1 - rho_margin (1e-3): not an attractor
     if c > 1:  # starts creep away and never converge: no return, though the nearest example is their own
         assert row["retrieval_same_frac"] == 0.0 and rr["noisy"]["none_frac"] == 1.0
+        # x_i itself never moves, but the points beside it leave: an unstable fixed point is no memory
+        assert row["memory_frac"] == 0.0
 
 
 def test_a_contraction_just_inside_the_margin_is_an_attractor():
     row, _ = run(Map(X, 1 - 2e-3))
     assert row["attractor_frac"] == 1.0
+
+
+def test_a_slow_contraction_is_followed_past_iter_steps_to_its_limit():
+    # c = 0.998: a start 0.1 per pixel away needs ~1,500 steps to move by less than iter_tol; the trial
+    # gives every start 300, then follows those still contracting up to iter_max_steps
+    row, rr = run(Map(X, 0.998), iter_steps=300)
+    assert row["attractor_frac"] == row["memory_frac"] == 1.0
+    assert row["retrieval_same_frac"] == 1.0 and rr["noisy"]["capped_frac"] == 0.0 and row["capped_frac"] == 0.0
+    assert 300 < row["iter_steps_max"] <= 20000
+    # with no room beyond 300 steps the budget decides: every noisy start is capped, and the row says so
+    row, rr = run(Map(X, 0.998), iter_steps=300, iter_max_steps=300)
+    assert row["retrieval_same_frac"] == 0.0 and rr["noisy"]["capped_frac"] == 1.0 and row["capped_frac"] > 0.5
+
+
+def test_an_attracting_point_far_beyond_memory_tol_is_no_attractor_of_its_example():
+    # f moves x_i by r_i = 0.9% of |x_i| (a fixed point by fixed_point_tol, 1%) and contracts at 0.995 (rho
+    # below 1 - rho_margin), but toward a point 0.009 / 0.005 = 180% of |x_i| away, off the examples' span
+    off = 18.0 * torch.eye(D, dtype=torch.float64)[N:2 * N]
+    row, _ = run(Map(X + off, 0.995))
+    assert row["fixed_point_frac"] == 1.0 and row["spectral_radius_median"] == pytest.approx(0.995)
+    assert row["memory_frac"] == row["attractor_frac"] == 0.0  # iteration from x_i ends 180% away
+
+
+class Cycle(nn.Module):
+    """x_0 attracts within ``r0`` (f = x_0 + (x - x_0) / 2); the rest of its cell falls onto a stable
+    2-cycle between a = x_0 + 2 e and b = x_0 - 2 e (e a unit vector off the examples' span): a point
+    nearer a goes to b + (x - a) / 2, one nearer b to a + (x - b) / 2. The other cells contract onto
+    their x_j."""
+
+    def __init__(self, r0: float = 0.05):
+        super().__init__()
+        e = torch.eye(D, dtype=torch.float64)[N]
+        self.a, self.b, self.r0 = X[0] + 2 * e, X[0] - 2 * e, r0
+
+    def forward(self, x):
+        j = ((x[:, None, :] - X[None]) ** 2).sum(-1).argmin(dim=1)
+        home = X[j] + 0.5 * (x - X[j])
+        nearer_a = ((x - self.a) ** 2).sum(-1, keepdim=True) < ((x - self.b) ** 2).sum(-1, keepdim=True)
+        swap = torch.where(nearer_a, self.b + 0.5 * (x - self.a), self.a + 0.5 * (x - self.b))
+        out = ((j == 0)[:, None]) & (((x - X[0]) ** 2).sum(-1, keepdim=True) >= self.r0 ** 2)
+        return torch.where(out, swap, home)
+
+
+def test_a_stable_two_cycle_beside_an_example_is_counted_as_a_cycle_and_as_spurious():
+    row, rr = run(Cycle())
+    assert row["memory_frac"] == row["attractor_frac"] == 1.0  # every x_i attracts the points just beside it
+    # x_0's noisy starts (0.05 and 0.1 per pixel: beyond r0) fall onto the cycle, the others return
+    noisy = rr["noisy"]
+    assert noisy["cycle_frac"] == noisy["spurious_frac"] == 1 / N and noisy["same_frac"] == 1 - 1 / N
+    assert noisy["none_frac"] == 0.0
+
+
+class Leaves(nn.Module):
+    """Within ``radius`` of x_j: f(x) = x_j + v + (x - x_j) / 2, a contraction (rho = 1/2) that moves x_j
+    by |v| = 0.9% of |x_j| toward a fixed point 2 v away, beyond ``radius``; outside, f expands away from
+    x_j, f(x) = x_j + 2 (x - x_j). At x_j everything looks attracting; iteration from it leaves."""
+
+    def __init__(self, radius: float = 0.1):
+        super().__init__()
+        self.v = 0.09 * torch.eye(D, dtype=torch.float64)[N:2 * N]
+        self.radius = radius
+
+    def forward(self, x):
+        j = ((x[:, None, :] - X[None]) ** 2).sum(-1).argmin(dim=1)
+        inside = ((x - X[j]) ** 2).sum(-1, keepdim=True) < self.radius ** 2
+        return torch.where(inside, X[j] + self.v[j] + 0.5 * (x - X[j]), X[j] + 2 * (x - X[j]))
+
+
+def test_a_contraction_at_the_example_whose_iteration_leaves_is_no_attractor():
+    row, _ = run(Leaves())
+    assert row["fixed_point_frac"] == 1.0 and row["spectral_radius_max"] == pytest.approx(0.5)  # the old rule: yes
+    assert row["memory_frac"] == row["attractor_frac"] == 0.0
 
 
 def test_a_cyclic_contraction_is_probed_through_f_to_the_n_as_a_sequence_task():
@@ -282,14 +357,16 @@ class Recorder(Map):
 def test_the_starts_depend_on_the_trial_seed_alone_and_random_ones_fill_the_value_range():
     def starts(seed: int, global_seed: int) -> torch.Tensor:
         torch.manual_seed(global_seed)  # torch's global generator must not matter
-        f = Recorder(X, 0.5, m=N + 2 * N * 4 + N * 4 + 2 + 20)
+        f = Recorder(X, 0.5, m=N + probes.MEMORY_CHECKS * N + 2 * N * 4 + N * 4 + 2 + 20)
         finish(f, seed=seed, low=-1.0, high=1.0)
         return f.starts
 
     a = starts(0, 1)
     assert torch.equal(a, starts(0, 2)) and not torch.equal(a, starts(1, 1))
-    memory, noisy, masked, heldout, rand = a.split([N, 2 * N * 4, N * 4, 2, 20])
+    memory, beside, noisy, masked, heldout, rand = a.split([N, probes.MEMORY_CHECKS * N, 2 * N * 4, N * 4, 2, 20])
     assert torch.equal(memory, X) and torch.equal(heldout, HELDOUT)
+    nudge = (beside - X.repeat_interleave(probes.MEMORY_CHECKS, dim=0)).norm(dim=1) / 10  # |x_i| = 10
+    torch.testing.assert_close(nudge, torch.full_like(nudge, probes.MEMORY_NUDGE))
     replaced = masked[masked != X.repeat_interleave(4, dim=0)]
     for u in (rand, replaced):  # uniform on [low, high] = [-1, 1]: hundreds of draws reach near both ends
         assert -1 <= u.min() < -0.8 and 0.8 < u.max() <= 1
@@ -304,9 +381,9 @@ FAILING_SEEDS = (7, 8)  # the probe of these trials raises, from deep down
 
 
 def same_rows(a: list[dict], b: list[dict], rel: float = 0.0) -> bool:
-    """Rows equal key by key (floats within ``rel``), wall times aside."""
+    """Rows equal key by key (floats within ``rel``, NaN equal to NaN: not measured in either), wall times aside."""
     def same(x, y):
-        return x == pytest.approx(y, rel=rel, abs=1e-9) if isinstance(x, float) else x == y
+        return x == pytest.approx(y, rel=rel, abs=1e-9, nan_ok=True) if isinstance(x, float) else x == y
     return len(a) == len(b) and all(ra.keys() == rb.keys() and all(
         same(ra[k], rb[k]) for k in ra if not k.endswith("seconds")) for ra, rb in zip(a, b))
 
@@ -433,3 +510,27 @@ def test_tf32_matmuls_are_off_unless_memsweep_tf32_is_1(monkeypatch):
     finally:
         for f, b in zip(flags, before):
             f.allow_tf32 = b
+
+
+class TwoRates(nn.Module):
+    """f(x) = P_j + c (x - P_j) in x_j's cell, with c = 1/2 within ``r`` of P_j and c = 0.9995 (rho within
+    rho_margin of 1) farther out. P_j sits 4% of |x_j| from x_j, beyond r: at x_j the map barely
+    contracts, at the point iteration reaches it contracts strongly."""
+
+    def __init__(self, r: float = 0.2):
+        super().__init__()
+        shift = torch.eye(D, dtype=torch.float64)[N:2 * N]
+        self.P, self.r = X + 0.4 * shift, r
+
+    def forward(self, x):
+        j = ((x[:, None, :] - X[None]) ** 2).sum(-1).argmin(dim=1)
+        near = ((x - self.P[j]) ** 2).sum(-1, keepdim=True) < self.r ** 2
+        return self.P[j] + torch.where(near, 0.5, 0.9995) * (x - self.P[j])
+
+
+def test_the_attractor_is_decided_by_rho_at_the_memory_not_at_the_example():
+    result = finish(TwoRates())
+    ex = result.examples
+    assert all(e["spectral_radius"] == pytest.approx(0.9995) for e in ex)  # at x_i: within the margin of 1
+    assert all(e["memory_spectral_radius"] == pytest.approx(0.5) for e in ex)  # at x_i*: strongly contracting
+    assert result.trial["memory_frac"] == result.trial["attractor_frac"] == 1.0
