@@ -48,6 +48,27 @@ def excluded(trials: pd.DataFrame) -> dict[str, int]:
     return why.value_counts().to_dict()
 
 
+def budget_notes(trials: pd.DataFrame) -> list[str]:
+    """Where a budget, not the map, decided part of the measurement, over the usable trials: probe
+    starts still moving when iteration stopped (``capped_frac``, warned above ``rules.CAPPED_WARN``),
+    and attractor decisions that flip within 1e-6 of the memory (a kink, ``attractor_unsure_frac``).
+    Tables written before these were recorded have no such columns: nothing is said of them."""
+    ok = trials[usable(trials)]
+    notes = []
+    if "capped_frac" in ok and ok.capped_frac.notna().any():
+        capped = ok.capped_frac.dropna()
+        if capped.mean() > rules.CAPPED_WARN:
+            notes.append(f"iteration budget: {100 * capped.mean():.1f}% of the probe starts of {len(capped)} usable "
+                         f"trials were still moving when iteration stopped (at most {100 * capped.max():.0f}% in one "
+                         "trial); their outcome is unknown, so retrieval and spurious shares are lower bounds; raise "
+                         "iter_steps or iter_max_steps")
+    if "attractor_unsure_frac" in ok and (ok.attractor_unsure_frac.fillna(0) > 0).any():
+        n = int((ok.attractor_unsure_frac.fillna(0) > 0).sum())
+        notes.append(f"kinks: in {n} usable trials the attractor decision of some example flips within 1e-6 of its "
+                     "memory (examples table: attractor_unsure); they count as decided at the memory itself")
+    return notes
+
+
 def cell_axes(trials: pd.DataFrame) -> list[str]:
     """What tells one cell from another: every varying axis but seed (and arch, width, ... where present)."""
     return maps.groups(trials, without=("seed",))

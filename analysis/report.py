@@ -132,6 +132,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
             f"an exact permutation test (profiles relabelled across widths within each seed) gives a one-sided p of at "
             f"most {rules.ALPHA:g} (analysis/boundary.py).</p><ul>"
             + "".join(f"<li>{html.escape(x)}</li>" for x in trends) + "</ul>")
+    notes = evidence.budget_notes(t)
     status = t.status.value_counts().to_dict()
     manifest = res.manifest or {}
     parts = [
@@ -141,6 +142,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
         "pre{background:#f6f6f6;padding:8px;overflow-x:auto}</style>",
         f"<h1>memsweep report: {html.escape(str(manifest.get('preset') or os.path.basename(os.path.abspath(path))))}</h1>",
         f"<p>{len(t)} trials; status: {html.escape(json.dumps(status))}. Memorized means {html.escape(str(criterion))}.</p>",
+        "".join(f"<p><b>Warning</b>: {html.escape(n)}</p>" for n in notes),
         f"<h2>Claims</h2><p>Evidence: usable trials (interpolated and probed; excluded: {html.escape(gone)}), one "
         f"value per trained network, in cells with at least {rules.MIN_SEEDS} usable seeds. Comparisons: exact "
         "permutation tests over networks; shares of networks: exact binomial tests against 1/2; each at a one-sided "
@@ -161,5 +163,6 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     with open(page, "w") as fh:
         fh.write("\n".join(parts))
     with open(os.path.join(out, "claims.txt"), "w") as fh:
-        fh.write("\n".join([*(v.line() for v in claims), *(f"boundary: {x}" for x in trends)]) + "\n")
+        fh.write("\n".join([*(v.line() for v in claims), *(f"boundary: {x}" for x in trends),
+                             *(f"warning: {n}" for n in notes)]) + "\n")
     return page

@@ -14,6 +14,7 @@ THRESHOLD = 0.5   # a grid point memorizes at a depth when at least this share o
 MIN_SEEDS = 3     # usable seeds a cell needs before its rate is read at all; fewer: "too few", untested
 ALPHA = 0.05      # one-sided error rate of every test (a "yes" and a "no" each)
 LEVEL = 1 - 2 * ALPHA  # two-sided level of every interval: 0.9, one ALPHA in each tail
+CAPPED_WARN = 0.05  # a report warns when more than this share of the probe starts ended still moving
 
 
 def usable(status, attractor_frac):

@@ -51,8 +51,11 @@ def test_report_holds_figures_table_and_verdicts(smoke_results, tmp_path):
         assert os.path.getsize(tmp_path / "rep" / f"{name}.png") > 1000
     assert text.count("data:image/png;base64,") == 6 and "not drawn" not in text
     assert "<h2>Onset depth</h2>" in text and "<table" in text
-    claims = open(tmp_path / "rep" / "claims.txt").read().splitlines()
+    lines = open(tmp_path / "rep" / "claims.txt").read().splitlines()
+    claims = [c for c in lines if not c.startswith("warning: ")]
     assert [c.split(" ")[0] for c in claims] == ["C1", "C2", "C3", "C3-linear", "C4", "C5", "C6"]
+    # the budget warnings follow the claims, and the page shows them too
+    assert lines[:len(claims)] == claims and all(w.removeprefix("warning: ") in text for w in lines[len(claims):])
     assert claims[0].startswith("C1 [not covered]")  # the smoke grid has no depth-1 trials
     assert claims[3].startswith("C3-linear [not covered]")  # nor linear nets
     assert claims[5] == "C5 [not covered]: no task = sequence trials in this grid"
