@@ -182,9 +182,11 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
     - *capped*: still moving. Every start gets ``max_steps`` steps. After that a start goes on only
       while it contracts fast enough to finish within ``max_total`` steps: at ``max_steps`` and every
       WINDOW steps after, with s_t its RMS step and q = (s_t / s_{t-w})^(1/w) its rate over the last
-      w <= WINDOW steps, it is too slow when q >= 1 or t + log(tol / s_t) / log(q) > max_total, and
-      stops when it was too slow at two decisions in a row (a start that crosses into a faster region
-      takes one larger step). So a slow genuine contraction (q = 0.998) is followed to its limit, and
+      w <= WINDOW steps, its projected finish is t + log(tol / s_t) / log(q); it is too slow when
+      q >= 1, when that finish lies beyond max_total, or when it receded by more than WINDOW since the
+      last decision (a geometric contraction keeps it in place; a start that slows down pushes it
+      on), and it stops when it was too slow at two decisions in a row (a start that crosses into a
+      faster region takes one larger step). So a slow genuine contraction (q = 0.998) is followed to its limit, and
       a start that wanders or repels stops WINDOW steps after ``max_steps``.
 
     A stop is not yet a limit: near a slowly repelling fixed point (rho slightly above 1) the steps
@@ -208,6 +210,7 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
     runs = torch.zeros((m, lags), dtype=torch.long, device=x.device)  # steps in a row with period j + 2
     periods = torch.arange(2, lags + 2, device=x.device)
     strikes = torch.zeros(m, dtype=torch.long, device=x.device)  # decisions in a row that found a start too slow
+    due = torch.full((m,), float("inf"), dtype=move_dtype(x), device=x.device)  # its projected finish step
     move0, t0 = torch.zeros(m, dtype=move_dtype(x), device=x.device), 0  # the step at step t0, <= WINDOW ago
     for t in range(1, max_total + 1):
         nxt = f(cur)
@@ -230,8 +233,12 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
             if t < max_total and t > t0:
                 q = (move / move0).clamp_min(1e-300) ** (1.0 / (t - t0))
                 need = torch.log(tol / move) / torch.log(q)
-                slow = ~(q < 1) | ~torch.isfinite(need) | (t + need > max_total)
+                finish = t + need
+                # too slow: not contracting, or not within max_total, or its projected finish recedes (a
+                # genuine geometric contraction keeps it in place; a start that slows down pushes it on)
+                slow = ~(q < 1) | ~torch.isfinite(need) | (finish > max_total) | (finish > due + WINDOW)
                 strikes = torch.where(slow, strikes + 1, 0)
+                due = torch.where(torch.isfinite(finish), finish, due)
                 give_up = strikes >= 2  # two windows in a row: one larger step is no verdict
             else:
                 give_up = torch.ones_like(done)
@@ -245,7 +252,8 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
             outcome[idx[cycle]] = CYCLE
             period[idx[cycle]] = per[cycle]
             keep = ~stop
-            idx, nxt, cur, move, runs, strikes = idx[keep], nxt[keep], cur[keep], move[keep], runs[keep], strikes[keep]
+            idx, nxt, cur, move, runs = idx[keep], nxt[keep], cur[keep], move[keep], runs[keep]
+            strikes, due = strikes[keep], due[keep]
             past, move0 = past[:, keep], move0[keep]
             if idx.numel() == 0:
                 break
