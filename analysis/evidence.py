@@ -49,12 +49,17 @@ def excluded(trials: pd.DataFrame) -> dict[str, int]:
 
 
 def budget_notes(trials: pd.DataFrame) -> list[str]:
-    """Where a budget, not the map, decided part of the measurement, over the usable trials: probe
-    starts still moving when iteration stopped (``capped_frac``, warned above ``rules.CAPPED_WARN``),
-    and attractor decisions that flip within 1e-6 of the memory (a kink, ``attractor_unsure_frac``).
-    Tables written before these were recorded have no such columns: nothing is said of them."""
+    """What the reader of a verdict must know about how the usable trials were measured: trials
+    probed under the earlier attractor rule (schema < 6, no ``capped_frac``), probe starts still
+    moving when iteration stopped (``capped_frac``, warned above ``rules.CAPPED_WARN``), and attractor
+    decisions that flip within 1e-6 of the memory (a kink, ``attractor_unsure_frac``)."""
     ok = trials[usable(trials)]
     notes = []
+    earlier = len(ok) if "capped_frac" not in ok else int(ok.capped_frac.isna().sum())
+    if earlier:
+        notes.append(f"attractor rule: {earlier} of {len(ok)} usable trials were probed before attractors were "
+                     "decided by their dynamics (no capped_frac recorded, schema < 6): their attractor_frac is "
+                     "r_i < fixed_point_tol and rho(J_f(x_i)) < 1 - rho_margin at x_i itself")
     if "capped_frac" in ok and ok.capped_frac.notna().any():
         capped = ok.capped_frac.dropna()
         if capped.mean() > rules.CAPPED_WARN:

@@ -388,7 +388,12 @@ def _set_aside(out: str, upgrade: bool) -> None:
     from . import compact
     if compact.roll_forward(out):
         print("[memsweep] finished a compaction that was interrupted", file=sys.stderr)
-    if upgrade and (results.read_manifest(out) or {}).get("schema_version") != results.SCHEMA_VERSION:
+    written = (results.read_manifest(out) or {}).get("schema_version")
+    if upgrade and written != results.SCHEMA_VERSION:
+        if str(written).isdigit() and int(written) < 6:
+            print(f"[memsweep] {out} was written by schema {written}: its trials decided attractors by the Jacobian "
+                  "at x_i, the ones run now decide them by their dynamics; the report says how many of each "
+                  "(--force starts the folder over)", file=sys.stderr)
         _compact(out)
     damaged, errored = results.set_aside(out)
     for name in damaged:

@@ -163,3 +163,21 @@ def test_cells_count_integers_for_every_shape(shape):
     c = evidence.cells(t)
     assert len(c) == 4 * widths and (c.tested == (seeds >= rules.MIN_SEEDS)).all()
     assert all(pd.api.types.is_integer_dtype(c[col]) for col in ("n_trials", "n_usable", "n_memorized"))
+
+
+def test_budget_notes_say_which_rule_measured_the_trials_and_when_a_budget_bound():
+    t = frame({("fc", 64): [4, 4, 4]})
+    (note,) = evidence.budget_notes(t)  # no capped_frac column: every usable trial predates the dynamical rule
+    assert note.startswith(f"attractor rule: {len(t)} of {len(t)} usable trials")
+    # 6% of the probe starts capped, on average: warned (above rules.CAPPED_WARN = 5%); 4%: not
+    for share, warned in ((0.06, True), (0.04, False)):
+        notes = evidence.budget_notes(t.assign(capped_frac=share, attractor_unsure_frac=0.0))
+        assert [n.startswith("iteration budget: 6.0% of the probe starts of 12") for n in notes] == ([True] if warned
+                                                                                                      else [])
+    # a trial that did not interpolate is no evidence: its capped share does not count
+    mixed = t.assign(capped_frac=0.0, attractor_unsure_frac=0.0)
+    mixed.loc[0, ["status", "capped_frac"]] = ["not_converged", 1.0]
+    assert evidence.budget_notes(mixed) == []
+    # one trial where a kink flips a decision
+    kinked = t.assign(capped_frac=0.0, attractor_unsure_frac=[0.1] + [0.0] * (len(t) - 1))
+    assert [n.split(":")[0] for n in evidence.budget_notes(kinked)] == ["kinks"]
