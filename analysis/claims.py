@@ -67,7 +67,7 @@ class Part:
     contradicted: str = ""        # a counterexample to a theorem, which no statistic outweighs
 
     def why(self) -> str:
-        return _why(self)
+        return _rule(self)[1]
 
     def text(self) -> str:
         n = len(self.groups)
@@ -104,36 +104,34 @@ class Verdict:
 
 # --- the one rule -----------------------------------------------------------------------------------
 
-def _why(part: Part) -> str:
-    """Why a part's status is below what its pooled test says, in words ('' if it is not)."""
+def _rule(part: Part) -> tuple[str, str]:
+    """A part's status from its pooled test and its groups (see the module docstring), and why it is
+    below what its pooled test says, in words ('' if it is not): the one rule, which ``judge`` and
+    ``Part.why`` both read."""
+    if part.contradicted:
+        return NOT_REPRODUCED, ""
     n = len(part.groups)
     tested = [g for g in part.groups if g.outcome != UNTESTABLE]
-    if part.pooled is None or part.contradicted or not tested:
-        return ""
+    if not tested or part.pooled is None:
+        return INSUFFICIENT, ""
     if 2 * len(tested) < n:
-        return "insufficient: fewer than half of the groups testable"
-    if part.pooled.outcome != YES:
-        return ""
+        return INSUFFICIENT, "insufficient: fewer than half of the groups testable"
+    pooled = part.pooled.outcome
+    if pooled != YES:
+        return (NOT_REPRODUCED if pooled == NO else INSUFFICIENT), ""
+    clean = len(tested) == n and not any(g.outcome in (NO, AGAINST) for g in tested)
+    if clean:
+        return REPRODUCED, ""
     held = [f"{sum(g.outcome == o for g in tested)} {w}" for o, w in ((NO, "say no"), (AGAINST, "point the other way"))
             if any(g.outcome == o for g in tested)]
     if len(tested) < n:
         held.append(f"{n - len(tested)} untestable")
-    return f"partly: {', '.join(held)}" if held else ""
+    return PARTLY, f"partly: {', '.join(held)}"
 
 
 def judge(part: Part) -> str:
     """A part's status from its pooled test and its groups (see the module docstring)."""
-    if part.contradicted:
-        return NOT_REPRODUCED
-    n = len(part.groups)
-    tested = [g for g in part.groups if g.outcome != UNTESTABLE]
-    if not tested or 2 * len(tested) < n or part.pooled is None:
-        return INSUFFICIENT
-    pooled = part.pooled.outcome
-    if pooled == YES:
-        clean = len(tested) == n and not any(g.outcome in (NO, AGAINST) for g in tested)
-        return REPRODUCED if clean else PARTLY
-    return NOT_REPRODUCED if pooled == NO else INSUFFICIENT
+    return _rule(part)[0]
 
 
 def combine(statuses: list[str]) -> str:

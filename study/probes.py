@@ -155,17 +155,14 @@ class Limits:
             self.period = torch.zeros_like(self.steps)
 
 
-def _rms_step(f: Map, x: torch.Tensor) -> torch.Tensor:
-    """RMS(f(x) - x) = ||f(x) - x|| / sqrt(d) per row."""
-    return (f(x) - x).flatten(1).norm(dim=1) / x[0].numel() ** 0.5
-
-
-def move_dtype(x: torch.Tensor) -> torch.dtype:
-    return x.dtype if x.is_floating_point() else torch.float32
-
-
 def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """RMS(a - b) = ||a - b|| / sqrt(d) per row."""
     return (a - b).flatten(1).norm(dim=1) / a[0].numel() ** 0.5
+
+
+def _rms_step(f: Map, x: torch.Tensor) -> torch.Tensor:
+    """RMS(f(x) - x) per row."""
+    return _rms(f(x), x)
 
 
 @torch.inference_mode()
@@ -210,8 +207,8 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
     runs = torch.zeros((m, lags), dtype=torch.long, device=x.device)  # steps in a row with period j + 2
     periods = torch.arange(2, lags + 2, device=x.device)
     strikes = torch.zeros(m, dtype=torch.long, device=x.device)  # decisions in a row that found a start too slow
-    due = torch.full((m,), float("inf"), dtype=move_dtype(x), device=x.device)  # its projected finish step
-    move0, t0 = torch.zeros(m, dtype=move_dtype(x), device=x.device), 0  # the step at step t0, <= WINDOW ago
+    due = x.new_full((m,), float("inf"))  # its projected finish step
+    move0, t0 = x.new_zeros(m), 0  # the step at step t0, <= WINDOW ago
     for t in range(1, max_total + 1):
         nxt = f(cur)
         move = _rms(nxt, cur)

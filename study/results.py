@@ -93,7 +93,8 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "basin_radius_median": (pa.float64(), "median over examples of the basin radius (see examples)"),
     "heldout_to_train_frac": (pa.float64(), "held-out starts whose limit is a memory"),
     "random_to_train_frac": (pa.float64(), "uniform random starts whose limit is a memory"),
-    "spurious_frac": (pa.float64(), "held-out + random starts whose confirmed limit is no memory"),
+    "spurious_frac": (pa.float64(), "held-out + random starts whose confirmed limit is no memory, or that ended "
+                                    "on a cycle away from every memory"),
     "unconverged_frac": (pa.float64(), "held-out + random starts with no confirmed limit (diverged, capped, "
                                        "unconfirmed, or cycling around a memory)"),
     "cycle_frac": (pa.float64(), "probe starts (all but the memories' own) that ended on a cycle of period 2-8"),
