@@ -68,24 +68,24 @@ def c6(rng, seeds, effect=0.0) -> pd.DataFrame:
 
 
 def c3(rng, seeds, effect=0.0) -> pd.DataFrame:
-    """c3-local's shape: conv and conv_down, depth 2, 4 and 8. Under no effect every network memorizes
-    with probability 0.3; with one, as c3-local measured, none does at depth 2, and the probability
-    rises with depth to ``effect`` at depth 8 for conv_down and half of it for conv."""
+    """c3-local's shape: conv and conv_down, depth 6, 8 and 12. Under no effect every network memorizes
+    with probability 0.3; with one, none does at depth 6, and the probability rises with depth to
+    ``effect`` at depth 12 for conv_down and half of it for conv."""
     rows = []
-    for arch, d in itertools.product(("conv", "conv_down"), (2, 4, 8)):
+    for arch, d in itertools.product(("conv", "conv_down"), (6, 8, 12)):
         for s in range(seeds):
-            p = 0.3 if effect == 0 else effect * (2, 4, 8).index(d) / 2 * (1.0 if arch == "conv_down" else 0.5)
+            p = 0.3 if effect == 0 else effect * (6, 8, 12).index(d) / 2 * (1.0 if arch == "conv_down" else 0.5)
             m = float(rng.random() < min(p, 1.0))
             rows.append(_row(arch=arch, depth=d, width=32, seed=s, attractor_frac=m, retrieval_same_frac=m))
     return pd.DataFrame(rows)
 
 
 def c3_linear(rng, seeds, effect=0.0) -> pd.DataFrame:
-    """c3-linear-local's shape at side 8: conv and conv_down, depth 2, 3, 4 and 6, one image. The operator
+    """c3-linear-local's shape at side 8: conv and conv_down, depth 3, 4, 6 and 8, one image. The operator
     acts as P_X with probability 0.5 (+ ``effect`` for conv_down; stride-1 nets below the receptive-field
     bound: 0.5 - ``effect``)."""
     rows = []
-    for arch, d in itertools.product(("conv", "conv_down"), (2, 3, 4, 6)):
+    for arch, d in itertools.product(("conv", "conv_down"), (3, 4, 6, 8)):
         for s in range(seeds):
             narrow = arch == "conv" and 2 * d + 1 < 8
             p = 0.5 - effect if narrow else 0.5 + (effect if arch == "conv_down" else 0.0)
@@ -124,10 +124,10 @@ def c5(rng, seeds, effect=0.0) -> pd.DataFrame:
 
 
 def c1(rng, seeds, effect=0.0) -> pd.DataFrame:
-    """c1-local's shape: single layers, identity and softplus, trained by GD; a network stays within the
+    """c1-local's shape: single layers, identity and cosid, trained by GD; a network stays within the
     span tolerance with probability 0.5 + ``effect``."""
     rows = []
-    for a in ("identity", "softplus"):
+    for a in ("identity", "cosid"):
         for s in range(seeds):
             inside = rng.random() < 0.5 + effect
             rows.append(_row(depth=1, activation=a, bias=False, optimizer="gd", seed=s, n_train=5, attractor_frac=0.0,

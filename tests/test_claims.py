@@ -36,13 +36,15 @@ def test_claim_presets_have_local_and_full_sizes():
 
 
 def test_c1_local_single_layers_see_only_the_span(tmp_path):
-    sets = ["activation=identity,tanh", "n_random_starts=5", "iter_steps=200"]
+    sets = ["activation=identity,cosid,tanh", "n_random_starts=5", "iter_steps=200"]
     run_and_write(validate(apply_sets(PRESETS["c1-local"], sets)), str(tmp_path))
     c1 = {v.claim: v for v in claims.verdicts(analysis.load(str(tmp_path)).trials)}["C1"]
-    # tanh cannot fit unbounded Gaussian images: its trials are excluded and its group is untestable,
-    # so the identity layers alone say yes and the claim is only partly reproduced
+    # the preset's layers (identity, cosid) fit U[0, 1] pixels and stay in the span: 5 of 5 each. tanh,
+    # which the preset leaves out, cannot fit pixels near its range's edge: its trials are excluded and
+    # its group is untestable, so the claim is only partly reproduced
     assert c1.status == "partly" and c1.excluded == {"did not interpolate": 5}, c1.line()
-    assert "activation identity: 5 of 5" in c1.text and "activation tanh: untestable: 0 of 5 seeds usable" in c1.text
+    assert "activation identity: 5 of 5" in c1.text and "activation cosid: 5 of 5" in c1.text
+    assert "activation tanh: untestable: 0 of 5 seeds usable" in c1.text
 
 
 def test_c3_linear_local_runs_and_the_report_shows_its_operator_study(tmp_path):
