@@ -7,7 +7,8 @@
 #   make reproduction   every -local claim preset and its report (results/<preset>), and the trials
 #               tables REPRODUCTION.md quotes (docs/results/<preset>.parquet; tests check the quotes)
 #   make boundary   the boundary presets through `memsweep refine` (about an hour on 2 cores), their
-#               reports, and the trials tables REPRODUCTION.md's boundary section quotes
+#               reports, the trials tables REPRODUCTION.md's boundary section quotes, and its figure
+#               (docs/figures/boundary.png: onset depth against width, natural and random images)
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
 # accident; override it for a GPU machine, e.g.  make run TORCH="torch==2.13.0 --index-url ..."
 PYTHON ?= python3
@@ -47,6 +48,7 @@ reproduction: setup
 
 boundary: setup
 	$(call each_preset,refine,$(BOUNDARY_PRESETS))
+	$(BIN)/python -m analysis.snapshot --boundary docs/figures/boundary.png $(BOUNDARY_PRESETS:%=docs/results/%.parquet)
 
 mutation: setup
 	$(BIN)/python -m pip install -q -e ".[mutation]"

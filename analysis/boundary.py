@@ -150,3 +150,14 @@ def trend_lines(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) 
     t = trend(trials, criterion)
     by = lines(trials)
     return [", ".join(f"{k}={r[k]}" for k in by) + ": " + describe(r) for _, r in t.iterrows()]
+
+
+# --- several runs in one figure ---------------------------------------------------------------------------
+
+def side_by_side(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Trials tables of several boundary runs as one, their lines told apart by data set and image side
+    (a data set's own side, None in the config, is read from input_dim / channels)."""
+    trials = pd.concat(tables, ignore_index=True)
+    channels = trials.channels.astype(float).fillna(1.0) if "channels" in trials else 1.0
+    side = np.sqrt(trials.input_dim.astype(float) / channels).round()
+    return trials.assign(image_size=trials.image_size.astype(float).fillna(side).astype(int))

@@ -1,6 +1,7 @@
 """The boundary: onset depth against width over interpolated trials, and its trend per doubling of
 width, on hand-built trials with a planted boundary (no training)."""
 import itertools
+import os
 
 import matplotlib
 import numpy as np
@@ -148,3 +149,22 @@ def test_the_report_draws_the_boundary_only_for_two_or_more_widths_or_n():
                               retrieval=pd.DataFrame(), curves=empty)
         names = [name for name, _, _ in report.figures(res, trajectories=False)]
         assert ("boundary.png" in names) is shown
+
+
+def test_runs_side_by_side_keep_their_own_lines_and_sides(tmp_path):
+    # natural images at the data set's own side (image_size None, read from input_dim) beside random
+    # images whose onset is two depths shallower: two lines, two panels, each its own onsets
+    natural = planted(falls_two_per_doubling).assign(image_size=None, channels=None, input_dim=625)
+    random = planted(lambda w, n: falls_two_per_doubling(w, n) - 2).assign(dataset="uniform", image_size=25,
+                                                                           channels=None, input_dim=625)
+    for name, t in (("natural", natural), ("random", random)):
+        t.to_parquet(tmp_path / f"{name}.parquet")
+    trials = boundary.side_by_side([natural, random])
+    assert set(trials.image_size) == {25}
+    onsets = boundary.table(trials).set_index(["dataset", "width"]).onset_depth.to_dict()
+    assert onsets == {("lfw", 256): 10, ("lfw", 512): 8, ("lfw", 1024): 6,
+                      ("uniform", 256): 8, ("uniform", 512): 6, ("uniform", 1024): 4}
+    from analysis import snapshot
+    out = snapshot.boundary_figure([str(tmp_path / "natural.parquet"), str(tmp_path / "random.parquet")],
+                                   str(tmp_path / "b.png"))
+    assert os.path.getsize(out) > 1000
