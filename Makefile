@@ -6,7 +6,7 @@
 #               2 cores; not part of .ci/run): the summary goes to benchmarks/mutation.md
 #   make reproduction   every -local claim preset and its report (results/<preset>), and the trials
 #               tables REPRODUCTION.md quotes (docs/results/<preset>.parquet; tests check the quotes)
-#   make boundary   the boundary presets through `memsweep refine` (about an hour on 2 cores), their
+#   make boundary   the boundary presets through `memsweep refine` (under 2 hours on 2 cores), their
 #               reports, the trials tables REPRODUCTION.md's boundary section quotes, and its figure
 #               (docs/figures/boundary.png: onset depth against width, natural and random images)
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
