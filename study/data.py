@@ -295,14 +295,31 @@ def _find_cifar(data_dir: str | None) -> Path:
     return folder
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and nothing else: a pickle names the callables it wants run
+    (``find_class``), and a batch needs only numpy's array and dtype reconstructors; its dicts,
+    lists and bytes need none. Any other global (``os.system``, ``builtins.eval``, ...) is refused
+    before it is looked up, so a hostile file runs nothing."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),  # bytes, at protocol 2
+               *((f"numpy.{core}.multiarray", n) for core in ("core", "_core") for n in ("_reconstruct", "scalar")),
+               *((f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core"))}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to unpickle {module}.{name}: a CIFAR-10 batch holds only "
+                                         "arrays, lists, dicts and bytes, and memsweep runs nothing a data file names")
+        return super().find_class(module, name)
+
+
 def read_cifar10(dir: str | os.PathLike) -> np.ndarray:
     """All ``data_batch_*`` (or ``test_batch`` if there are none) as uint8 [N, 3, 32, 32].
 
     ``dir`` may be the ``cifar-10-batches-py`` folder or the folder above it. Each row of
     a batch is 3072 bytes: the 32x32 R plane, then G, then B.
 
-    The batches are pickles, and unpickling runs code the file asks for: only point this
-    at files you trust.
+    The batches are pickles; they are read by ``_BatchUnpickler``, which admits only numpy's
+    array reconstructors, so a file that asks for anything else is refused and runs nothing.
     """
     folder = Path(dir)
     batches = _cifar_batches(folder) or _cifar_batches(folder / CIFAR_SUBDIR)
@@ -311,13 +328,13 @@ def read_cifar10(dir: str | os.PathLike) -> np.ndarray:
     parts = []
     for path in batches:
         with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+            batch = _BatchUnpickler(f, encoding="bytes").load()
         data = batch.get(b"data", batch.get("data")) if isinstance(batch, dict) else None
         if data is None:
             raise ValueError(f"{path} is not a CIFAR-10 batch (no 'data' entry)")
-        data = np.asarray(data)
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-            raise ValueError(f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 [N, 3072]")
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+            raise ValueError(f"{path}: 'data' is {what}, expected uint8 [N, 3072]")
         parts.append(data.reshape(-1, 3, 32, 32))
     return np.concatenate(parts)
 

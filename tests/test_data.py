@@ -235,6 +235,40 @@ def test_cifar10_grayscale_uses_luminance(tmp_path):
     torch.testing.assert_close(d.train, torch.full_like(d.train, expected))
 
 
+class _Payload:
+    """A pickle that, loaded by pickle.load, would create the file ``marker`` (as a shell command would)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar10_batches_load_at_every_pickle_protocol(tmp_path, protocol):
+    rows_ = cifar_rows(2, first=5)
+    with open(tmp_path / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": rows_, b"labels": [np.int64(3), 4], b"batch_label": b"x", b"filenames": [b"a", b"b"]},
+                    f, protocol=protocol)
+    assert np.array_equal(data.read_cifar10(tmp_path), rows_.reshape(-1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("where", ["batch", "data"])
+def test_a_hostile_cifar10_batch_runs_nothing_and_is_refused_in_one_line(tmp_path, where):
+    marker = tmp_path / "ran"
+    payload = _Payload(marker)
+    assert pickle.loads(pickle.dumps(payload)) and marker.exists()  # the payload works on a plain unpickler
+    marker.unlink()
+    batch = payload if where == "batch" else {b"data": payload, b"labels": []}
+    with open(tmp_path / "data_batch_1", "wb") as f:
+        pickle.dump(batch, f)
+    cfg = TrialConfig(dataset="cifar10", data_dir=str(tmp_path), n_train=1, n_heldout=0)
+    with pytest.raises(ConfigError, match=r"refused to unpickle (io|builtins)\.open") as e:
+        data.check(cfg)
+    assert "\n" not in str(e.value) and not marker.exists()
+
+
 def test_cifar10_corrupt_batch_names_data_dir(tmp_path):
     (tmp_path / "data_batch_1").write_bytes(b"not a pickle")
     cfg = TrialConfig(dataset="cifar10", data_dir=str(tmp_path), n_train=1, n_heldout=0)
