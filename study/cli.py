@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .progress import StartTimeout
     from .sweep import run_sweep
 
-    grid = build_grid(args.preset, args.grid, args.set or [])
+    grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     launch = launch_from_args(args)
     mode = "force" if args.force else "resume" if args.resume else "auto"
     try:
@@ -122,7 +122,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from .grid import build_grid
     from .plan import plan
 
-    grid = build_grid(args.preset, args.grid, args.set or [])
+    grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     print(plan(grid, launch_from_args(args), preset=args.preset, show=args.show))
     return 0
 
@@ -161,7 +161,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
     from .refine import INCOMPLETE
     from .sweep import run_refine
 
-    grid = build_grid(args.preset, args.grid, args.set or [])
+    grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     if args.depths is None and "depth" not in grid.axes:
         raise ConfigError("give --depths (the grid has no depth axis to search over)")
     depths = parse_depths(args.depths) if args.depths else sorted(grid.axes["depth"])
@@ -224,6 +224,7 @@ def summary(row: dict) -> str:
 
 def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
     """The flags ``run`` and ``plan`` share: what to sweep, where, on what."""
+    from .grid import MAX_CONFIGS
     p.add_argument("--preset", help=f"a named grid: {', '.join(presets)}")
     p.add_argument("--grid", metavar="FILE.toml", help="a grid file: [axes] field = [values], [fixed] field = value")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -241,6 +242,8 @@ def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
                    help="where trials train (default: cuda when --gpus-per-trial > 0, else cpu); a trial given a "
                         "GPU that finds no CUDA is an error row, never a silent CPU run, unless --device cpu")
     p.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
+    p.add_argument("--max-configs", type=int, default=MAX_CONFIGS,
+                   help="refuse a grid listing more configs than this, before building any (default %(default)s)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a Tune trial whose process or node died")
     p.add_argument("--start-timeout", type=float, metavar="SECONDS",
                    help="stop when no trial has started after this long (default: 1200 on a cluster, none on "

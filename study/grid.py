@@ -11,6 +11,7 @@ Nothing here needs Ray.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,11 +189,26 @@ def _check_names(names, where: str) -> None:
         raise ConfigError(f"unknown config field(s) {unknown} in {where}; known fields: {', '.join(field_names())}")
 
 
+# Bounds checked before any config is built: a grid is refused with one line when the product of its
+# axes exceeds max_configs (``--max-configs``), and a grid file larger than MAX_GRID_BYTES is not read.
+MAX_CONFIGS = 1_000_000
+MAX_GRID_BYTES = 1 << 20
+
+
+def grid_size(grid: Grid) -> int:
+    """How many configs the grid lists: the product of its axes' lengths (no config is built)."""
+    return math.prod(len(v) for v in grid.axes.values())
+
+
 def read_grid_file(path: str, base: Grid | None) -> Grid:
     """TOML: optional ``per_trial = "seed"`` (or "none"), an ``[axes]`` table of lists, a ``[fixed]`` table."""
     try:
         with open(path, "rb") as fh:
-            blob = tomllib.load(fh)
+            raw = fh.read(MAX_GRID_BYTES + 1)  # at most this much, even from a device or a pipe
+        if len(raw) > MAX_GRID_BYTES:
+            raise ConfigError(f"--grid {path}: larger than {MAX_GRID_BYTES // 1024} KiB; a grid file lists axes "
+                              "and values, not data")
+        blob = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"--grid {path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
@@ -228,6 +244,9 @@ def apply_sets(grid: Grid, sets: list[str]) -> Grid:
         _check_names([key], f"--set {item}")
         _, _, is_tuple = field_type(key)
         if "," in text and not is_tuple:
+            if text.count(",") >= MAX_CONFIGS:
+                raise ConfigError(f"--set {key}=...: {text.count(',') + 1:,} values, more than a grid may have "
+                                  f"({MAX_CONFIGS:,} configs)")
             axes[key] = [parse_value(key, t) for t in text.split(",")]
             fixed.pop(key, None)
         else:
@@ -236,7 +255,8 @@ def apply_sets(grid: Grid, sets: list[str]) -> Grid:
     return Grid(axes, fixed, grid.per_trial)
 
 
-def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str] = ()) -> Grid:
+def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str] = (),
+               max_configs: int = MAX_CONFIGS) -> Grid:
     if preset is None and grid_file is None:
         raise ConfigError("give --preset NAME or --grid FILE.toml")
     if preset is not None and preset not in PRESETS:
@@ -247,6 +267,9 @@ def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str]
     grid = apply_sets(grid, list(sets))
     if grid.per_trial is not None and grid.per_trial not in field_names():
         raise ConfigError(f"per_trial must be a config field or none, got {grid.per_trial!r}")
+    if grid_size(grid) > max_configs:
+        raise ConfigError(f"the grid lists {grid_size(grid):,} configs (the product of its axes), over the limit "
+                          f"of {max_configs:,}: split it, or raise the limit with --max-configs")
     return grid
 
 
