@@ -46,7 +46,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     import torch
 
     from . import data, models
-    from .results import save_model, write_trial
+    from .results import check_writable, save_model, write_trial
     from .trial import run_trial
 
     cfg = config_from_args(args)
@@ -54,6 +54,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     models.check(cfg, data.pool_shape(cfg)[1:])
     if args.save_model is not None and args.save_model == "" and not args.out:
         raise ConfigError("--save-model without a path needs --out (the model goes to OUT/models/<trial_id>.pt)")
+    if args.out:
+        check_writable(args.out)  # before training, not after: a file or an unwritable --out is one line
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device

@@ -54,6 +54,7 @@ CASES = [
     (["trial", "--n-train", "5000"], "exceeds"),
     (["trial", "--arch", "conv_down", "--image-size", "9", "--depth", "4"], "cannot downsample images of side 9"),
     (["trial", "--save-model"], "--save-model without a path needs --out"),
+    (["trial", "--out", "FILE"], "cannot write results there"),
     ([*RUN, "--address", "127.0.0.1:6379"], "is a folder on this machine, but the sweep joins a Ray cluster"),
     ([*RUN, "--device", "cuda"], "--device cuda needs --gpus-per-trial > 0"),
     ([*RUN, "--max-failures", "-1"], "--max-failures must be >= 0"),
@@ -105,11 +106,12 @@ def _fill(argv, tmp_path, old_sweep):
 
 @pytest.mark.parametrize("argv, message", CASES, ids=[f"{i:02d}" for i in range(len(CASES))])
 def test_bad_input_is_one_clear_line_and_exit_2(argv, message, tmp_path, capsys, monkeypatch, old_sweep):
-    from study import sweep
+    from study import sweep, trial
 
     def never_start_ray(*args, **kwargs):
         raise AssertionError("Ray was started before the input was refused")
     monkeypatch.setattr(sweep, "_start_ray", never_start_ray)
+    monkeypatch.setattr(trial, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
     before = {n: os.stat(old_sweep / "trials" / n).st_mtime_ns for n in os.listdir(old_sweep / "trials")}
     manifest = (old_sweep / "sweep.json").read_text()
     code = main(_fill(argv, tmp_path, old_sweep))
