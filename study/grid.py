@@ -233,8 +233,9 @@ def read_grid_file(path: str, base: Grid | None) -> Grid:
     return Grid(new_axes, new_fixed, None if per_trial in (None, "none") else per_trial)
 
 
-def apply_sets(grid: Grid, sets: list[str]) -> Grid:
-    """``key=value`` fixes a field; ``key=v1,v2`` makes it an axis (a list field takes the commas itself)."""
+def apply_sets(grid: Grid, sets: list[str], max_configs: int = MAX_CONFIGS) -> Grid:
+    """``key=value`` fixes a field; ``key=v1,v2`` makes it an axis (a list field takes the commas itself);
+    an axis of more than ``max_configs`` values is refused before its values are parsed."""
     axes, fixed = dict(grid.axes), dict(grid.fixed)
     for item in sets:
         key, sep, text = item.partition("=")
@@ -244,9 +245,9 @@ def apply_sets(grid: Grid, sets: list[str]) -> Grid:
         _check_names([key], f"--set {item}")
         _, _, is_tuple = field_type(key)
         if "," in text and not is_tuple:
-            if text.count(",") >= MAX_CONFIGS:
+            if text.count(",") >= max_configs:
                 raise ConfigError(f"--set {key}=...: {text.count(',') + 1:,} values, more than a grid may have "
-                                  f"({MAX_CONFIGS:,} configs)")
+                                  f"({max_configs:,} configs)")
             axes[key] = [parse_value(key, t) for t in text.split(",")]
             fixed.pop(key, None)
         else:
@@ -264,11 +265,12 @@ def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str]
     grid = PRESETS[preset] if preset else None
     if grid_file:
         grid = read_grid_file(grid_file, grid)
-    grid = apply_sets(grid, list(sets))
+    grid = apply_sets(grid, list(sets), max_configs)
     if grid.per_trial is not None and grid.per_trial not in field_names():
         raise ConfigError(f"per_trial must be a config field or none, got {grid.per_trial!r}")
-    if grid_size(grid) > max_configs:
-        raise ConfigError(f"the grid lists {grid_size(grid):,} configs (the product of its axes), over the limit "
+    size = grid_size(grid)
+    if size > max_configs:
+        raise ConfigError(f"the grid lists {size:,} configs (the product of its axes), over the limit "
                           f"of {max_configs:,}: split it, or raise the limit with --max-configs")
     return grid
 
