@@ -10,6 +10,8 @@ into rows of at most ``MAX_COLS``.
 """
 from __future__ import annotations
 
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -338,24 +340,36 @@ def rho_distribution(examples: pd.DataFrame, trials: pd.DataFrame, hue: str = "w
 
 
 def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None = None,
-                 checkpoints: tuple[int, ...] = (0, 1, 5, 20)) -> plt.Figure:
-    """Re-run the trial of ``row`` (its config is in the row), iterate x <- f(x) from noisy copies of a
-    few training images, and show start -> iterates -> limit -> nearest memory x_j* (``probes.Memories``)."""
+                 checkpoints: tuple[int, ...] = (0, 1, 5, 20), root: str | None = None) -> plt.Figure:
+    """Iterate x <- f(x) from noisy copies of a few training images of the trial of ``row`` and show
+    start -> iterates -> limit -> nearest memory x_j* (``probes.Memories``). The net is the one saved
+    under ``root/models/<trial_id>.pt`` when there is one, else the row's config re-trained, which
+    ``trial.check_rerunnable`` allows only on bundled or generated data, within memory and a few minutes:
+    a results folder may be someone else's, and its rows must not choose the files this process reads."""
     try:
         import torch
 
         from study import probes
-        from study.trial import recall, run_trial
+        from study.results import load_model
+        from study.trial import check_rerunnable, recall, run_trial
     except ImportError as exc:
         raise ImportError(f"the trajectories figure re-runs the trial, which needs memsweep's training stack "
                           f"(torch): pip install 'memsweep[study]' ({exc})") from None
     from study.config import TrialConfig
 
     cfg = TrialConfig.from_row(dict(row))
-    result = run_trial(cfg, keep_model=True)
-    if result.model is None:
-        raise ValueError(f"trial {cfg.trial_id} has no trained model (status {result.trial['status']})")
-    x, shape = result.train_x, result.image_shape
+    saved = os.path.join(root, "models", f"{cfg.trial_id}.pt") if root else None
+    if saved and os.path.isfile(saved):
+        model = load_model(saved)
+        if model.config != cfg:
+            raise ValueError(f"{saved} holds another config than the row of {cfg.trial_id}")
+        net, x, shape = model.model, model.train_x, model.image_shape
+    else:
+        check_rerunnable(cfg)
+        result = run_trial(cfg, keep_model=True)
+        if result.model is None:
+            raise ValueError(f"trial {cfg.trial_id} has no trained model (status {result.trial['status']})")
+        net, x, shape = result.model, result.train_x, result.image_shape
     sigma = sigma or cfg.headline_sigma
     gen = torch.Generator().manual_seed(cfg.seed + 3)
     picks = torch.arange(min(n_starts, len(x)))
@@ -365,8 +379,8 @@ def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None =
         for t in range(max(checkpoints) + 1):
             if t in checkpoints:
                 frames.append((f"t={t}", cur.clone()))
-            cur = result.model(cur)
-    mem, lim, nearest, kind = recall(result.model, x, starts, cfg, gen)  # as the trial's probes do
+            cur = net(cur)
+    mem, lim, nearest, kind = recall(net, x, starts, cfg, gen)  # as the trial's probes do
     frames += [("limit", lim.x), ("nearest memory", mem.x[nearest.clamp_min(0)])]
     labels = {probes.TRAIN: "another memory", probes.SPURIOUS: "spurious", probes.NONE: "no convergence"}
     fig, axes = plt.subplots(len(picks), len(frames), figsize=(1.3 * len(frames), 1.4 * len(picks)), squeeze=False)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from study.config import ConfigError
 
-from study import rules
+from study import results, rules
 
 from . import boundary as boundary_mod
 from . import claims as claims_mod
@@ -44,11 +44,12 @@ def _img(path: str) -> str:
 
 
 def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.DataFrame | None = None,
-            trajectories: bool = True) -> Iterator[Figure]:
+            trajectories: bool = True, root: str | None = None) -> Iterator[Figure]:
     """The report's figures in page order, each as (PNG file name, caption, a function that draws it).
     ``onset``: ``evidence.onsets`` of the trials (computed here if not given), the one onset table that
-    the phase map and the boundary figure draw. ``trajectories`` re-runs one trial, which needs torch.
-    Nothing is drawn until a draw() is called."""
+    the phase map and the boundary figure draw. ``trajectories`` draws one trial's net, saved under
+    ``root/models/`` or re-trained under ``trial.check_rerunnable``'s rule (``plots.trajectories``),
+    which needs torch. Nothing is drawn until a draw() is called."""
     t = res.trials
     if t.empty:
         return
@@ -77,8 +78,10 @@ def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.Da
            lambda: plots.loss_curves(res.curves, t))
     if trajectories and len(ev):
         best = ev.sort_values(["attractor_frac", "depth"], ascending=False).iloc[0]
-        yield ("trajectories.png", f"Iterating x <- f(x) from noisy training images ({best.trial_id}, re-run "
-               "from its row)", lambda: plots.trajectories(best))
+        saved = root is not None and os.path.isfile(os.path.join(root, "models", f"{best.trial_id}.pt"))
+        yield ("trajectories.png", f"Iterating x <- f(x) from noisy training images ({best.trial_id}, "
+               f"{'its saved model' if saved else 're-trained from its row'})",
+               lambda: plots.trajectories(best, root=root))
 
 
 def onset_table(onset: pd.DataFrame) -> pd.DataFrame:
@@ -112,7 +115,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     t = res.trials
     onset = evidence.onsets(t, criterion)
     drawn: list[tuple[str, str]] = []
-    for name, caption, draw in figures(res, criterion, onset, trajectories):
+    for name, caption, draw in figures(res, criterion, onset, trajectories, None if results.is_remote(path) else path):
         try:
             drawn.append((caption, plots.savefig(draw(), os.path.join(out, name))))
         except Exception as exc:  # one figure that cannot be drawn must not sink the report

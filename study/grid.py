@@ -276,20 +276,21 @@ def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str]
 
 
 def validate(grid: Grid) -> list[TrialConfig]:
-    """Every config of the grid, checked against its data and architecture: all before Ray starts."""
-    from . import data, models
+    """Every config of the grid, checked against its data, its architecture and this machine's memory
+    (``trial.check_memory``): all before Ray starts, and before any model or image is built."""
+    from . import data, models, trial
     configs = grid.configs()
     if len({c.trial_id for c in configs}) != len(configs):
         raise ConfigError("the grid lists the same config twice (a repeated axis value?)")
-    seen: set[tuple] = set()
+    shapes: dict[tuple, tuple[int, int, int]] = {}
+    available = trial.node_memory()
     for cfg in configs:
-        key = (cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_heldout, cfg.image_size, cfg.channels,
-               cfg.arch, cfg.depth)
-        if key in seen:
-            continue
-        seen.add(key)
-        data.check(cfg)
-        models.check(cfg, data.pool_shape(cfg)[1:])
+        key = (cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_heldout, cfg.image_size, cfg.channels)
+        if key not in shapes:
+            data.check(cfg)
+            shapes[key] = data.pool_shape(cfg)[1:]
+        models.check(cfg, shapes[key])
+        trial.check_memory(cfg, shapes[key], available)
     return configs
 
 

@@ -159,6 +159,28 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def layers(cfg: TrialConfig, shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """(parameters, output elements, unfolded input elements) per example of each weight layer of
+    ``cfg``'s net on images of ``shape``, by arithmetic alone: nothing is built, so a net too large to
+    build can be refused. The unfolded input is a conv's im2col workspace (k^2 x in-channels x output
+    positions; 0 for a linear layer)."""
+    c, side, _ = shape
+    if cfg.arch == "fc":
+        d = c * side * side
+        sizes = [d] + [cfg.width] * (cfg.depth - 1) + [d]
+        return [(a * b + b * cfg.bias, b, 0) for a, b in zip(sizes[:-1], sizes[1:])]
+    chans = [c] + [cfg.width] * (cfg.depth - 1) + [c]
+    n_down = n_downsamplings(cfg, shape) if cfg.arch == "conv_down" else 0
+    out, k2 = [], cfg.kernel_size ** 2
+    for i, (a, b) in enumerate(zip(chans[:-1], chans[1:])):
+        if cfg.arch == "conv_down" and i < cfg.depth // 2 and i < n_down:
+            side //= 2
+        elif cfg.arch == "conv_down" and 0 <= i - cfg.depth // 2 < n_down:
+            side *= 2
+        out.append((a * b * k2 + b * cfg.bias, b * side * side, k2 * a * side * side))
+    return out
+
+
 def check(cfg: TrialConfig, shape: tuple[int, int, int]) -> None:
     """Raise ConfigError if ``cfg``'s architecture cannot be built for images of ``shape``."""
     if cfg.arch == "conv_down" and n_downsamplings(cfg, shape) == 0:

@@ -18,7 +18,7 @@ import torch
 
 from . import data as data_mod
 from . import models, probes
-from .config import TrialConfig
+from .config import ConfigError, TrialConfig
 from .train import fit, train
 
 
@@ -144,10 +144,99 @@ def check_cuda() -> None:
         "node's CUDA, or pass --device cpu to train on CPU while holding the GPU share")
 
 
+# --- memory, estimated before anything is built --------------------------------------------------
+
+def memory_bytes(cfg: TrialConfig, shape: tuple[int, int, int]) -> int:
+    """Bytes the trial holds at its peak, estimated from its config alone (``models.layers``), float32.
+
+    With P parameters, A and M the sum and the largest of the layers' outputs per example, U the
+    largest conv layer's unfolded input per example (k^2 x in-channels x output positions; 0 for fc),
+    d = C*H*W, n = n_train and m the probes' starts (the n examples, MEMORY_CHECKS points beside each,
+    the noisy and masked starts, the random and held-out ones):
+
+        training  4 * (4P + 2nA + nU)     weights, gradients, Adam's two moments; every layer's output
+                                          and activation kept for the backward pass (full batch); the
+                                          unfolding
+        probes    4 * m * (3M + U + 30d)  all starts iterated at once: a layer's input, output,
+                                          activation and unfolding; x_t, x_t+1, the PERIOD_MAX - 1 past
+                                          iterates, their lags, and the allocator's slack (measured:
+                                          28 copies of the starts)
+        spectra   n * d * (12d + 4M)      dense Jacobians (d <= DENSE_MAX_DIM) in float32 and float64,
+                                          d tangents through the net; a linear net's d x d operator too
+        peak = training + max(probes, spectra)
+
+    ``benchmarks/memory_bench.md`` sets it beside the measured peaks."""
+    net = models.layers(cfg, shape)
+    p, a, big, unfold = (sum(x[0] for x in net), sum(x[1] for x in net), max(x[1] for x in net),
+                         max(x[2] for x in net))
+    d, n = math.prod(shape), cfg.n_train
+    m = n * (1 + probes.MEMORY_CHECKS + cfg.starts_per_example * (len(cfg.noise_levels) + 1)) \
+        + cfg.n_random_starts + cfg.n_heldout
+    training = 4 * (4 * p + 2 * n * a + n * unfold)
+    iteration = 4 * m * (3 * big + unfold + 30 * d)
+    dense = (n if d <= probes.DENSE_MAX_DIM else 0) + (1 if _linear_operator(cfg, d) else 0)
+    return training + max(iteration, dense * d * (12 * d + 4 * big))
+
+
+def node_memory(device: torch.device | str = "cpu") -> int:
+    """Bytes of memory this process may use: the GPU's for cuda, else the machine's physical memory or
+    its control group's limit, whichever is smaller."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(device).total_memory
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            limit = fh.read().strip()
+        return min(total, int(limit)) if limit.isdigit() else total
+    except OSError:
+        return total
+
+
+def check_memory(cfg: TrialConfig, shape: tuple[int, int, int], available: int | None = None) -> None:
+    """Raise ConfigError, before anything is allocated, when ``memory_bytes`` exceeds ``available``
+    (default: ``node_memory()``)."""
+    need, have = memory_bytes(cfg, shape), available if available is not None else node_memory()
+    if need > have:
+        params = sum(x[0] for x in models.layers(cfg, shape))
+        raise ConfigError(f"{cfg.trial_id} on {shape[0]}x{shape[1]}x{shape[2]} images needs about {_gib(need)} "
+                          f"({params:.3g} parameters), more than the {_gib(have)} of memory here: lower width, "
+                          "depth, image_size or the probe starts")
+
+
+RERUN_MAX_S = 300.0  # a row of a results folder is re-trained (for a figure) only when its training is estimated below this
+
+
+def check_rerunnable(cfg: TrialConfig, max_seconds: float = RERUN_MAX_S) -> None:
+    """Raise ConfigError unless re-training ``cfg``, a config read from a results folder (perhaps someone
+    else's), runs nothing but this package on data it ships or generates, within this machine's memory
+    and about ``max_seconds`` of training (``grid.estimated_seconds``): a row naming a ``data_dir`` would
+    have this process read files that the folder's author chose."""
+    from .grid import estimated_seconds
+    if cfg.data_dir is not None:
+        raise ConfigError(f"{cfg.trial_id} reads its data from data_dir {cfg.data_dir!r}: a row of a results "
+                          "folder is re-trained only on bundled or generated data (save the net with "
+                          "memsweep trial --save-model to draw it from the model)")
+    check_memory(cfg, data_mod.pool_shape(cfg)[1:])
+    if (secs := estimated_seconds(cfg)) > max_seconds:
+        raise ConfigError(f"{cfg.trial_id} would train for about {secs:.0f} s, over the {max_seconds:.0f} s a "
+                          "figure may re-train a row for (save the net with memsweep trial --save-model)")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2 ** 30:.3g} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.3g} MiB"
+
+
+def _linear_operator(cfg: TrialConfig, d: int) -> bool:
+    """A linear net's operator is studied densely (``probe``)."""
+    return cfg.activation == "identity" and not cfg.bias and d <= OPERATOR_MAX_DIM
+
+
 def _setup(cfg: TrialConfig, device: torch.device) -> _Setup:
     if device.type == "cuda":
         check_cuda()
         configure_cuda()
+    check_memory(cfg, data_mod.pool_shape(cfg)[1:], node_memory(device))  # before any image or weight exists
     images = data_mod.load(cfg)
     return _Setup(cfg, images, models.to_input(images.train, cfg.arch).to(device),
                   models.to_input(images.heldout, cfg.arch).to(device), models.build(cfg, images.shape).to(device))
@@ -238,7 +327,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     metrics: dict[str, Any] = {}
     t0 = time.perf_counter()
     span_res, span_f = probes.span_residuals(f, x, heldout) if len(heldout) else (np.array([]), np.array([]))
-    if cfg.activation == "identity" and not cfg.bias and x[0].numel() <= OPERATOR_MAX_DIM:
+    if _linear_operator(cfg, x[0].numel()):
         op = probes.operator_spectrum(probes.linear_operator(f, tuple(x.shape[1:])).cpu(), x.cpu())
         metrics.update(span_dim=op.span_dim, operator_near_one=op.near_one, operator_near_one_in_span=op.near_one_in_span,
                        operator_rest_radius=op.rest_radius)

@@ -115,3 +115,53 @@ def test_phase_map_wraps_its_panels_and_marks_cells_that_did_not_fit():
     assert len(shown) == 5 and len({round(ax.get_position().y0, 2) for ax in shown}) == 2  # 4 + 1, two rows
     texts = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in shown}
     assert texts["activation=tanh"] == ["2/3 fit:\ntoo few"] * 2 and texts["activation=relu"] == ["1.00\n3/3"] * 2
+
+
+def _best(folder):
+    from analysis import evidence
+    ev = evidence.tested_rows(analysis.load(str(folder)).trials)
+    return ev.sort_values(["attractor_frac", "depth"], ascending=False).iloc[0]
+
+
+def test_report_never_retrains_a_row_on_files_the_row_names(smoke_results, tmp_path, monkeypatch):
+    """A results folder from someone else whose rows name a data_dir (a CIFAR-10 folder with a pickle
+    payload): the report draws everything else, trains nothing, reads none of those files, and says why."""
+    import pickle
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from study import trial
+    from test_data import _Payload
+    data_dir, marker = tmp_path / "cifar", tmp_path / "ran"
+    data_dir.mkdir()
+    (data_dir / "data_batch_1").write_bytes(pickle.dumps(_Payload(marker)))
+    folder = tmp_path / "foreign"
+    shutil.copytree(smoke_results, folder)
+    for part in (folder / "trials").iterdir():
+        table = pq.read_table(part)
+        for name, value in (("dataset", "cifar10"), ("data_dir", str(data_dir))):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, table.schema.field(i), pa.array([value] * len(table), table.schema.field(i).type))
+        pq.write_table(table, part)
+    monkeypatch.setattr(trial, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
+    assert main(["report", str(folder), "--out", str(tmp_path / "rep")]) == 0
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "reads its data from data_dir" in page and "re-trained only on bundled or generated data" in page
+    assert not marker.exists() and not (tmp_path / "rep" / "trajectories.png").exists()
+    assert page.count("data:image/png;base64,") == 5  # every other figure
+
+
+def test_report_draws_trajectories_from_a_saved_model_without_training(smoke_results, tmp_path, monkeypatch):
+    from study import trial
+    from study.config import TrialConfig
+    from study.results import save_model
+    folder = tmp_path / "res"
+    shutil.copytree(smoke_results, folder)
+    cfg = TrialConfig.from_row(dict(_best(folder)))
+    (folder / "models").mkdir()
+    save_model(str(folder / "models" / f"{cfg.trial_id}.pt"), trial.run_trial(cfg, keep_model=True))
+    monkeypatch.setattr(trial, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
+    page = open(report.build(str(folder), str(tmp_path / "rep"))).read()
+    assert f"({cfg.trial_id}, its saved model)" in page and "not drawn" not in page
+    assert os.path.getsize(tmp_path / "rep" / "trajectories.png") > 1000

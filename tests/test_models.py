@@ -104,3 +104,28 @@ def test_layouts():
     assert flat.shape == (3, 32)
     assert torch.equal(models.to_images(flat, (2, 4, 4)), imgs)
     assert models.to_input(imgs, "conv") is imgs
+
+
+@pytest.mark.parametrize("kw, shape", [
+    (dict(arch="fc", depth=5, width=64), (1, 8, 8)),
+    (dict(arch="fc", depth=1, width=16, bias=False), (3, 4, 4)),
+    (dict(arch="conv", depth=3, width=8), (3, 8, 8)),
+    (dict(arch="conv_down", depth=6, width=8), (1, 8, 8)),
+    (dict(arch="conv_down", depth=7, width=4, down_stages=2, kernel_size=5), (1, 16, 16)),
+    (dict(arch="conv_down", depth=4, width=4), (1, 6, 6)),
+])
+def test_layers_count_what_the_built_net_holds(kw, shape):
+    """``layers`` is arithmetic on the config (the memory check refuses a net before building it), so it
+    must give exactly the built net's parameters and each weight layer's output size."""
+    cfg = TrialConfig(**kw)
+    model = models.build(cfg, shape)
+    outs = []
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            m.register_forward_hook(lambda mod, i, o: outs.append(o[0].numel()))
+    model(models.to_input(torch.zeros(2, *shape), cfg.arch))
+    layers = models.layers(cfg, shape)
+    assert sum(p for p, _, _ in layers) == models.n_params(model)
+    assert [o for _, o, _ in layers] == outs
+    for m, (_, _, unfolded) in zip([m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))], layers):
+        assert unfolded == (0 if isinstance(m, nn.Linear) else m.weight[0].numel() * outs.pop(0) // m.out_channels)

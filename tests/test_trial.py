@@ -122,6 +122,18 @@ def test_bad_runs_are_rows_not_exceptions(tmp_path):
     assert len(pd.read_parquet(tmp_path / "out" / "trials")) == 2
 
 
+def test_a_trial_too_large_for_its_node_is_an_error_row_before_anything_is_allocated(monkeypatch):
+    """On a worker the trial checks its own node's memory: a net that does not fit is a row naming the
+    memory, not an out-of-memory kill of the worker (800 GB of images here, were they allocated)."""
+    from study import trial
+    huge = run_trial(SMALL.replace(dataset="gaussian", image_size=100_000))
+    assert huge.trial["status"] == "error" and "of memory here" in huge.trial["error"]
+    monkeypatch.setattr(trial, "node_memory", lambda device="cpu": 2 ** 20)  # a node of 1 MiB
+    small = run_trial(SMALL)
+    assert small.trial["status"] == "error" and "more than the 1 MiB of memory here" in small.trial["error"]
+    assert trial.memory_bytes(SMALL, (1, 8, 8)) < 2 ** 30 < trial.memory_bytes(SMALL.replace(width=2 ** 16), (1, 8, 8))
+
+
 def test_cli_trial_writes_rows_and_model(tmp_path, capsys):
     out = tmp_path / "one"
     code = main(["trial", "--depth", "2", "--width", "32", "--lr", "1e-3", "--loss-tol", "1e-5",
