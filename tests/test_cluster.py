@@ -108,19 +108,71 @@ def test_head_and_workers_get_separate_profiles_with_the_documented_policies():
     workers = {profile_name(t["node_config"]["IamInstanceProfile"]["Arn"]) for n, t in types.items() if n != "head"}
     assert len(workers) == 1 and head not in workers
     worker = workers.pop()
-    policies = {who: json.loads((ROOT / "docs" / "aws" / f"{who}-policy.json").read_text()) for who in ("head", "worker")}
-    allowed = {who: {(a, st["Resource"]) for st in p["Statement"] if st["Effect"] == "Allow"
-                     for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
-               for who, p in policies.items()}
+    policies = ("head", "worker")
+    allowed = {who: {(a, r) for st in _statements(who) for a in st["Action"] for r in st["Resource"]}
+               for who in policies}
     head_actions = {a for a, _ in allowed["head"]}
     assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:CreateTags", "ec2:Describe*"} <= head_actions
     passed = [r for a, r in allowed["head"] if a == "iam:PassRole"]
     assert passed == [f"arn:aws:iam::123456789012:role/{worker}"]  # exactly the workers' role, nothing wider
     assert all(a.startswith("s3:") for a, _ in allowed["worker"])  # workers: the bucket, nothing else
     buckets = {who: {r for a, r in allowed[who] if a.startswith("s3:")} for who in allowed}
-    assert buckets["head"] == buckets["worker"] == {"arn:aws:s3:::YOUR-BUCKET", "arn:aws:s3:::YOUR-BUCKET/*"}
+    assert buckets["head"] == buckets["worker"] == {"arn:aws:s3:::YOUR-BUCKET", "arn:aws:s3:::YOUR-BUCKET/memsweep/*"}
     trust = json.loads((ROOT / "docs" / "aws" / "trust-policy.json").read_text())
     assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def _statements(who: str) -> list[dict]:
+    out = []
+    for st in json.loads((ROOT / "docs" / "aws" / f"{who}-policy.json").read_text())["Statement"]:
+        assert st["Effect"] == "Allow"
+        st = dict(st, Action=[st["Action"]] if isinstance(st["Action"], str) else st["Action"],
+                  Resource=[st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+        out.append(st)
+    return out
+
+
+def test_aws_rights_are_least_privilege_and_cluster_yaml_launches_what_they_allow():
+    """The head may launch, tag and terminate only instances of this cluster (its tag), launch only with
+    IMDSv2, encrypted volumes and the named security group; S3 rights stop at the results prefix; no
+    right on "*" but what AWS cannot scope; every node of cluster.yaml is launched that way."""
+    config = load_yaml("cluster.yaml")
+    tag = {"aws:RequestTag/ray-cluster-name": config["cluster_name"]}
+    head, worker = _statements("head"), _statements("worker")
+    for st in head + worker:
+        if "*" in st["Resource"]:  # only unscopable reads, or a right pinned by its condition
+            assert st["Action"] == ["ec2:Describe*"] or st.get("Condition", {}).get("StringEquals", {}).get(
+                "iam:AWSServiceName") == "spot.amazonaws.com", st["Sid"]
+    ec2 = [st for st in head if any(a.startswith("ec2:") and a != "ec2:Describe*" for a in st["Action"])]
+    for st in ec2:
+        cond = st.get("Condition", {}).get("StringEquals", {})
+        instance_or_volume = any(":instance/" in r or ":volume/" in r for r in st["Resource"])
+        if st["Action"] == ["ec2:RunInstances"] and not instance_or_volume:
+            # the resources a launch uses but does not create: the named group, not any group
+            groups = [r for r in st["Resource"] if ":security-group/" in r]
+            assert groups and all(not r.endswith("/*") for r in groups), st["Sid"]
+            continue
+        assert instance_or_volume and all(":instance/" in r or ":volume/" in r for r in st["Resource"]), st["Sid"]
+        name = config["cluster_name"]
+        assert cond.get("aws:RequestTag/ray-cluster-name") == name or \
+            cond.get("ec2:ResourceTag/ray-cluster-name") == name, f"{st['Sid']}: not bound to the cluster's tag"
+    launch = {r.split(":")[-1].split("/")[0]: st for st in ec2 if st["Action"] == ["ec2:RunInstances"]
+              for r in st["Resource"]}
+    assert launch["instance"]["Condition"]["StringEquals"] == {**tag, "ec2:MetadataHttpTokens": "required"}
+    assert launch["volume"]["Condition"] == {"StringEquals": tag, "Bool": {"ec2:Encrypted": "true"}}
+    group = next(r for r in launch["security-group"]["Resource"] if ":security-group/" in r).rsplit("/", 1)[1]
+    for who in (head, worker):
+        listing = next(st for st in who if "s3:ListBucket" in st["Action"])
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": ["memsweep/", "memsweep/*"]}}
+        objects = {r for st in who for r in st["Resource"] if any(a.startswith("s3:") for a in st["Action"])
+                   and r.startswith("arn:aws:s3:::YOUR-BUCKET/")}
+        assert objects == {"arn:aws:s3:::YOUR-BUCKET/memsweep/*"}
+    for name, node in config["available_node_types"].items():
+        nc = node["node_config"]
+        assert nc["SecurityGroupIds"] == [group], name  # not Ray's default group, which opens SSH to 0.0.0.0/0
+        assert nc["MetadataOptions"]["HttpTokens"] == "required", name
+        assert all(m["Ebs"]["Encrypted"] is True for m in nc["BlockDeviceMappings"]), name
+    assert "security_group" not in config["provider"]  # no group of Ray's making
 
 
 def test_cluster_local_yaml_has_cluster_yamls_node_types_on_one_machine():
