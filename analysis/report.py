@@ -106,12 +106,19 @@ def onset_markdown(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAUL
 def build(path: str, out: str | None = None, trajectories: bool = True,
           criterion: maps.Criterion = maps.DEFAULT, skip_damaged: bool = False) -> str:
     """Write ``out/report.html`` (default ``path/report``) and its PNGs; return the HTML's path."""
+    results.open_results(path)  # not a results folder: one line, and nothing made there
+    out = out or os.path.join(path, "report")
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, ".write-test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as exc:  # a file, a read-only or immutable folder: one line, before any figure is drawn
+        raise ConfigError(f"--out {out}: cannot write the report there ({exc.strerror or exc})") from None
     res = load(path, skip_damaged=skip_damaged)
     if res.trials.empty:
         raise ConfigError(f"{path} holds no finished trials yet"
                           + (f" (sweep started {res.manifest['started']})" if res.manifest else ""))
-    out = out or os.path.join(path, "report")
-    os.makedirs(out, exist_ok=True)
     t = res.trials
     onset = evidence.onsets(t, criterion)
     drawn: list[tuple[str, str]] = []

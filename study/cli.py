@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import threading
 import time
 
 from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
@@ -47,7 +49,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
     from . import data, models
     from .results import check_writable, save_model, write_trial
-    from .trial import run_trial
+    from .lease import Lease
+    from .trial import check_memory, node_memory, run_trial
 
     cfg = config_from_args(args)
     data.check(cfg)  # bad data settings fail here, before any compute
@@ -63,21 +66,23 @@ def cmd_trial(args: argparse.Namespace) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda, but torch sees no CUDA device")
+    check_memory(cfg, data.pool_shape(cfg)[1:], node_memory(device))  # before any weight exists
 
-    print(f"trial {cfg.trial_id} on {device}")
-    print("config: " + json.dumps(cfg.to_row()))
-    start = time.perf_counter()
-    result = run_trial(cfg, device, keep_model=args.save_model is not None)
-    print(summary(result.trial))
-    print(f"done in {time.perf_counter() - start:.1f} s")
-    if args.out:
-        write_trial(args.out, result)
-        print(f"rows written: {args.out}/{{trials,examples,retrieval,curves}}/{cfg.trial_id}.parquet")
-    if args.save_model is not None and result.model is not None:
-        path = args.save_model or os.path.join(args.out, "models", f"{cfg.trial_id}.pt")
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        save_model(path, result)
-        print(f"model saved: {path}  (study.load_model(path) reloads it)")
+    with Lease(args.out) if args.out else contextlib.nullcontext():  # not beside a sweep writing there
+        print(f"trial {cfg.trial_id} on {device}")
+        print("config: " + json.dumps(cfg.to_row()))
+        start = time.perf_counter()
+        result = run_trial(cfg, device, keep_model=args.save_model is not None)
+        print(summary(result.trial))
+        print(f"done in {time.perf_counter() - start:.1f} s")
+        if args.out:
+            write_trial(args.out, result)
+            print(f"rows written: {args.out}/{{trials,examples,retrieval,curves}}/{cfg.trial_id}.parquet")
+        if args.save_model is not None and result.model is not None:
+            path = args.save_model or os.path.join(args.out, "models", f"{cfg.trial_id}.pt")
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            save_model(path, result)
+            print(f"model saved: {path}  (study.load_model(path) reloads it)")
     return 0 if result.trial["status"] in ("ok", "not_converged") else 1
 
 
@@ -93,16 +98,16 @@ def launch_from_args(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .grid import build_grid
-    from .progress import StartTimeout
+    from .progress import SweepStopped
     from .sweep import run_sweep
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     launch = launch_from_args(args)
-    mode = "force" if args.force else "resume" if args.resume else "auto"
+    mode = "force" if args.force else "resume" if args.resume else "repair" if args.repair else "auto"
     try:
         summary = run_sweep(grid, launch, preset=args.preset, mode=mode, verbose=args.verbose,
                             compact=not args.no_compact)
-    except StartTimeout as exc:  # nothing started: say what it waited for; what finished is kept
+    except SweepStopped as exc:  # no start in time, or storage refused: one line; what finished is kept
         print(f"memsweep: error: {exc}", file=sys.stderr)
         return 1
     out = launch.out
@@ -113,9 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compact(args: argparse.Namespace) -> int:
     from . import compact, results
+    from .lease import Lease
     results.open_results(args.out)  # one line if it is not a results folder
-    print(f"[memsweep] compacting {args.out}: {compact.size_line(args.out)}", file=sys.stderr)
-    done = compact.compact(args.out)
+    with Lease(args.out):  # never beside a sweep's driver or another compaction
+        print(f"[memsweep] compacting {args.out}: {compact.size_line(args.out)}", file=sys.stderr)
+        done = compact.compact(args.out)
     print(f"[memsweep] {done.line()}; now {compact.size_line(args.out)}")
     return 0
 
@@ -159,7 +166,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
     from analysis.maps import memorized
 
     from .grid import build_grid
-    from .progress import StartTimeout
+    from .progress import SweepStopped
     from .refine import INCOMPLETE
     from .sweep import run_refine
 
@@ -178,7 +185,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
     try:
         found, summary = run_refine(grid, depths, launch, memorized, args.threshold, args.coarse, args.preset,
                                     mode, args.verbose, compact=not args.no_compact)
-    except StartTimeout as exc:
+    except SweepStopped as exc:
         print(f"memsweep: error: {exc}", file=sys.stderr)
         return 1
     dense = len(depths) * len(found) * max(1, len({c.seed for c in grid.configs()}))
@@ -276,6 +283,8 @@ def parser() -> argparse.ArgumentParser:
     mx = r.add_mutually_exclusive_group()
     mx.add_argument("--resume", action="store_true", help="require an earlier sweep in --out and finish it")
     mx.add_argument("--force", action="store_true", help="discard what --out holds and start over")
+    mx.add_argument("--repair", action="store_true",
+                    help="rebuild a damaged sweep.json from this grid, keeping every finished row, and resume")
     r.add_argument("--verbose", action="store_true", help="show Ray's own output")
     r.add_argument("--no-compact", action="store_true",
                    help="keep one Parquet part per trial at the end (default: compact each table into a few files)")
@@ -319,12 +328,38 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    from .progress import SIGNALLED, raise_on_sigterm
     args = parser().parse_args(argv)
+    before = signal.getsignal(signal.SIGTERM)
+    raise_on_sigterm()
     try:
         return args.func(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (progress.Interrupted): the finally blocks have run
+        signum = getattr(exc, "signum", SIGNALLED[-1] if SIGNALLED else signal.SIGINT)
+        command = args.func.__name__.removeprefix("cmd_")
+        again = ": every finished trial is kept; run the same command again to resume" if command in (
+            "run", "refine") else ""
+        print(f"memsweep: stopped by {signal.Signals(signum).name}{again}", file=sys.stderr)
+        return 128 + signum
     except ConfigError as exc:  # bad input: one clear line, exit 2, nothing computed
         print(f"memsweep: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # the light install (pip install memsweep) reads results only
+        top = (exc.name or "").split(".")[0]
+        if top not in TRAINING_STACK:
+            raise
+        print(f"memsweep: error: memsweep {args.func.__name__.removeprefix('cmd_')} trains, and {top} is not "
+              "installed: pip install 'memsweep[study]' (the training stack: torch, Ray, scipy, scikit-learn)",
+              file=sys.stderr)
+        return 2
+    finally:
+        if threading.current_thread() is threading.main_thread() and before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+TRAINING_STACK = ("torch", "ray", "scipy", "sklearn", "boto3")  # the study extra's packages
 
 
 if __name__ == "__main__":

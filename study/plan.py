@@ -101,6 +101,8 @@ def describe_out(out: str) -> str:
     try:
         manifest = results.read_manifest(out)
         done = len(results.finished_ids(out))
+    except results.DamagedManifest as exc:
+        return str(exc)
     except (OSError, ValueError) as exc:
         return f"not checked ({results.one_line(exc)})"
     if manifest is None:

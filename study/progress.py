@@ -12,7 +12,11 @@ the sweep (``StartTimeout``) when no trial has started in that time, naming what
 """
 from __future__ import annotations
 
+import errno
+import re
+import signal
 import sys
+import threading
 import time
 
 from . import results
@@ -22,8 +26,70 @@ NODES_EVERY_S = 2.0  # how often the cluster's nodes are looked at (a cheap call
 NODE_SETTLE_S = 5.0  # at the end of a sweep with a lost worker, how long to wait for Ray to name a dead node
 
 
-class StartTimeout(RuntimeError):
+class SweepStopped(RuntimeError):
+    """The sweep stopped early for a cause its message names in one line; every finished row is kept."""
+
+
+class StartTimeout(SweepStopped):
     """No trial started within ``--start-timeout`` seconds."""
+
+
+class StorageFailed(SweepStopped):
+    """A trial could not write its results for a cause that a retry cannot remove (``NO_RETRY``)."""
+
+
+NO_RETRY = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+            errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}
+
+
+def storage_errno(exc: BaseException) -> int | None:
+    """The errno of a failed write: OSError's own, or the one pyarrow names in its message ("[errno 28]")."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    found = re.search(r"\[errno (\d+)\]", str(exc), re.IGNORECASE)
+    return int(found.group(1)) if found else None
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so that a sweep stops the
+    same way for both: its ``finally`` blocks run (Ray shut down, the lease given back) and every
+    finished row stays. Ray's driver handler would call sys.exit instead, and its shutdown then aborts."""
+
+    signum = signal.SIGTERM
+
+
+def raise_on_sigterm() -> None:
+    """Route SIGTERM to ``Interrupted`` (main thread only; ``ray.init`` installs a handler of its own,
+    so the sweep calls this again once Ray is up)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm)
+
+
+def _sigterm(signum, frame) -> None:
+    SIGNALLED.append(signum)  # Ray's compiled code may re-raise it as a plain KeyboardInterrupt
+    raise Interrupted()
+
+
+SIGNALLED: list[int] = []  # the SIGTERMs this process received (``Interrupted``)
+
+
+WORKER_DIED = ("ActorDiedError", "RayActorError", "WorkerCrashedError", "NodeDiedError", "ActorUnavailableError",
+               "node has died", "worker died", "actor died")
+
+
+def failure_cause(error_file: str | None) -> str | None:
+    """The cause of a Tune trial's failure from its error trace (``Trial.error_file``): Ray's memory
+    monitor named as such, else the trace's last line; None when its worker died (``WORKER_DIED``: a
+    crash, a lost node) or nothing was recorded."""
+    try:
+        with open(error_file or "") as fh:
+            lines = [line.strip() for line in fh if line.strip()]
+    except OSError:
+        return None
+    if any("OutOfMemoryError" in line for line in lines):
+        return "its worker was killed for lack of memory by Ray's memory monitor: lower --max-concurrent or the nets"
+    last = lines[-1] if lines else ""
+    return None if not last or any(name in line for line in lines for name in WORKER_DIED) else last[:300]
 
 
 def eta_seconds(elapsed: float, done_cost: float, todo_cost: float) -> float:
@@ -75,6 +141,7 @@ class Progress:
                 self.already = self.total - len(self.todo)
                 self.todo_cost = sum(self.costs[i] for i in self.todo)
                 self.done, self.failed, self.retried, self.deaths, self.start = 0, 0, 0, 0, time.time()
+                self.fatal: str | None = None  # a failure no retry can fix (StorageFailed)
                 self.done_ids: dict[str, set[str]] = {}  # Tune trial -> configs it wrote in this fit
                 self.failed_ids: set[str] = set()  # configs whose row is an error
                 self.finished: dict[str, int] = {}  # Tune trial -> configs done or skipped in this fit
@@ -92,15 +159,19 @@ class Progress:
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
                 self.count(trial, result, trials)
+                if result.get("fatal") and not self.fatal:  # a failure no retry can fix: stop at the next step
+                    self.fatal = result["fatal"]  # (Tune wraps what a result callback raises; a step's passes)
+                    self.say(f"Tune trial {trial.trial_id} {self.fatal}: stopping the sweep (a retry cannot help)")
 
             def on_trial_complete(self, iteration, trials, trial, **info):
                 self.count(trial, trial.last_result or {}, trials)
 
             def on_trial_recover(self, iteration, trials, trial, **info):
                 self.retried += 1
-                self.say(f"Tune trial {trial.trial_id} lost its worker (its process or node died); Tune runs it "
-                         f"again, failure {trial.num_failures} of at most {self.max_failures}, skipping the "
-                         "configs it already wrote")
+                cause = failure_cause(trial.error_file)
+                what = "lost its worker (its process or node died)" if cause is None else f"failed ({cause})"
+                self.say(f"Tune trial {trial.trial_id} {what}; Tune runs it again, failure {trial.num_failures} "
+                         f"of at most {self.max_failures}, skipping the configs it already wrote")
 
             def on_experiment_end(self, trials, **info):
                 # a worker lost in the sweep's last seconds: Ray may not have declared its node dead yet
@@ -115,6 +186,8 @@ class Progress:
                          f"{trial.error_file or trial}")
 
             def on_step_end(self, iteration, trials, **info):
+                if self.fatal:
+                    raise StorageFailed(self.fatal)
                 now = time.time()
                 if now - self.last_nodes >= NODES_EVERY_S:
                     self.poll_nodes()

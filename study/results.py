@@ -159,6 +159,10 @@ def is_remote(root: str) -> bool:
 
 def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     if is_remote(root):
+        path = root.split("://", 1)[1].split("?", 1)[0]
+        if any(seg in (".", "..") for seg in path.split("/")):
+            raise ConfigError(f"{root}: a URI names its folder plainly; '.' and '..' are not resolved in object "
+                              "stores (write s3://BUCKET/PATH)")
         try:
             return pafs.FileSystem.from_uri(root)
         except (pa.ArrowException, OSError, ValueError) as exc:  # an unknown scheme, a malformed URI
@@ -215,6 +219,7 @@ class SavedModel:
     model: torch.nn.Module   # eval mode, on CPU
     config: TrialConfig
     train_x: torch.Tensor    # [n, ...] training examples in the model's input layout, row = example index
+    image_shape: tuple[int, int, int] = (1, 8, 8)  # (C, H, W) of one image
 
 
 def save_model(path: str, result) -> None:
@@ -225,16 +230,23 @@ def save_model(path: str, result) -> None:
 
 
 def load_model(path: str) -> SavedModel:
-    """Load a file written by ``memsweep trial --save-model``: rebuild the net from its config."""
+    """Load a file written by ``memsweep trial --save-model``: rebuild the net from its config, after
+    checking that config and that the net fits this machine's memory (``trial.check_memory``)."""
     import torch
 
-    from . import models
+    from . import models, trial
     blob = torch.load(path, map_location="cpu", weights_only=True)  # no code runs on load
-    cfg = TrialConfig.from_row(blob["config"])
-    model = models.build(cfg, tuple(blob["image_shape"]))
+    try:
+        cfg, shape = TrialConfig.from_row(blob["config"]), tuple(int(v) for v in blob["image_shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a model saved by memsweep ({one_line(exc)})") from None
+    if len(shape) != 3:
+        raise ConfigError(f"{path} is not a model saved by memsweep (image_shape {list(shape)})")
+    trial.check_memory(cfg, shape)
+    model = models.build(cfg, shape)
     model.load_state_dict(blob["state_dict"])
     model.eval()
-    return SavedModel(model, cfg, blob["train_x"])
+    return SavedModel(model, cfg, blob["train_x"], shape)
 
 
 # --- a results folder as a whole --------------------------------------------------------------------
@@ -326,7 +338,26 @@ def read_table(root: str, table: str, skip_damaged: bool = False, skipped: list[
     except (pa.ArrowException, OSError, ValueError):
         data = _one_by_one(fs, files, schema, skip_damaged, skipped)
         data = data.filter(only) if only is not None else data
-    return _once(_defaults(data), [f for f in files if is_compacted(f)]).drop_columns([FILE])
+    compacted = [f for f in files if is_compacted(f)]
+    for file, tid in _misnamed(data, compacted).items():
+        problem = (f"{file}: its rows are of trial {tid}, not of the trial it is named after (a part copied or "
+                   "renamed by hand)")
+        if not skip_damaged:
+            raise DamagedPartError(f"{problem}; move it away, or pass skip_damaged=True to skip it")
+        warnings.warn(f"skipping damaged part {problem}", stacklevel=2)
+        data = data.filter(pc.not_equal(data[FILE], file))
+        if skipped is not None:
+            skipped.append(file)
+    return _once(_defaults(data), compacted).drop_columns([FILE])
+
+
+def _misnamed(data: pa.Table, compacted: list[str]) -> dict[str, str]:
+    """Parts (not compacted files) holding a row of a trial other than the one in their name: path ->
+    that trial. Every writer names a part by its trial (``write_part``), so such a part was copied."""
+    stem = pc.replace_substring_regex(pc.replace_substring_regex(data[FILE], r"^.*/", ""), r"\.parquet$", "")
+    bad = pc.and_(pc.invert(pc.is_in(data[FILE], pa.array(compacted, pa.string()))),
+                  pc.not_equal(stem, data["trial_id"]))
+    return dict(zip(pc.filter(data[FILE], bad).to_pylist(), pc.filter(data["trial_id"], bad).to_pylist()))
 
 
 def _defaults(data: pa.Table) -> pa.Table:
@@ -389,8 +420,9 @@ def _one_by_one(fs: pafs.FileSystem, files: list[str], schema: pa.Schema, skip_d
 
 
 def set_aside(root: str) -> tuple[list[str], list[str]]:
-    """Before a sweep (re)starts, so that those grid points run again: move ``trials/`` files that are
-    not readable (truncated, empty, another schema) to ``_damaged/trials/``; move the rows of trials
+    """Before a sweep (re)starts, so that those grid points run again: move table files that are not
+    readable (truncated, empty, another schema) to ``_damaged/<table>/``, and with a damaged part of
+    another table every part and row of its trial, which is incomplete; move the rows of trials
     that ended in ``error`` (an exception, a node without CUDA: a fault of the run, not a result) to
     ``_errors/<table>/``: a part whole, a compacted file's rows by rewriting it without them; delete
     the temp files that a killed writer left in ``_tmp/``. Nothing is read as data or deleted
@@ -403,13 +435,32 @@ def set_aside(root: str) -> tuple[list[str], list[str]]:
     for info in fs.get_file_info(pafs.FileSelector(f"{base}/trials", allow_not_found=True)):
         if info.type == pafs.FileType.File and info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
             fs.delete_file(info.path)  # left in the table folder by a writer older than _tmp/
+    # a damaged part of another table: its trial is incomplete, so all of that trial leaves (its trial row
+    # first, as a resume reads only trials/) and runs again
+    for table in (t for t in TABLES if t != "trials"):
+        for path in part_files(root, table):
+            if is_compacted(path) or not part_problem(fs, path, TABLES[table]):
+                continue
+            tid = os.path.basename(path).removesuffix(".parquet")
+            for other in ["trials", *(t for t in TABLES if t != "trials")]:
+                part = f"{base}/{other}/{tid}.parquet"
+                if fs.get_file_info(part).type == pafs.FileType.File:
+                    _move(fs, part, f"{base}/_damaged/{other}/{tid}.parquet")
+                else:
+                    for file in filter(is_compacted, part_files(root, other)):
+                        _drop_rows(fs, base, other, file, {tid}, "_damaged")
+            damaged.append(f"{table}/{os.path.basename(path)}")
     for path in part_files(root, "trials"):
         name = os.path.basename(path)
         if part_problem(fs, path, TRIAL_SCHEMA):
             _move(fs, path, f"{base}/_damaged/trials/{name}")
-            damaged.append(name)
+            damaged.append(f"trials/{name}")
             continue
         rows = pq.read_table(path, columns=["trial_id", "status"], filesystem=fs).to_pylist()
+        if not is_compacted(path) and any(r["trial_id"] != name.removesuffix(".parquet") for r in rows):
+            _move(fs, path, f"{base}/_damaged/trials/{name}")  # another trial's rows, copied under this name
+            damaged.append(f"trials/{name}")
+            continue
         bad = {r["trial_id"] for r in rows if r["status"] == "error"}
         if bad and not is_compacted(path):
             _move(fs, path, f"{base}/_errors/trials/{name}")
@@ -426,14 +477,14 @@ def _move(fs: pafs.FileSystem, src: str, dst: str) -> None:
     fs.move(src, dst)
 
 
-def _drop_rows(fs: pafs.FileSystem, base: str, table: str, file: str, ids: set[str]) -> None:
-    """Rewrite compacted ``file`` without the rows of ``ids``, which go to ``_errors/<table>/`` first."""
+def _drop_rows(fs: pafs.FileSystem, base: str, table: str, file: str, ids: set[str], to: str = "_errors") -> None:
+    """Rewrite compacted ``file`` without the rows of ``ids``, which go to ``<to>/<table>/`` first."""
     data = pq.read_table(file, filesystem=fs)
     out = pc.is_in(data["trial_id"], pa.array(sorted(ids)))
     if not pc.any(out).as_py():
         return
     name = os.path.basename(file)
-    for rows, dst in [(data.filter(out), f"{base}/_errors/{table}/{name}"), (data.filter(pc.invert(out)), file)]:
+    for rows, dst in [(data.filter(out), f"{base}/{to}/{table}/{name}"), (data.filter(pc.invert(out)), file)]:
         fs.create_dir(f"{base}/{TMP}", recursive=True)
         tmp = f"{base}/{TMP}/{table}.{name}.{uuid.uuid4().hex[:8]}.tmp"
         pq.write_table(rows, tmp, filesystem=fs)
@@ -508,7 +559,11 @@ def open_results(root: str) -> dict[str, Any] | None:
             raise ConfigError(f"no results folder at {root}")
         if kind != pafs.FileType.Directory:
             raise ConfigError(f"{root} is a file, not a results folder")
-        manifest = read_manifest(root)
+        try:
+            manifest = read_manifest(root)
+        except DamagedManifest as exc:  # the rows are still readable: say so, and read them
+            warnings.warn(str(exc), stacklevel=2)
+            manifest = None
         if manifest is None and not any(part_files(root, t) for t in TABLES):
             hint = " (give the folder above it)" if os.path.basename(base.rstrip("/")) in TABLES else ""
             raise ConfigError(f"{root} holds no memsweep results: no sweep.json and no table parts{hint}")
@@ -527,13 +582,39 @@ def write_manifest(root: str, manifest: dict[str, Any]) -> None:
     fs.move(tmp, f"{base}/{MANIFEST}")
 
 
+class DamagedManifest(ConfigError):
+    """A ``sweep.json`` that is not the record memsweep wrote (truncated, hand-edited)."""
+
+
+MANIFEST_MAX_BYTES = 16 * 2**20  # far above any sweep's record; a larger file is not one
+
+
 def read_manifest(root: str) -> dict[str, Any] | None:
+    """The sweep's record, ``sweep.json``; None when there is none. Raises DamagedManifest (one line,
+    naming the repair) when it is not a JSON object with a ``grid`` table."""
     import json
     fs, base = filesystem(root)
-    if fs.get_file_info(f"{base}/{MANIFEST}").type != pafs.FileType.File:
+    info = fs.get_file_info(f"{base}/{MANIFEST}")
+    if info.type != pafs.FileType.File:
         return None
-    with fs.open_input_stream(f"{base}/{MANIFEST}") as fh:
-        return json.loads(fh.read().decode())
+    why = f"{info.size:,} bytes" if info.size > MANIFEST_MAX_BYTES else None
+    if why is None:
+        with fs.open_input_stream(f"{base}/{MANIFEST}") as fh:
+            try:
+                manifest = json.loads(fh.read().decode())
+                if not (isinstance(manifest, dict) and isinstance(manifest.get("grid"), dict)
+                        and isinstance(manifest["grid"].get("axes"), dict)):
+                    why = "no grid recorded"
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                why = f"not JSON: {exc}"
+    if why:
+        raise damaged_manifest(root, why)
+    return manifest
+
+
+def damaged_manifest(root: str, why: str) -> DamagedManifest:
+    return DamagedManifest(f"{root}/{MANIFEST} is damaged ({why}); `memsweep run --repair` with the grid that "
+                           "wrote it rebuilds it and keeps every finished row")
 
 
 TUNE = "_tune"  # Ray Tune's own record of the last run (its ResultGrid): memsweep never reads it back

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,9 @@ import pyarrow as pa
 
 from . import results
 from .config import ConfigError, TrialConfig
+from .lease import Lease
 from .grid import Grid, estimated_costs, tune_trials, validate
-from .progress import Progress, StartTimeout, fits, resources_text
+from .progress import NO_RETRY, Progress, SweepStopped, fits, raise_on_sigterm, resources_text, storage_errno
 from .rules import THRESHOLD
 
 
@@ -86,7 +88,16 @@ def _trainable(params: dict[str, Any], rows: list[list[dict[str, Any]]]) -> None
         if not skipped:
             _fault_point("part_written")
 
-    run_and_write(configs, run["out"], run["device"], report, batch=run["batch"])
+    _fault_point("write")
+    try:
+        run_and_write(configs, run["out"], run["device"], report, batch=run["batch"])
+    except (OSError, pa.ArrowException) as exc:
+        code = storage_errno(exc)
+        if code not in NO_RETRY:
+            raise  # perhaps passing (a storage outage, a lost node): Tune runs the trial again
+        # a full disk or a refused write is as full or refused on a retry: say so once, and Tune stops
+        tune.report({**counts, "done_ids": ",".join(done),
+                     "fatal": f"cannot write results to {run['out']}: {NO_RETRY[code]} ({results.one_line(exc)})"})
 
 
 def trial_dirname(first_ids: list[str], trial) -> str:
@@ -109,10 +120,16 @@ def _fault_point(name: str) -> None:
     """Faults injected at named points of a Tune trial, for tests only (tests/faults, test_cluster.py).
 
     MEMSWEEP_FAULT_CRASH_ONCE=DIR, at "start": the first attempt of each Tune trial kills its own
-    process, as a lost worker would. MEMSWEEP_FAULT_HOLD=DIR, at "part_written": the first trial of
+    process, as a lost worker would. MEMSWEEP_FAULT_WRITE_ERRNO=N, at "write": every part write of
+    the worker fails with OSError errno N (28: a full disk). MEMSWEEP_FAULT_HOLD=DIR, at "part_written": the first trial of
     the sweep to write a part writes its node's id to DIR/held and stops there, so that a test that
     kills that node kills it mid-trial, not by lucky timing."""
     from ray import tune
+    if name == "write" and (code := os.environ.get("MEMSWEEP_FAULT_WRITE_ERRNO")):
+        def refuse(*args, **kwargs):
+            raise OSError(int(code), os.strerror(int(code)), "injected")
+        results.write_part = refuse  # this worker's writes fail as on a full disk (this process only)
+        return
     if name == "start" and (folder := os.environ.get("MEMSWEEP_FAULT_CRASH_ONCE")):
         marker = os.path.join(folder, tune.get_context().get_trial_id())
         if not os.path.exists(marker):
@@ -212,15 +229,34 @@ class Launch:
 def prepare_out(out: str, grid: Grid, mode: str) -> bool:
     """Check ``out`` and decide between a fresh start and a resume. Returns True when resuming.
 
-    mode: 'auto' (resume if the same grid is there), 'resume' (must be there), 'force' (start over).
+    mode: 'auto' (resume if the same grid is there), 'resume' (must be there), 'force' (start over),
+    'repair' (sweep.json is damaged: resume with this grid, whose configs must include every finished row).
     Only refusals: nothing under ``out`` changes (``run_sweep`` discards it for 'force' once Ray is up)."""
     local = not results.is_remote(out)
     if local and os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"--out {out} is a file, not a folder")
     try:
         manifest = results.read_manifest(out)
-    except (OSError, ValueError) as exc:  # no such bucket, no credentials, a damaged sweep.json
+        try:
+            if manifest is not None:
+                Grid.from_json(manifest["grid"])
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited grid
+            raise results.damaged_manifest(out, f"its grid: {results.one_line(exc)}") from None
+    except results.DamagedManifest:
+        if mode not in ("repair", "force"):
+            raise
+        manifest = None
+    except (OSError, ValueError) as exc:  # no such bucket, no credentials
         raise ConfigError(f"--out {out}: cannot read it ({results.one_line(exc)})") from None
+    if mode == "repair":
+        done = results.finished_ids(out)
+        if manifest is not None:
+            raise ConfigError(f"--repair: {out}/sweep.json is intact; run without --repair")
+        if stray := sorted(done - {c.trial_id for c in grid.configs()}):
+            raise ConfigError(f"--repair: {len(stray)} finished rows in {out} are no config of this grid (e.g. "
+                              f"{stray[0]}): give the grid that wrote them")
+        results.check_writable(out)
+        return bool(done)
     if manifest is None:
         if mode == "resume":
             raise ConfigError(f"--resume: no sweep in {out} (no sweep.json)")
@@ -240,6 +276,12 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
     on bad input, and StartTimeout (after recording the summary) when no trial started in time."""
     configs = validate(grid)
     launch = launch.checked()
+    with Lease(launch.out):  # one driver per results folder, from here to the end
+        return _sweep(grid, configs, launch, preset, mode, verbose, compact)
+
+
+def _sweep(grid: Grid, configs: list[TrialConfig], launch: Launch, preset: str | None, mode: str, verbose: bool,
+           compact: bool) -> Summary:
     out = launch.out
     resuming = prepare_out(out, grid, mode)
     ids = [c.trial_id for c in configs]
@@ -263,8 +305,11 @@ def run_sweep(grid: Grid, launch: Launch, preset: str | None = None, mode: str =
               f"({already} already done) -> {out}", file=sys.stderr)
         try:
             engine.run(configs)
-        except StartTimeout:
-            _finish(out, ids, already, manifest)  # sweep.json records what there is
+        except SweepStopped:
+            try:
+                _finish(out, ids, already, manifest)  # sweep.json records what there is
+            except OSError:  # the storage that stopped the sweep may refuse this too: the parts are intact
+                pass
             raise
     finally:
         engine.close()
@@ -279,11 +324,17 @@ def run_refine(grid: Grid, depths: list[int], launch: Launch, memorized, thresho
     is a sweep's (its ``sweep.json`` records the grid over every candidate depth, and the search's
     settings and answers under ``refine``); a refine run again resumes from its rows. Returns the
     onsets (group -> ``refine.Onset``) and the summary of the trials the search evaluated."""
-    from .refine import refine, search_groups
     grid = dataclasses.replace(grid, axes={**grid.axes, "depth": list(depths)},
                                fixed={k: v for k, v in grid.fixed.items() if k != "depth"})
     configs = validate(grid)  # every candidate depth checked now, before any round
     launch = launch.checked()
+    with Lease(launch.out):
+        return _refine(grid, configs, depths, launch, memorized, threshold, coarse, preset, mode, verbose, compact)
+
+
+def _refine(grid: Grid, configs: list[TrialConfig], depths: list[int], launch: Launch, memorized, threshold: float,
+            coarse: int, preset: str | None, mode: str, verbose: bool, compact: bool) -> tuple[dict, Summary]:
+    from .refine import refine, search_groups
     out = launch.out
     resuming = prepare_out(out, grid, mode)
     engine = Engine(grid, launch, verbose)
@@ -335,19 +386,41 @@ class Engine:
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.ERROR)
-        self.ray = _start_ray(self.launch, self.verbose)
+        # Ctrl-C and SIGTERM reach the driver as exceptions (``progress.Interrupted``), not as Tune's
+        # "Resume experiment with Tuner.restore" (memsweep resumes by rerunning its command)
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        held = _hold_sigint()  # Ray's start loses a Ctrl-C that arrives meanwhile: keep it, then act on it
+        try:
+            self.ray = _start_ray(self.launch, self.verbose)
+        finally:
+            held.release()
+        raise_on_sigterm()  # ray.init put its own handler there
+        if held.caught:
+            raise KeyboardInterrupt
         if self.launch.device == "cpu" and self.launch.gpus_per_trial:
             print(f"[memsweep] --device cpu: each trial holds {self.launch.gpus_per_trial:g} GPU but trains on "
                   "the CPU", file=sys.stderr)
 
     def close(self) -> None:
+        """Stop a Ray of memsweep's own (its raylet, workers and agents); a second Ctrl-C meanwhile
+        does not cut that short."""
         if self.ray is not None and not self.launch.joins:
-            self.ray.shutdown()
+            import signal
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            main_thread = threading.current_thread() is threading.main_thread()
+            for s in handlers if main_thread else ():
+                signal.signal(s, signal.SIG_IGN)
+            try:
+                self.ray.shutdown()
+            finally:
+                for s, h in handlers.items() if main_thread else ():
+                    signal.signal(s, h)
         self.ray = None
 
     def run(self, configs: list[TrialConfig]) -> None:
         """Run ``configs`` (validated) as Tune trials; configs whose row is written already are skipped.
-        Raises StartTimeout when no Tune trial started in time."""
+        Raises StartTimeout when no Tune trial started in time, StorageFailed when a trial cannot write
+        its results for a cause a retry cannot remove."""
         self.start()
         from ray import tune
         launch, out = self.launch, self.out
@@ -375,10 +448,42 @@ class Engine:
                                                            trial_dirname, [g[0] for g in group_ids])))
         try:
             tuner.fit()
+        except (SweepStopped, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # Tune's own storage or state failed (say, S3 out of reach): one line, rows kept
+            if self.verbose:
+                import traceback
+                traceback.print_exc()
+            raise SweepStopped(f"Ray Tune stopped: {type(exc).__name__}: {results.one_line(exc)}"
+                               f"{_endpoint(out)}") from None
         finally:
             self.retried += getattr(progress, "retried", 0)
             if sys.stderr.isatty():
                 sys.stderr.write("\n")
+
+
+class _hold_sigint:
+    """Record SIGINT instead of raising it, until ``release`` (main thread only)."""
+
+    def __init__(self):
+        import signal
+        self.caught, self.main = False, threading.current_thread() is threading.main_thread()
+        if self.main:
+            self.before = signal.signal(signal.SIGINT, self._catch)
+
+    def _catch(self, signum, frame) -> None:
+        self.caught = True
+
+    def release(self) -> None:
+        import signal
+        if self.main:
+            signal.signal(signal.SIGINT, self.before)
+
+
+def _endpoint(out: str) -> str:
+    """' (S3 endpoint URL)' for an S3 results folder whose endpoint is set in the environment."""
+    where = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return f" (S3 endpoint {where})" if out.startswith("s3://") and where else ""
 
 
 def _set_aside(out: str, upgrade: bool) -> None:
@@ -388,7 +493,10 @@ def _set_aside(out: str, upgrade: bool) -> None:
     from . import compact
     if compact.roll_forward(out):
         print("[memsweep] finished a compaction that was interrupted", file=sys.stderr)
-    written = (results.read_manifest(out) or {}).get("schema_version")
+    try:
+        written = (results.read_manifest(out) or {}).get("schema_version")
+    except results.DamagedManifest:  # --repair: the parts are compacted into the current schema
+        written = None
     if upgrade and written != results.SCHEMA_VERSION:
         if str(written).isdigit() and int(written) < 6:
             print(f"[memsweep] {out} was written by schema {written}: its trials decided attractors by the Jacobian "
@@ -397,7 +505,7 @@ def _set_aside(out: str, upgrade: bool) -> None:
         _compact(out)
     damaged, errored = results.set_aside(out)
     for name in damaged:
-        print(f"[memsweep] damaged part trials/{name} moved to _damaged/trials/; its trial runs again",
+        print(f"[memsweep] damaged part {name} moved to _damaged/{os.path.dirname(name)}/; its trial runs again",
               file=sys.stderr)
     if errored:
         print(f"[memsweep] {len(errored)} trials ended in error last time; they run again (their rows: "
@@ -407,9 +515,12 @@ def _set_aside(out: str, upgrade: bool) -> None:
 def _write_manifest(out: str, grid: Grid, preset: str | None, configs: list[TrialConfig],
                     resuming: bool) -> dict[str, Any]:
     manifest = results.sweep_manifest(grid.to_json(), preset, len(configs), sys.argv)
-    if resuming:  # keep the first start; note each resume
-        old = results.read_manifest(out)
-        manifest["started"], manifest["resumed"] = old["started"], [*old.get("resumed", []), manifest["started"]]
+    try:
+        old = results.read_manifest(out) if resuming else None
+    except results.DamagedManifest:  # --repair: the record starts again from here, the rows kept
+        old, manifest["repaired"] = None, manifest["started"]
+    if old is not None:  # keep the first start; note each resume
+        manifest["started"], manifest["resumed"] = old.get("started"), [*old.get("resumed", []), manifest["started"]]
     results.write_manifest(out, manifest)
     return manifest
 

@@ -49,7 +49,8 @@ def planted_results(tmp_path_factory):
             curve = [{"trial_id": tid, "step": k, "loss": 1.0 / (k + 1)} for k in range(100)]
             results.write_trial(str(out), SimpleNamespace(trial=trial, examples=examples, retrieval=retrieval,
                                                           curve=curve))
-    results.write_manifest(str(out), {"preset": "planted", "schema_version": results.SCHEMA_VERSION})
+    results.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2, 6], "seed": [0, 1]}},
+                                      "schema_version": results.SCHEMA_VERSION})
     return out
 
 

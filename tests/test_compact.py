@@ -157,7 +157,7 @@ def test_results_on_remote_storage_are_read_compacted_and_set_aside_through_its_
     (store / "res" / "trials" / "a-truncated.parquet").write_bytes(b"PAR1 half a file")
     with pytest.warns(UserWarning, match="skipping damaged part"):
         assert len(results.read_table(root, "trials", skip_damaged=True)) == 4  # file by file: the others read
-    assert results.set_aside(root) == (["a-truncated.parquet"], [ids[0]])
+    assert results.set_aside(root) == (["trials/a-truncated.parquet"], [ids[0]])
     compact.compact(root)
     assert finished_ids(root) == set(ids[1:]) and compact.compact(root).line() == "nothing to compact"
     results.write_part(root, "trials", ids[1], [dict(results.read_trial_row(root, ids[1]), status="error")])
@@ -257,3 +257,40 @@ def test_size_line_counts_the_data_files_of_every_table_in_mebibytes(tmp_path):
         (tmp_path / "trials" / name).write_bytes(b"\0" * 2**20)
     assert compact.size_line(str(tmp_path)) == "1 files, 1.5 MB"
     assert compact.size_line(str(tmp_path / "new")) == "0 files, 0.0 MB"
+
+
+def test_a_damaged_part_of_any_table_sends_its_whole_trial_to_damaged_and_back_into_the_grid(planted):
+    """A zero-byte examples part used to block compaction for ever, its trial counted as finished: now
+    a sweep's start moves every part of that trial to _damaged/ (its trial row first), so it runs again."""
+    ids = sorted(finished_ids(str(planted)))
+    (planted / "examples" / f"{ids[1]}.parquet").write_bytes(b"")
+    with pytest.raises(results.DamagedPartError):
+        compact.compact(str(planted))
+    damaged, errored = results.set_aside(str(planted))
+    assert damaged == [f"examples/{ids[1]}.parquet"] and errored == []
+    assert finished_ids(str(planted)) == set(ids) - {ids[1]}
+    assert (planted / "_damaged" / "examples" / f"{ids[1]}.parquet").exists()  # kept for a look
+    for table in ("trials", "retrieval", "curves"):  # a part moved whole, or its rows out of a compacted file
+        aside = pd.concat(pd.read_parquet(f) for f in (planted / "_damaged" / table).iterdir())
+        assert set(aside.trial_id) == {ids[1]}, table
+    compact.compact(str(planted))
+    res = analysis.load(str(planted))
+    assert ids[1] not in set(res.examples.trial_id) | set(res.trials.trial_id) and len(res.trials) == 3
+
+
+@pytest.mark.parametrize("table", ["trials", "examples"])
+def test_a_part_copied_under_another_trials_name_is_refused_at_compaction(planted, table, capsys):
+    ids = sorted(finished_ids(str(planted)))
+    fake = planted / table / f"{ids[0][:-6]}zzzzzz.parquet"  # named as a trial of the grid that is not this one
+    shutil.copy(planted / table / f"{ids[0]}.parquet", fake)
+    assert main(["compact", str(planted)]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and last.startswith("memsweep: error: ") and f"its rows are of trial {ids[0]}, " \
+        "not of the trial it is named after" in last
+    assert fake.exists() and len(files(planted, table)) == 5  # nothing compacted, nothing lost
+    with pytest.warns(UserWarning, match="skipping damaged part"):
+        assert len(analysis.load(str(planted), skip_damaged=True).trials) == 4
+    if table == "trials":  # a sweep's start sets it aside, and the next compaction goes through
+        assert results.set_aside(str(planted))[0] == [f"trials/{fake.name}"]
+        assert main(["compact", str(planted)]) == 0 and len(analysis.load(str(planted)).trials) == 4

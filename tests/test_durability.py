@@ -46,7 +46,8 @@ def test_a_trials_parts_are_written_in_order_with_the_trial_row_last(one, tmp_pa
 @pytest.mark.parametrize("moment", [f"{t}:{m}" for t in ORDER for m in ("written", "renamed")])
 def test_a_kill_at_each_moment_of_a_write_leaves_whole_parts_and_a_readable_folder(one, tmp_path, monkeypatch, moment):
     out = tmp_path / "res"
-    results.write_manifest(str(out), {"preset": "test", "finished": None})  # a sweep's folder, from its start
+    # a sweep's folder, from its start
+    results.write_manifest(str(out), {"preset": "test", "grid": {"axes": {"depth": [2]}}, "finished": None})
     tid = one.trial["trial_id"]
 
     def checkpoint(name):
@@ -105,7 +106,7 @@ def test_set_aside_moves_damaged_files_and_errored_parts_and_deletes_only_writer
     (out / "_tmp" / "notes.txt").write_text("someone's")  # not a writer's temp file: stays
     (out / "trials" / ".fc-d2.parquet.5678.tmp").write_bytes(b"PAR1")  # an older writer's temp, in the table folder
     (out / "trials" / "keep.tmp").write_text("someone's")  # not hidden: not a writer's, stays
-    assert results.set_aside(str(out)) == (["a-truncated.parquet", "b-foreign.parquet"], [errored])
+    assert results.set_aside(str(out)) == (["trials/a-truncated.parquet", "trials/b-foreign.parquet"], [errored])
     assert sorted(os.listdir(out / "_damaged" / "trials")) == ["a-truncated.parquet", "b-foreign.parquet"]
     assert os.listdir(out / "_errors" / "trials") == [f"{errored}.parquet"]  # kept whole, out of the way
     assert os.listdir(out / "_tmp") == ["notes.txt"]
@@ -147,20 +148,22 @@ def test_one_line_is_the_first_line_of_a_message_or_the_exceptions_name():
 
 def test_file_uris_relative_paths_and_unknown_schemes_reach_the_right_storage(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    results.write_manifest(f"file://{tmp_path}/uri", {"preset": "a"})  # a URI of this machine's disk
-    results.write_manifest("rel", {"preset": "b"})  # a path relative to the working directory
-    assert json.loads((tmp_path / "uri" / "sweep.json").read_text()) == {"preset": "a"}
-    assert results.read_manifest("rel") == {"preset": "b"} and sorted(os.listdir(tmp_path)) == ["rel", "uri"]
+    grid = {"axes": {"depth": [2]}}
+    results.write_manifest(f"file://{tmp_path}/uri", {"preset": "a", "grid": grid})  # a URI of this machine's disk
+    results.write_manifest("rel", {"preset": "b", "grid": grid})  # a path relative to the working directory
+    assert json.loads((tmp_path / "uri" / "sweep.json").read_text()) == {"preset": "a", "grid": grid}
+    assert results.read_manifest("rel") == {"preset": "b", "grid": grid}
+    assert sorted(os.listdir(tmp_path)) == ["rel", "uri"]
     with pytest.raises(ConfigError, match=r"^nosuch://x/y: Unrecognized filesystem type in URI: nosuch://x/y$"):
         results.filesystem("nosuch://x/y")
 
 
 def test_the_manifest_is_written_whole_indented_for_people_and_with_any_value_as_text(tmp_path):
     out = tmp_path / "a" / "b"  # parents made as needed
-    results.write_manifest(str(out), {"preset": "p", "out": tmp_path})
+    results.write_manifest(str(out), {"preset": "p", "out": tmp_path, "grid": {"axes": {}}})
     text = (out / "sweep.json").read_text()
     assert text.startswith('{\n  "preset": "p",\n  "out": ')  # one key a line, two spaces
-    assert results.read_manifest(str(out)) == {"preset": "p", "out": str(tmp_path)}
+    assert results.read_manifest(str(out)) == {"preset": "p", "out": str(tmp_path), "grid": {"axes": {}}}
     assert os.listdir(out) == ["sweep.json"]  # no temp file left
 
 

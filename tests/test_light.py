@@ -11,7 +11,7 @@ HIDE = textwrap.dedent("""
     class Hide(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
             if name.split(".")[0] in ("torch", "ray", "scipy"):
-                raise ImportError(f"{name} is hidden (not installed)")
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)  # as when not installed
     sys.meta_path.insert(0, Hide())
 """)
 
@@ -56,3 +56,18 @@ def test_help_imports_no_torch():
     """)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "memsweep" in out.stdout
+
+
+def test_training_commands_of_the_light_install_say_to_install_the_study_extra(tmp_path):
+    out = run(f"""
+        from study.cli import main
+        for argv in (["run", "--preset", "smoke", "--out", {str(tmp_path / "r")!r}], ["plan", "--preset", "smoke"],
+                     ["trial", "--max-steps", "1"], ["refine", "--preset", "smoke", "--depths", "1:3",
+                                                     "--out", {str(tmp_path / "f")!r}]):
+            assert main(argv) == 2, argv
+    """)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 4 and "Traceback" not in out.stderr
+    assert all("is not installed: pip install 'memsweep[study]'" in line for line in lines), lines
+    assert [line.split()[3] for line in lines] == ["run", "plan", "trial", "refine"]

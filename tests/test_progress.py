@@ -122,3 +122,18 @@ def test_no_trial_started_in_time_stops_the_sweep_saying_why(tmp_path, lines, cl
     started.on_step_end(0, [tune_trial("RUNNING")])
     started.start = time.time() - 6
     started.on_step_end(1, [tune_trial("RUNNING")])  # a trial started: no timeout
+
+
+def test_a_failures_cause_is_read_from_its_trace_and_a_dead_worker_is_called_so(tmp_path):
+    from study.progress import failure_cause
+    trace = tmp_path / "error.txt"
+    trace.write_text("Failure # 1\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
+                     "OSError: When uploading part: AWS Error NETWORK_CONNECTION: Connection refused\n")
+    assert failure_cause(str(trace)) == "OSError: When uploading part: AWS Error NETWORK_CONNECTION: Connection refused"
+    trace.write_text("Failure # 1\nray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this "
+                     "task.\n\tclass_name: ImplicitFunc\n\tThe actor died because its node has died. Node Id: 1a\n")
+    assert failure_cause(str(trace)) is None  # the progress line says "lost its worker"
+    trace.write_text("Failure # 1\nray.exceptions.OutOfMemoryError: Task was killed due to the node running low on "
+                     "memory.\nMemory on the node (IP: 127.0.0.1) was 23 GB / 24 GB\n")
+    assert "killed for lack of memory by Ray's memory monitor" in failure_cause(str(trace))
+    assert failure_cause(str(tmp_path / "none.txt")) is None and failure_cause(None) is None

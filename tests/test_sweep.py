@@ -271,7 +271,8 @@ def test_a_gpu_asked_of_a_machine_without_one_is_refused_before_any_trial(tmp_pa
         pytest.skip("this machine has a GPU")
     code, text = sessions.run("run", "--preset", "smoke", "--gpus-per-trial", "0.5", "--out", str(tmp_path / "o"))
     assert code == 2 and "each trial asks for {CPU: 1, GPU: 0.5}, but this machine offers Ray {CPU: " in text
-    assert "GPU: 0}" in text and "Traceback" not in text and not finished_ids(str(tmp_path / "o"))
+    assert "GPU: 0}" in text and "Traceback" not in text
+    assert not (tmp_path / "o").exists()  # refused after Ray started, and no empty folder left behind
 
 
 def test_resuming_a_folder_of_the_earlier_attractor_rule_says_so_and_upgrades_it(planted_results, tmp_path, capsys):
@@ -280,11 +281,11 @@ def test_resuming_a_folder_of_the_earlier_attractor_rule_says_so_and_upgrades_it
     from study import results, sweep
     out = tmp_path / "old"
     shutil.copytree(planted_results, out)
-    results.write_manifest(str(out), {"preset": "planted", "schema_version": "5"})
+    results.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2]}}, "schema_version": "5"})
     sweep._set_aside(str(out), upgrade=True)
     err = capsys.readouterr().err
     assert f"{out} was written by schema 5" in err and "--force starts the folder over" in err
     assert len(finished_ids(str(out))) == 4  # nothing lost: the trials are compacted into the current schema
-    results.write_manifest(str(out), {"preset": "planted", "schema_version": results.SCHEMA_VERSION})
+    results.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2]}}, "schema_version": results.SCHEMA_VERSION})
     sweep._set_aside(str(out), upgrade=True)
     assert "was written by schema" not in capsys.readouterr().err

@@ -66,10 +66,18 @@ CASES = [
     ([*RUN, "--max-configs", "3"], "lists 4 configs (the product of its axes), over the limit of 3"),
     ([*RUN, "--set", "seed=" + "1," * 1_000_000 + "1"], "1,000,001 values, more than a grid may have"),
     (["run", "--grid", "/dev/zero"], "larger than 1024 KiB"),
+    (["plan", "--preset", "smoke", "--set", "width=65536", "--set", "depth=12"], "of memory here"),
+    ([*RUN, "--set", "width=9223372036854775807"], "of memory here"),
+    ([*RUN, "--set", "dataset=gaussian", "--set", "image_size=100000"], "of memory here"),
+    (["trial", "--width", "65536", "--depth", "12"], "of memory here"),
     (["report", "/nonexistent/results"], "no results folder at"),
     (["report", "EMPTY"], "holds no memsweep results"),
     (["report", "OLD"], "not a readable Parquet file"),
     (["report", "s3://bucket/results"], "is remote: give --out"),
+    (["report", "OLD", "--out", "FILE"], "cannot write the report there"),
+    (["report", "OLD", "--out", "/proc/memsweep-report"], "cannot write the report there"),
+    ([*RUN, "--out", "s3://bucket/../x"], "'.' and '..' are not resolved in object stores"),
+    (["trial", "--out", "s3://bucket/a/../../x"], "'.' and '..' are not resolved in object stores"),
 ]
 
 
@@ -123,3 +131,37 @@ def test_bad_input_is_one_clear_line_and_exit_2(argv, message, tmp_path, capsys,
     assert {n: os.stat(old_sweep / "trials" / n).st_mtime_ns for n in os.listdir(old_sweep / "trials")} == before
     assert (old_sweep / "sweep.json").read_text() == manifest
 
+
+
+@pytest.mark.parametrize("damage", ['{"grid": {"axes": {"dep', "[]", '{"preset": "smoke"}', '{"grid": "smoke"}',
+                                    '{"grid": {"fixed": {"depth": "deep"}}}', "\udcff"])
+def test_a_damaged_sweep_json_is_one_line_and_repair_keeps_every_row(damage, smoke_results, tmp_path, capsys,
+                                                                       monkeypatch):
+    """Truncated or hand-edited: run says so in one line and names --repair; the report still reads the
+    rows; --repair with the grid that wrote them rebuilds sweep.json and loses no row, and --repair with
+    another grid is refused."""
+    import shutil
+    import warnings
+
+    import analysis
+    from study import sweep
+    monkeypatch.setattr(sweep, "_start_ray", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
+    out = tmp_path / "res"
+    shutil.copytree(smoke_results, out)
+    rows = sorted(analysis.load(str(out)).trials.trial_id)
+    (out / "sweep.json").write_bytes(damage.encode("utf-8", "surrogateescape"))
+    argv = ["run", "--preset", "smoke", "--set", "seed=0,1,2", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sweep.json is damaged" in err and "--repair" in err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert sorted(analysis.load(str(out)).trials.trial_id) == rows
+    assert any("sweep.json is damaged" in str(w.message) for w in caught)
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--repair"]) == 2  # seeds 1, 2 are no config of it
+    assert "finished rows in" in capsys.readouterr().err
+    assert main([*argv, "--repair"]) == 0
+    manifest = results.read_manifest(str(out))
+    assert manifest["repaired"] and manifest["n_trials"] == len(rows) == 6
+    assert sorted(analysis.load(str(out)).trials.trial_id) == rows
+    assert main([*argv, "--repair"]) == 2 and "is intact" in capsys.readouterr().err

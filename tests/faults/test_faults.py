@@ -8,6 +8,7 @@ session of its own, and kills what is left of a session by process group, never 
 """
 import os
 import random
+import signal
 import time
 
 import pandas as pd
@@ -110,3 +111,50 @@ def test_damaged_parts_are_rerun_on_resume(tmp_path, sessions):
 def test_unwritable_out_stops_before_any_trial(sessions):
     code, text = sessions.run("run", "--preset", "smoke", "--out", "/proc/memsweep-results")
     assert code == 2 and "cannot write results there" in text and "Traceback" not in text
+
+
+def test_ctrl_c_and_sigterm_stop_promptly_leave_no_process_and_resume(tmp_path, sessions):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) and SIGTERM (to the driver alone,
+    as `kill` sends it) mid-sweep: the command ends within seconds with one line saying how to resume,
+    exit 130 / 143, its session holds no process (no Ray left), and rerunning it finishes the grid."""
+    from bed import session_pids, wait_for
+    args, expected = kill_grid(tmp_path, 3)
+    out = tmp_path / "stopped"
+    for signum, code, group in ((signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)):
+        before = len(snapshot(out / "trials"))
+        proc = sessions.start("run", *args, "--out", str(out))
+        # mid-sweep: once this run wrote a part of its own
+        assert wait_for(lambda: len(snapshot(out / "trials")) > before or proc.poll() is not None, 180)
+        assert proc.poll() is None, "the sweep finished before it could be stopped"
+        (os.killpg if group else os.kill)(proc.pid, signum)
+        sent = time.time()
+        try:
+            text, _ = proc.communicate(timeout=240)  # the output closes when the last process of Ray ends
+        finally:
+            took = time.time() - sent
+        lines = text.strip().splitlines()
+        assert proc.returncode == code, text[-3000:]
+        assert lines[-1] == (f"memsweep: stopped by {signal.Signals(signum).name}: every finished trial is kept; "
+                             "run the same command again to resume")
+        assert "Tuner.restore" not in text and "Traceback" not in text and "failed" not in lines[-1]
+        assert wait_for(lambda: not session_pids(proc.pid), 30), f"left behind: {session_pids(proc.pid)}"
+        print(f"\n{signal.Signals(signum).name}: exit {proc.returncode} after {took:.1f} s")
+        assert not (out / "_lease.json").exists()
+    code, text = sessions.run("run", *args, "--out", str(out))
+    assert code == 0, text
+    assert sorted(pd.read_parquet(out / "trials").trial_id) == sorted(expected)
+
+
+def test_a_full_disk_stops_the_sweep_in_one_line_without_retries(tmp_path, sessions):
+    """Every write of the workers fails with ENOSPC (injected: MEMSWEEP_FAULT_WRITE_ERRNO=28): the sweep
+    stops at the first failed trial with one line naming the disk, runs nothing again, and never says a
+    worker was lost."""
+    out = tmp_path / "full"
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out), env={"MEMSWEEP_FAULT_WRITE_ERRNO": "28"})
+    lines = text.strip().splitlines()
+    assert code == 1, text[-3000:]
+    assert lines[-1].startswith(f"memsweep: error: cannot write results to {out}: disk full") and \
+        "No space left on device" in lines[-1]
+    assert "runs it again" not in text and "lost its worker" not in text and "Traceback" not in text
+    assert sum("stopping the sweep (a retry cannot help)" in line for line in lines) == 1
+    assert not (out / "trials").exists() and not (out / "_lease.json").exists()
