@@ -30,8 +30,9 @@ SHAPE_FIELDS = ("arch", "image_size", "channels", "depth", "width", "activation"
 
 
 def batch_key(cfg: TrialConfig, device: torch.device) -> tuple | None:
-    """Configs with equal keys train as one batch on ``device``; None: this config trains alone."""
-    if device.type != "cuda" and cfg.width > MAX_WIDTH_CPU[cfg.arch]:
+    """Configs with equal keys train as one batch on ``device``; None: this config trains alone (on a
+    CPU, so does an architecture without a measured limit in ``MAX_WIDTH_CPU``)."""
+    if device.type != "cuda" and cfg.width > MAX_WIDTH_CPU.get(cfg.arch, 0):
         return None
     return tuple(getattr(cfg, f) for f in SHAPE_FIELDS)
 

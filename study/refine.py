@@ -115,6 +115,15 @@ def label_fields(keys) -> list[str]:
     return [*LABEL, *(f for f in rows[0] if f not in LABEL and len({str(r[f]) for r in rows}) > 1)] if rows else []
 
 
+def onset_records(found: dict) -> list[dict]:
+    """sweep.json's record of each group's onset (group key -> ``Onset``): the fields that tell the
+    groups apart (``label_fields``: two groups differing only in lr are two records), its status,
+    onset depth and the rate at each depth evaluated."""
+    fields = label_fields(list(found))
+    return [{**{k: v for k, v in key.to_row().items() if k in fields}, "status": o.status, "onset_depth": o.depth,
+             "rates": {str(d): r for d, r in sorted(o.evaluated.items())}} for key, o in found.items()]
+
+
 def group_label(key, fields) -> str:
     """'arch=fc, width=256, n_train=10, image_size=25'."""
     row = key.to_row()

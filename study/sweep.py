@@ -334,7 +334,7 @@ def run_refine(grid: Grid, depths: list[int], launch: Launch, memorized, thresho
 
 def _refine(grid: Grid, configs: list[TrialConfig], depths: list[int], launch: Launch, memorized, threshold: float,
             coarse: int, preset: str | None, mode: str, verbose: bool, compact: bool) -> tuple[dict, Summary]:
-    from .refine import refine, search_groups
+    from .refine import onset_records, refine, search_groups
     out = launch.out
     resuming = prepare_out(out, grid, mode)
     engine = Engine(grid, launch, verbose)
@@ -356,14 +356,8 @@ def _refine(grid: Grid, configs: list[TrialConfig], depths: list[int], launch: L
         engine.close()
     ids = [c.replace(depth=d).trial_id for key, onset in found.items() for d in onset.evaluated for c in groups[key]]
     manifest["refine"] = {**settings, "dense_trials": len(configs), "evaluated_trials": len(ids),
-                          "onsets": [{**{k: v for k, v in key.to_row().items() if k in GROUP_FIELDS},
-                                      "status": o.status, "onset_depth": o.depth,
-                                      "rates": {str(d): r for d, r in sorted(o.evaluated.items())}}
-                                     for key, o in found.items()]}
+                          "onsets": onset_records(found)}
     return found, _finish(out, ids, len(set(ids) & already), manifest, retried=engine.retried, compact=compact)
-
-
-GROUP_FIELDS = ("arch", "width", "activation", "n_train", "dataset", "image_size", "channels")  # refine's record
 
 
 class Engine:

@@ -115,3 +115,15 @@ def test_batch_key():
     assert batch_key(BASE.replace(arch="conv", width=33), CPU) is None
     assert batch_key(BASE.replace(arch="conv", width=32), CPU) is not None
     assert batch_key(BASE.replace(width=2048), torch.device("cuda")) is not None
+
+
+def test_an_architecture_without_a_cpu_batching_limit_trains_alone_and_writes_its_row(monkeypatch):
+    """batch_key read MAX_WIDTH_CPU[arch] outside the trial's try: an architecture added without an entry
+    there raised KeyError and crashed the whole Tune trial instead of training."""
+    from study import batched
+    monkeypatch.setattr(batched, "MAX_WIDTH_CPU", {"conv": 32, "conv_down": 32})  # fc forgotten
+    assert batch_key(BASE, CPU) is None
+    cfg = BASE.replace(max_steps=5, n_random_starts=2, starts_per_example=1, iter_steps=20, iter_max_steps=20)
+    rows = run_trials([cfg, cfg.replace(seed=1)], CPU)
+    assert [r.trial["trial_id"] for r in rows] == [cfg.trial_id, cfg.replace(seed=1).trial_id]
+    assert all(r.trial["status"] != "error" for r in rows)

@@ -184,6 +184,19 @@ def test_refine_command_runs_on_ray_and_a_killed_driver_resumes_from_its_rows(tm
     assert finished_ids(str(out)) == first
 
 
+def test_groups_differing_only_in_lr_are_recorded_apart():
+    """sweep.json's refine record named groups by a fixed list of fields, so two groups that differed
+    only in lr were written as the same group twice."""
+    from study.config import TrialConfig
+    from study.refine import Onset, onset_records
+    from study.rules import NOT_REACHED
+    found = {TrialConfig(lr=1e-4): Onset(3, {2: 0.0, 3: 1.0}), TrialConfig(lr=1e-3): Onset(None, {2: 0.0, 3: 0.0},
+                                                                                              NOT_REACHED)}
+    records = onset_records(found)
+    assert [r["lr"] for r in records] == [1e-4, 1e-3] and records[0] != records[1]
+    assert records[0]["onset_depth"] == 3 and records[1]["rates"] == {"2": 0.0, "3": 0.0}
+
+
 def test_refine_rejects_bad_depths(capsys):
     from study.cli import main
     assert main(["refine", "--preset", "smoke", "--depths", "a:b"]) == 2

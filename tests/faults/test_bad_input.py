@@ -26,6 +26,9 @@ CASES = [
     ([*RUN, "--set", "optimizer=sgd"], "optimizer must be one of adam, gd"),
     ([*RUN, "--set", "n_train=5000"], "exceeds"),
     ([*RUN, "--set", "arch=conv_down", "--set", "image_size=9"], "cannot downsample images of side 9"),
+    # every config is checked, not one per (data, arch, depth): down_stages=1,3 was passed, 3,1 refused
+    (["plan", "--preset", "smoke", "--set", "arch=conv_down", "--set", "depth=6", "--set", "image_size=4",
+      "--set", "down_stages=1,3"], "down_stages=3 halves images of side 4 more often than it divides evenly"),
     ([*RUN, "--set", "dataset=mnist", "--set", "data_dir=/nonexistent/mnist"], "data_dir"),
     ([*RUN, "--set", "dataset=mnist"], "set data_dir"),
     ([*RUN, "--set", "depth=2,2"], "same config twice"),
