@@ -10,7 +10,8 @@ under the driver's lease.
 
 Taking the lease is one atomic create-if-absent, so two drivers starting together cannot both win:
 
-- on a local disk, ``open(O_CREAT | O_EXCL)``: atomic on local file systems (and on NFS v4);
+- on a local disk, a hard link of the written lease to its name, which fails when the name exists:
+  atomic on local file systems (and on NFS), and a reader never sees a half-written lease;
 - on S3, a PutObject with ``If-None-Match: *``, S3's conditional write: the second writer gets
   412 Precondition Failed. The heartbeat and a takeover are PutObjects with ``If-Match`` the ETag
   read, the release a conditional delete, so a driver never overwrites a lease it no longer holds.
@@ -73,12 +74,17 @@ class _Local:
         self.folder, self.path = folder, os.path.join(folder, LEASE)
 
     def create(self, body: bytes, token: str) -> str | None:
+        """The whole lease appears at once: written to a temp file, then hard-linked into place, which
+        fails when the name exists (so a reader never sees a half-written lease)."""
+        tmp = f"{self.path}.{token[:8]}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(body)
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(tmp, self.path)
         except FileExistsError:
             return None
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
+        finally:
+            os.unlink(tmp)
         return token
 
     def read(self) -> tuple[Holder, str, float] | None:

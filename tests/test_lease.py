@@ -61,10 +61,12 @@ def test_a_second_driver_is_refused_naming_the_holder_until_the_first_gives_back
         pass
 
 
-def test_drivers_starting_together_one_wins(root):
-    """The create is atomic (O_EXCL; S3's If-None-Match): of 8 drivers started at one moment, one holds
-    the lease and 7 are refused."""
-    barrier, won, refused = threading.Barrier(8), [], []
+@pytest.mark.parametrize("round_", range(5))
+def test_drivers_starting_together_one_wins(root, round_):
+    """The create is atomic and whole (a hard link of the written lease; S3's If-None-Match): of 8
+    drivers started at one moment one holds the lease and 7 are refused, none reading a half-written
+    lease (an exclusive create followed by a write let a reader see it empty)."""
+    barrier, won, refused, other = threading.Barrier(8), [], [], []
 
     def start():
         one = Lease(root)
@@ -74,12 +76,14 @@ def test_drivers_starting_together_one_wins(root):
             won.append(one)
         except LeaseHeld:
             refused.append(one)
+        except Exception as exc:  # noqa: BLE001 - any other outcome is the failure under test
+            other.append(exc)
     threads = [threading.Thread(target=start) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(won) == 1 and len(refused) == 7
+    assert not other and len(won) == 1 and len(refused) == 7, other
     won[0].release()
 
 
