@@ -121,9 +121,9 @@ def _fault_point(name: str) -> None:
 
     MEMSWEEP_FAULT_CRASH_ONCE=DIR, at "start": the first attempt of each Tune trial kills its own
     process, as a lost worker would. MEMSWEEP_FAULT_WRITE_ERRNO=N, at "write": every part write of
-    the worker fails with OSError errno N (28: a full disk). MEMSWEEP_FAULT_HOLD=DIR, at "part_written": the first trial of
-    the sweep to write a part writes its node's id to DIR/held and stops there, so that a test that
-    kills that node kills it mid-trial, not by lucky timing."""
+    the worker fails with OSError errno N (28: a full disk). MEMSWEEP_FAULT_HOLD=DIR, at
+    "part_written": the first trial of the sweep to write a part writes its node's id to DIR/held and
+    stops there, so that a test that kills that node kills it mid-trial, not by lucky timing."""
     from ray import tune
     if name == "write" and (code := os.environ.get("MEMSWEEP_FAULT_WRITE_ERRNO")):
         def refuse(*args, **kwargs):
@@ -383,14 +383,8 @@ class Engine:
         # Ctrl-C and SIGTERM reach the driver as exceptions (``progress.Interrupted``), not as Tune's
         # "Resume experiment with Tuner.restore" (memsweep resumes by rerunning its command)
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-        held = _hold_sigint()  # Ray's start loses a Ctrl-C that arrives meanwhile: keep it, then act on it
-        try:
-            self.ray = _start_ray(self.launch, self.verbose)
-        finally:
-            held.release()
+        self.ray = _start_ray(self.launch, self.verbose)
         raise_on_sigterm()  # ray.init put its own handler there
-        if held.caught:
-            raise KeyboardInterrupt
         if self.launch.device == "cpu" and self.launch.gpus_per_trial:
             print(f"[memsweep] --device cpu: each trial holds {self.launch.gpus_per_trial:g} GPU but trains on "
                   "the CPU", file=sys.stderr)
@@ -454,24 +448,6 @@ class Engine:
             self.retried += getattr(progress, "retried", 0)
             if sys.stderr.isatty():
                 sys.stderr.write("\n")
-
-
-class _hold_sigint:
-    """Record SIGINT instead of raising it, until ``release`` (main thread only)."""
-
-    def __init__(self):
-        import signal
-        self.caught, self.main = False, threading.current_thread() is threading.main_thread()
-        if self.main:
-            self.before = signal.signal(signal.SIGINT, self._catch)
-
-    def _catch(self, signum, frame) -> None:
-        self.caught = True
-
-    def release(self) -> None:
-        import signal
-        if self.main:
-            signal.signal(signal.SIGINT, self.before)
 
 
 def _endpoint(out: str) -> str:

@@ -206,7 +206,7 @@ def check_memory(cfg: TrialConfig, shape: tuple[int, int, int], available: int |
                           "depth, image_size or the probe starts")
 
 
-RERUN_MAX_S = 300.0  # a row of a results folder is re-trained (for a figure) only when its training is estimated below this
+RERUN_MAX_S = 300.0  # a results folder's row is re-trained (for a figure) only when its training is estimated below
 
 
 def check_rerunnable(cfg: TrialConfig, max_seconds: float = RERUN_MAX_S) -> None:
