@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from study.results import TABLES, DamagedPartError, open_results, read_table
+from study.store.folder import open_results
+from study.store.reader import DamagedPartError, read_table
+from study.store.schema import TABLES
 
 __all__ = ["DamagedPartError", "Results", "load", "load_table"]
 
@@ -41,7 +43,7 @@ class Results:
 
 
 def load_table(path: str, table: str, skip_damaged: bool = False, skipped: list[str] | None = None) -> pd.DataFrame:
-    """One table as pandas, each row once (``study.results.read_table``: one parallel scan of parts
+    """One table as pandas, each row once (``study.store.reader.read_table``: one parallel scan of parts
     and compacted files in the current schema). Integers stay integers (pandas' nullable Int64)."""
     data = read_table(path, table, skip_damaged, skipped)
     return data.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)

@@ -344,14 +344,15 @@ def trajectories(row: pd.Series | dict, n_starts: int = 4, sigma: float | None =
     """Iterate x <- f(x) from noisy copies of a few training images of the trial of ``row`` and show
     start -> iterates -> limit -> nearest memory x_j* (``probes.Memories``). The net is the one saved
     under ``root/models/<trial_id>.pt`` when there is one, else the row's config re-trained, which
-    ``trial.check_rerunnable`` allows only on bundled or generated data, within memory and a few minutes:
+    ``study.trial.resources.check_rerunnable`` allows only on bundled or generated data, within memory and a few minutes:
     a results folder may be someone else's, and its rows must not choose the files this process reads."""
     try:
         import torch
 
-        from study import probes
-        from study.results import load_model
-        from study.trial import check_rerunnable, recall, run_trial
+        from study.trial import probes
+        from study.trial.saved import load_model
+        from study.trial.resources import check_rerunnable
+        from study.trial.run import recall, run_trial
     except ImportError as exc:
         raise ImportError(f"the trajectories figure re-runs the trial, which needs memsweep's training stack "
                           f"(torch): pip install 'memsweep[study]' ({exc})") from None

@@ -27,7 +27,9 @@ import pandas as pd
 
 from study.config import ConfigError
 
-from study import results, rules
+from study import rules
+from study.store import folder
+from study.store import uri
 
 from . import boundary as boundary_mod
 from . import claims as claims_mod
@@ -48,7 +50,7 @@ def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.Da
     """The report's figures in page order, each as (PNG file name, caption, a function that draws it).
     ``onset``: ``evidence.onsets`` of the trials (computed here if not given), the one onset table that
     the phase map and the boundary figure draw. ``trajectories`` draws one trial's net, saved under
-    ``root/models/`` or re-trained under ``trial.check_rerunnable``'s rule (``plots.trajectories``),
+    ``root/models/`` or re-trained under ``study.trial.resources.check_rerunnable``'s rule (``plots.trajectories``),
     which needs torch. Nothing is drawn until a draw() is called."""
     t = res.trials
     if t.empty:
@@ -106,7 +108,7 @@ def onset_markdown(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAUL
 def build(path: str, out: str | None = None, trajectories: bool = True,
           criterion: maps.Criterion = maps.DEFAULT, skip_damaged: bool = False) -> str:
     """Write ``out/report.html`` (default ``path/report``) and its PNGs; return the HTML's path."""
-    results.open_results(path)  # not a results folder: one line, and nothing made there
+    folder.open_results(path)  # not a results folder: one line, and nothing made there
     out = out or os.path.join(path, "report")
     try:
         os.makedirs(out, exist_ok=True)
@@ -122,7 +124,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     t = res.trials
     onset = evidence.onsets(t, criterion)
     drawn: list[tuple[str, str]] = []
-    for name, caption, draw in figures(res, criterion, onset, trajectories, None if results.is_remote(path) else path):
+    for name, caption, draw in figures(res, criterion, onset, trajectories, None if uri.is_remote(path) else path):
         try:
             drawn.append((caption, plots.savefig(draw(), os.path.join(out, name))))
         except Exception as exc:  # one figure that cannot be drawn must not sink the report

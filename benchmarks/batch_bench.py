@@ -1,8 +1,8 @@
 """Batched vs one-by-one training of K small autoencoders, measured side by side in one run.
 
 Each case trains K seeds of one config for a fixed number of steps (tolerance out of reach, so
-both ways do the same work): once one model after another (``study.train.train``), once as one
-batch of models (``study.train.fit``). Reported: ms per model-step and the ratio. The CPU's
+both ways do the same work): once one model after another (``study.trial.train.train``), once as one
+batch of models (``study.trial.train.fit``). Reported: ms per model-step and the ratio. The CPU's
 ``batched.MAX_WIDTH_CPU`` comes from this table.
 
     python benchmarks/batch_bench.py [--device cpu|cuda] [--steps 100] [--out benchmarks/batch_bench.md]
@@ -14,9 +14,10 @@ import time
 
 import torch
 
-from study import data, models
+from study.trial import data
+from study.trial import models
 from study.config import TrialConfig
-from study.train import fit, train
+from study.trial.train import fit, train
 
 CASES = [("fc", 64, 3), ("fc", 64, 6), ("fc", 128, 3), ("fc", 128, 6), ("fc", 256, 3), ("fc", 256, 6),
          ("conv_down", 16, 6), ("conv_down", 32, 6), ("conv_down", 64, 4), ("conv_down", 128, 4)]

@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import torch  # noqa: E402
 
-from study.grid import PRESETS  # noqa: E402
-from study.trial import run_trial, run_trials  # noqa: E402
+from study.sweep.presets import PRESETS  # noqa: E402
+from study.trial.run import run_trial, run_trials  # noqa: E402
 
 COMPARE = ("fixed_point_frac", "attractor_frac", "spectral_radius_median", "top_singular_median",
            "retrieval_any_frac")

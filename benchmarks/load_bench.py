@@ -2,9 +2,9 @@
 before and after compaction.
 
 Builds a folder of N one-row ``trials/`` parts (default 2,835, the size of paper-fc) by writing the
-smoke preset's rows again under new ids with ``results.write_part``, as a sweep would, then times
+smoke preset's rows again under new ids with ``parts.write_part``, as a sweep would, then times
 ``analysis.load.load_table`` and ``polars.read_parquet`` on the same files, alternating; then runs
-``study.compact.compact`` (what a sweep does at its end) and times both readers again. Reports the
+``study.store.compact.compact`` (what a sweep does at its end) and times both readers again. Reports the
 best of ``--repeats`` for each, their ratio to Polars on the parts, and the compaction's time.
 
     python benchmarks/load_bench.py [--parts 2835] [--repeats 3] [--out benchmarks/load_bench.md]
@@ -20,14 +20,14 @@ import pandas as pd
 
 
 def build(folder: str, n: int) -> None:
-    from study import results
-    from study.grid import PRESETS
-    from study.trial import run_and_write
+    from study.store import parts
+    from study.sweep.presets import PRESETS
+    from study.trial.run import run_and_write
     seed_dir = os.path.join(folder, "seed")
     rows = [r for r in run_and_write(PRESETS["smoke"].configs()[:1], seed_dir)]
     out = os.path.join(folder, "many")
     for i in range(n):
-        results.write_part(out, "trials", f"t{i:05d}", [dict(rows[0], trial_id=f"t{i:05d}", seed=i)])
+        parts.write_part(out, "trials", f"t{i:05d}", [dict(rows[0], trial_id=f"t{i:05d}", seed=i)])
 
 
 def timed(fn) -> tuple[float, int]:
@@ -45,7 +45,7 @@ def main() -> None:
     import polars as pl
 
     from analysis.load import load_table
-    from study.compact import compact
+    from study.store.compact import compact
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         build(tmp, args.parts)

@@ -1,4 +1,4 @@
-"""The memory estimate against the measured peak: ``trial.memory_bytes`` (what a grid is refused by
+"""The memory estimate against the measured peak: ``resources.memory_bytes`` (what a grid is refused by
 before anything is built) beside the resident memory one trial adds, each trial in its own process.
 
     python benchmarks/memory_bench.py [--out benchmarks/memory_bench.md]
@@ -28,13 +28,15 @@ CONFIGS = [  # short runs: the allocations, not convergence, are measured
 CHILD = """
 import json, resource, sys, torch
 torch.set_num_threads(1)
-from study import data, trial
+from study.trial import data
+from study.trial import resources
+from study.trial import run
 from study.config import TrialConfig
 cfg = TrialConfig(**json.loads(sys.argv[1]))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-status = trial.run_trial(cfg).trial["status"]
+status = run.run_trial(cfg).trial["status"]
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-print(json.dumps([trial.memory_bytes(cfg, data.pool_shape(cfg)[1:]), peak, status]))
+print(json.dumps([resources.memory_bytes(cfg, data.pool_shape(cfg)[1:]), peak, status]))
 """
 
 

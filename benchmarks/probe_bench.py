@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from study import probes, run_trial
+from study import run_trial
+from study.trial import probes
 from study.config import TrialConfig
 
 

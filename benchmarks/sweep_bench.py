@@ -27,10 +27,13 @@ import time
 import pandas as pd
 import torch
 
-from study.grid import PRESETS, estimated_costs, tune_trials
-from study.results import read_trials
-from study.sweep import Launch, run_sweep
-from study.trial import run_and_write
+from study.sweep.cost import estimated_costs
+from study.sweep.grid import tune_trials
+from study.sweep.presets import PRESETS
+from study.store.reader import read_trials
+from study.sweep.driver import run_sweep
+from study.sweep.launch import Launch
+from study.trial.run import run_and_write
 
 def _pool_init() -> None:
     torch.set_num_threads(1)

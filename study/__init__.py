@@ -1,12 +1,17 @@
-"""memsweep's study package: one memorization trial, from config to result rows.
+"""memsweep's study package: memorization trials, their results on disk, and sweeps of them.
 
-Pipeline, one module each: config -> data -> models -> train (batched: many small nets at once)
--> probes -> trial -> results -> sweep (Ray Tune) -> cli.
+Layers, each a folder (docs/architecture.md draws them):
+
+    config.py, registry.py, rules.py   what a trial is, the names it may use, what counts as memorizing
+    trial/    one trial on torch: data -> models -> train (batched) -> probes -> rows (run.py)
+    store/    results on disk, no torch: schema, parts, reader, the results folder, compaction, lease
+    sweep/    many trials on Ray Tune: grids and presets, cost, launch, engine, driver, progress, refine, plan
+    cli.py    the ``memsweep`` command
 """
 from .config import ConfigError, TrialConfig
 
-_LAZY = {"SavedModel": "results", "load_model": "results", "TrialResult": "trial", "run_trial": "trial",
-         "run_trials": "trial"}  # these import torch: loaded on first use, so analysis and --help run without it
+_LAZY = {"SavedModel": "trial.saved", "load_model": "trial.saved", "TrialResult": "trial.run",
+         "run_trial": "trial.run", "run_trials": "trial.run"}  # these import torch: loaded on first use
 
 
 def __getattr__(name: str):

@@ -47,10 +47,13 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 def cmd_trial(args: argparse.Namespace) -> int:
     import torch
 
-    from . import data, models
-    from .results import check_writable, save_model, write_trial
-    from .lease import Lease
-    from .trial import check_memory, node_memory, run_trial
+    from .store.folder import check_writable
+    from .store.lease import Lease
+    from .store.parts import write_trial
+    from .trial import data, models
+    from .trial.resources import check_memory, node_memory
+    from .trial.run import run_trial
+    from .trial.saved import save_model
 
     cfg = config_from_args(args)
     data.check(cfg)  # bad data settings fail here, before any compute
@@ -87,8 +90,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def launch_from_args(args: argparse.Namespace):
-    """The ``sweep.Launch`` that ``run`` and ``plan`` flags describe (checked later, with the grid)."""
-    from .sweep import Launch
+    """The ``sweep.launch.Launch`` that ``run`` and ``plan`` flags describe (checked later, with the grid)."""
+    from .sweep.launch import Launch
     out = args.out or os.path.join("results", args.preset or os.path.splitext(os.path.basename(args.grid or "grid"))[0])
     return Launch(out=out, address=args.address, cpus_per_trial=args.cpus_per_trial,
                   gpus_per_trial=args.gpus_per_trial, device=args.device, shared_fs=args.shared_fs,
@@ -97,9 +100,9 @@ def launch_from_args(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .grid import build_grid
-    from .progress import SweepStopped
-    from .sweep import run_sweep
+    from .sweep.driver import run_sweep
+    from .sweep.grid import build_grid
+    from .sweep.stops import SweepStopped
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     launch = launch_from_args(args)
@@ -117,9 +120,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    from . import compact, results
-    from .lease import Lease
-    results.open_results(args.out)  # one line if it is not a results folder
+    from .store import compact
+    from .store.folder import open_results
+    from .store.lease import Lease
+    open_results(args.out)  # one line if it is not a results folder
     with Lease(args.out):  # never beside a sweep's driver or another compaction
         print(f"[memsweep] compacting {args.out}: {compact.size_line(args.out)}", file=sys.stderr)
         done = compact.compact(args.out)
@@ -128,8 +132,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .grid import build_grid
-    from .plan import plan
+    from .sweep.grid import build_grid
+    from .sweep.plan import plan
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     print(plan(grid, launch_from_args(args), preset=args.preset, show=args.show))
@@ -139,7 +143,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import build
 
-    from .results import is_remote
+    from .store.uri import is_remote
 
     if is_remote(args.path) and not args.out:
         raise ConfigError(f"{args.path} is remote: give --out, a local folder for the report")
@@ -165,10 +169,10 @@ def parse_depths(text: str) -> list[int]:
 def cmd_refine(args: argparse.Namespace) -> int:
     from analysis.maps import memorized
 
-    from .grid import build_grid
-    from .progress import SweepStopped
-    from .refine import INCOMPLETE
-    from .sweep import run_refine
+    from .sweep.driver import run_refine
+    from .sweep.grid import build_grid
+    from .sweep.refine import INCOMPLETE
+    from .sweep.stops import SweepStopped
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     if args.depths is None and "depth" not in grid.axes:
@@ -233,7 +237,7 @@ def summary(row: dict) -> str:
 
 def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
     """The flags ``run`` and ``plan`` share: what to sweep, where, on what."""
-    from .grid import MAX_CONFIGS
+    from .sweep.grid import MAX_CONFIGS
     p.add_argument("--preset", help=f"a named grid: {', '.join(presets)}")
     p.add_argument("--grid", metavar="FILE.toml", help="a grid file: [axes] field = [values], [fixed] field = value")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -276,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
     _add_config_flags(t)
     t.set_defaults(func=cmd_trial)
 
-    from .grid import PRESETS
+    from .sweep.presets import PRESETS
     r = sub.add_parser("run", help="run a sweep of trials with Ray Tune", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_sweep_flags(r, PRESETS)
@@ -330,7 +334,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    from .progress import SIGNALLED, raise_on_sigterm
+    from .sweep.stops import SIGNALLED, raise_on_sigterm
     args = parser().parse_args(argv)
     before = signal.getsignal(signal.SIGTERM)
     raise_on_sigterm()

@@ -5,9 +5,13 @@ import sys
 
 import pytest
 
-from study import results
-from study.grid import PRESETS, apply_sets
-from study.trial import run_and_write
+from study.store import folder
+from study.store import parts
+from study.store import schema
+from study.sweep import driver
+from study.sweep.grid import apply_sets
+from study.sweep.presets import PRESETS
+from study.trial.run import run_and_write
 
 
 @pytest.fixture(scope="session")
@@ -17,14 +21,14 @@ def smoke_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke-results")
     grid = apply_sets(PRESETS["smoke"], ["seed=0,1,2"])
     run_and_write(grid.configs(), str(out))
-    results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", len(grid.configs()), ["test"]))
+    folder.write_manifest(str(out), driver.sweep_manifest(grid.to_json(), "smoke", len(grid.configs()), ["test"]))
     return out
 
 
 @pytest.fixture(scope="session")
 def planted_results(tmp_path_factory):
     """A results folder of 4 trials (depth 2 and 6, seeds 0 and 1) whose rows are made up, written with
-    ``results.write_trial`` as a trial writes them, without training: for the tests of storage."""
+    ``parts.write_trial`` as a trial writes them, without training: for the tests of storage."""
     from types import SimpleNamespace
 
     import pyarrow as pa
@@ -36,7 +40,7 @@ def planted_results(tmp_path_factory):
         for seed in (0, 1):
             cfg = TrialConfig(depth=depth, seed=seed)
             tid = cfg.trial_id
-            trial = {**cfg.to_row(), **{k: fill[t] for k, (t, _) in results.TRIAL_METRICS.items()},
+            trial = {**cfg.to_row(), **{k: fill[t] for k, (t, _) in schema.TRIAL_METRICS.items()},
                      "trial_id": tid, "status": "ok", "error": None, "attractor_frac": depth / 10 + seed / 100}
             examples = [{"trial_id": tid, "example": i, "fixed_point_residual": 1e-4 * i, "spectral_radius": 0.1 * i,
                          "top_singular_value": 0.2 * i, "basin_radius": 0.1, "attractor": i < depth,
@@ -47,10 +51,10 @@ def planted_results(tmp_path_factory):
                           "capped_frac": 0.0}
                          for start, sigma in [("noisy", 0.05), ("noisy", 0.1), ("masked", 0.25), ("random", None)]]
             curve = [{"trial_id": tid, "step": k, "loss": 1.0 / (k + 1)} for k in range(100)]
-            results.write_trial(str(out), SimpleNamespace(trial=trial, examples=examples, retrieval=retrieval,
+            parts.write_trial(str(out), SimpleNamespace(trial=trial, examples=examples, retrieval=retrieval,
                                                           curve=curve))
-    results.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2, 6], "seed": [0, 1]}},
-                                      "schema_version": results.SCHEMA_VERSION})
+    folder.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2, 6], "seed": [0, 1]}},
+                                      "schema_version": schema.SCHEMA_VERSION})
     return out
 
 

@@ -94,14 +94,17 @@ def test_parts_written_before_a_config_field_existed_still_load(smoke_results, t
 
 def test_parts_from_schema_1_load_with_null_new_metrics(smoke_results, tmp_path):
     import pyarrow.parquet as pq
-    from study.results import ADDED_COLUMNS
+    from study.config import TrialConfig
+    from study.store.schema import SCHEMA_1, TRIAL_SCHEMA
+    added = sorted(set(TRIAL_SCHEMA.names) - set(SCHEMA_1["trials"]) - set(TrialConfig().to_row()))
+    assert "memory_frac" in added and "attractor_frac" not in added  # a metric of schema 6, one of schema 1
     out = tmp_path / "schema1"
     shutil.copytree(smoke_results, out)
     for part in (out / "trials").iterdir():
-        pq.write_table(pq.read_table(part).drop_columns(list(ADDED_COLUMNS)), part)
+        pq.write_table(pq.read_table(part).drop_columns(added), part)
     res = analysis.load(str(out))
     assert len(res.trials) == 6
-    assert all(res.trials[c].isna().all() for c in ADDED_COLUMNS)
+    assert all(res.trials[c].isna().all() for c in added)
 
 
 def test_phase_map_wraps_its_panels_and_marks_cells_that_did_not_fit():
@@ -131,7 +134,7 @@ def test_report_never_retrains_a_row_on_files_the_row_names(smoke_results, tmp_p
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from study import trial
+    from study.trial import run
     from test_data import _Payload
     data_dir, marker = tmp_path / "cifar", tmp_path / "ran"
     data_dir.mkdir()
@@ -144,7 +147,7 @@ def test_report_never_retrains_a_row_on_files_the_row_names(smoke_results, tmp_p
             i = table.schema.get_field_index(name)
             table = table.set_column(i, table.schema.field(i), pa.array([value] * len(table), table.schema.field(i).type))
         pq.write_table(table, part)
-    monkeypatch.setattr(trial, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
+    monkeypatch.setattr(run, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
     assert main(["report", str(folder), "--out", str(tmp_path / "rep")]) == 0
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "reads its data from data_dir" in page and "re-trained only on bundled or generated data" in page
@@ -153,15 +156,15 @@ def test_report_never_retrains_a_row_on_files_the_row_names(smoke_results, tmp_p
 
 
 def test_report_draws_trajectories_from_a_saved_model_without_training(smoke_results, tmp_path, monkeypatch):
-    from study import trial
+    from study.trial import run
     from study.config import TrialConfig
-    from study.results import save_model
+    from study.trial.saved import save_model
     folder = tmp_path / "res"
     shutil.copytree(smoke_results, folder)
     cfg = TrialConfig.from_row(dict(_best(folder)))
     (folder / "models").mkdir()
-    save_model(str(folder / "models" / f"{cfg.trial_id}.pt"), trial.run_trial(cfg, keep_model=True))
-    monkeypatch.setattr(trial, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
+    save_model(str(folder / "models" / f"{cfg.trial_id}.pt"), run.run_trial(cfg, keep_model=True))
+    monkeypatch.setattr(run, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
     page = open(report.build(str(folder), str(tmp_path / "rep"))).read()
     assert f"({cfg.trial_id}, its saved model)" in page and "not drawn" not in page
     assert os.path.getsize(tmp_path / "rep" / "trajectories.png") > 1000

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from study import data, models
-from study.batched import batch_key
+from study.trial import data
+from study.trial import models
+from study.trial.batched import batch_key
 from study.config import TrialConfig
-from study.train import fit, train
-from study.trial import run_trial, run_trials
+from study.trial.train import fit, train
+from study.trial.run import run_trial, run_trials
 
 BASE = TrialConfig(depth=4, width=48, lr=1e-3, loss_tol=1e-6, max_steps=1500, n_random_starts=10)
 CPU = torch.device("cpu")
@@ -120,7 +121,7 @@ def test_batch_key():
 def test_an_architecture_without_a_cpu_batching_limit_trains_alone_and_writes_its_row(monkeypatch):
     """batch_key read MAX_WIDTH_CPU[arch] outside the trial's try: an architecture added without an entry
     there raised KeyError and crashed the whole Tune trial instead of training."""
-    from study import batched
+    from study.trial import batched
     monkeypatch.setattr(batched, "MAX_WIDTH_CPU", {"conv": 32, "conv_down": 32})  # fc forgotten
     assert batch_key(BASE, CPU) is None
     cfg = BASE.replace(max_steps=5, n_random_starts=2, starts_per_example=1, iter_steps=20, iter_max_steps=20)

@@ -5,8 +5,9 @@ import pytest
 
 import analysis
 from analysis import claims, report
-from study.grid import PRESETS, apply_sets, validate
-from study.trial import run_and_write
+from study.sweep.grid import apply_sets, validate
+from study.sweep.presets import PRESETS
+from study.trial.run import run_and_write
 
 TINY = {  # the -local grids shrunk to seconds: fewer axis values, one seed, short training
     "c1-local": ("C1", ["seed=0", "activation=identity,tanh", "max_steps=400"]),

@@ -34,7 +34,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 
 from bed import (BIN, HEAD_NODE_ID, ROOT, free_port, kill_session, laptop_commands, parts, raylets, s3,
                  wait_for)
-from study.grid import PRESETS
+from study.sweep.presets import PRESETS
 
 
 def load_yaml(name: str) -> dict:

@@ -12,9 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 
 import analysis
-from study import compact, results
+from study.store import compact
+from study.store import folder
+from study.store import parts
+from study.store import reader
+from study.store import schema
+from study.store import uri
 from study.cli import main
-from study.results import TABLES, finished_ids
+from study.store.reader import finished_ids
+from study.store.schema import TABLES
 
 
 def frames(out) -> dict[str, pd.DataFrame]:
@@ -40,9 +46,9 @@ def test_compact_keeps_every_row_and_leaves_one_file_per_table(planted, capsys):
     assert "trials: 4 files -> 1 (4 rows); examples: 4 files -> 1 (40 rows)" in capsys.readouterr().out
     for t in TABLES:
         (name,) = files(planted, t)
-        assert name.startswith(results.COMPACTED)
+        assert name.startswith(reader.COMPACTED)
         meta = pq.read_schema(planted / t / name).metadata
-        assert meta[b"memsweep_schema_version"] == results.SCHEMA_VERSION.encode()
+        assert meta[b"memsweep_schema_version"] == schema.SCHEMA_VERSION.encode()
     same(before, frames(planted))
     assert finished_ids(str(planted)) == set(before["trials"].trial_id)
     assert os.listdir(planted / "_tmp") == []
@@ -69,7 +75,7 @@ def test_a_kill_at_each_moment_loses_nothing_and_the_next_start_finishes_the_job
     def checkpoint(name):
         if name == f"compact:{moment}":
             raise Killed(name)
-    monkeypatch.setattr(results, "checkpoint", checkpoint)
+    monkeypatch.setattr(uri, "fault_point", checkpoint)
     with pytest.raises(Killed):
         compact.compact(str(planted))
     # killed: memsweep's readers see every row once, and a resumed sweep skips the same trials
@@ -78,12 +84,12 @@ def test_a_kill_at_each_moment_loses_nothing_and_the_next_start_finishes_the_job
     journaled = moment != "written"
     assert os.path.exists(planted / "_tmp" / "compact-trials.json") == journaled  # trials/ goes first
     if moment in ("written", "journaled"):  # nothing renamed yet: the table folder holds the parts alone
-        assert not any(f.startswith(results.COMPACTED) for f in files(planted))
+        assert not any(f.startswith(reader.COMPACTED) for f in files(planted))
         assert len(pd.read_parquet(planted / "trials")) == 4  # an outside reader sees each row once
     # what a sweep's start does (study.sweep._set_aside), then the compaction that was cut short
     monkeypatch.undo()
     assert compact.roll_forward(str(planted)) == int(journaled)
-    results.set_aside(str(planted))
+    folder.set_aside(str(planted))
     compact.compact(str(planted))
     assert all(len(files(planted, t)) == 1 for t in TABLES) and os.listdir(planted / "_tmp") == []
     same(before, frames(planted))
@@ -92,24 +98,24 @@ def test_a_kill_at_each_moment_loses_nothing_and_the_next_start_finishes_the_job
 def test_a_part_written_after_compaction_wins_over_its_compacted_rows(planted):
     compact.compact(str(planted))
     tid = sorted(finished_ids(str(planted)))[0]
-    row = results.read_trial_row(str(planted), tid)
-    results.write_part(str(planted), "trials", tid, [dict(row, attractor_frac=0.123)])  # a rerun of that trial
+    row = reader.read_trial_row(str(planted), tid)
+    parts.write_part(str(planted), "trials", tid, [dict(row, attractor_frac=0.123)])  # a rerun of that trial
     trials = analysis.load(str(planted)).trials
     assert len(trials) == 4 and trials.set_index("trial_id").attractor_frac[tid] == 0.123
-    assert results.read_trial_row(str(planted), tid)["attractor_frac"] == 0.123
+    assert reader.read_trial_row(str(planted), tid)["attractor_frac"] == 0.123
     compact.compact(str(planted))
     assert analysis.load(str(planted)).trials.set_index("trial_id").attractor_frac[tid] == 0.123
 
 
 def test_a_part_rewritten_during_compaction_is_kept(planted, monkeypatch):
     tid = sorted(finished_ids(str(planted)))[0]
-    row = results.read_trial_row(str(planted), tid)
+    row = reader.read_trial_row(str(planted), tid)
 
     def checkpoint(name):  # a rerun writes this trial's part again between the renames and the deletes
         if name == "compact:renamed" and not (planted / "trials" / "rewritten").exists():
             (planted / "trials" / "rewritten").mkdir()  # once: only the trials table's compaction
-            results.write_part(str(planted), "trials", tid, [dict(row, attractor_frac=0.5)])
-    monkeypatch.setattr(results, "checkpoint", checkpoint)
+            parts.write_part(str(planted), "trials", tid, [dict(row, attractor_frac=0.5)])
+    monkeypatch.setattr(uri, "fault_point", checkpoint)
     compact.compact(str(planted))
     assert f"{tid}.parquet" in files(planted)  # the newer part stayed, and it is what readers see
     assert analysis.load(str(planted)).trials.set_index("trial_id").attractor_frac[tid] == 0.5
@@ -117,9 +123,9 @@ def test_a_part_rewritten_during_compaction_is_kept(planted, monkeypatch):
 
 def test_error_rows_in_a_compacted_file_are_set_aside_so_their_trials_run_again(planted):
     tid = sorted(finished_ids(str(planted)))[0]
-    results.write_part(str(planted), "trials", tid, [dict(results.read_trial_row(str(planted), tid), status="error")])
+    parts.write_part(str(planted), "trials", tid, [dict(reader.read_trial_row(str(planted), tid), status="error")])
     compact.compact(str(planted))
-    damaged, errored = results.set_aside(str(planted))
+    damaged, errored = folder.set_aside(str(planted))
     assert (damaged, errored) == ([], [tid])
     assert tid not in finished_ids(str(planted)) and len(finished_ids(str(planted))) == 3
     res = analysis.load(str(planted))
@@ -134,12 +140,12 @@ def store(tmp_path, monkeypatch):
     pyarrow): ``store://res`` is ``res`` on a SubTreeFileSystem over tmp_path. Code that forgets the
     filesystem and opens such a path on the local disk fails, as it would on a bucket."""
     sub = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
-    local = results.filesystem
+    local = uri.filesystem
 
     def filesystem(root):
         return (sub, root[len("store://"):]) if root.startswith("store://") else local(root)
-    monkeypatch.setattr(results, "filesystem", filesystem)
-    monkeypatch.setattr(compact, "filesystem", filesystem)
+    for module in (uri, parts, reader, folder, compact):  # each looks up ``filesystem`` as its own name
+        monkeypatch.setattr(module, "filesystem", filesystem)
     return tmp_path
 
 
@@ -151,40 +157,40 @@ def test_results_on_remote_storage_are_read_compacted_and_set_aside_through_its_
     def file_by_file(*args):
         raise AssertionError("a healthy folder is read in one scan, not file by file")
     with monkeypatch.context() as m:
-        m.setattr(results, "read_part", file_by_file)
-        assert [len(results.read_table(root, t)) for t in TABLES] == [4, 40, 16, 400]
-    results.write_part(root, "trials", ids[0], [dict(results.read_trial_row(root, ids[0]), status="error")])
+        m.setattr(reader, "read_part", file_by_file)
+        assert [len(reader.read_table(root, t)) for t in TABLES] == [4, 40, 16, 400]
+    parts.write_part(root, "trials", ids[0], [dict(reader.read_trial_row(root, ids[0]), status="error")])
     (store / "res" / "trials" / "a-truncated.parquet").write_bytes(b"PAR1 half a file")
     with pytest.warns(UserWarning, match="skipping damaged part"):
-        assert len(results.read_table(root, "trials", skip_damaged=True)) == 4  # file by file: the others read
-    assert results.set_aside(root) == (["trials/a-truncated.parquet"], [ids[0]])
+        assert len(reader.read_table(root, "trials", skip_damaged=True)) == 4  # file by file: the others read
+    assert folder.set_aside(root) == (["trials/a-truncated.parquet"], [ids[0]])
     compact.compact(root)
     assert finished_ids(root) == set(ids[1:]) and compact.compact(root).line() == "nothing to compact"
-    results.write_part(root, "trials", ids[1], [dict(results.read_trial_row(root, ids[1]), status="error")])
+    parts.write_part(root, "trials", ids[1], [dict(reader.read_trial_row(root, ids[1]), status="error")])
     compact.compact(root)  # its error row now sits in a compacted file
-    assert results.set_aside(root) == ([], [ids[1]]) and finished_ids(root) == set(ids[2:])
-    assert results.read_trial_row(root, ids[2])["trial_id"] == ids[2]
+    assert folder.set_aside(root) == ([], [ids[1]]) and finished_ids(root) == set(ids[2:])
+    assert reader.read_trial_row(root, ids[2])["trial_id"] == ids[2]
 
 
 def test_a_kill_while_setting_aside_errored_rows_leaves_the_trial_to_be_set_aside_again(planted, monkeypatch):
     tid = sorted(finished_ids(str(planted)))[0]
-    results.write_part(str(planted), "trials", tid, [dict(results.read_trial_row(str(planted), tid), status="error")])
+    parts.write_part(str(planted), "trials", tid, [dict(reader.read_trial_row(str(planted), tid), status="error")])
     compact.compact(str(planted))
     (name,) = files(planted, "examples")
-    drop, done = results._drop_rows, []
+    drop, done = folder._drop_rows, []
 
     def drop_once_then_kill(fs, base, table, file, ids):
         if done:
             raise Killed(table)
         drop(fs, base, table, file, ids)
         done.append(table)
-    monkeypatch.setattr(results, "_drop_rows", drop_once_then_kill)
+    monkeypatch.setattr(folder, "_drop_rows", drop_once_then_kill)
     with pytest.raises(Killed):
-        results.set_aside(str(planted))
+        folder.set_aside(str(planted))
     # its trial row goes last: still there, still 'error', so the next start sets the trial aside again
     assert done == ["examples"] and tid in finished_ids(str(planted))
     monkeypatch.undo()
-    assert results.set_aside(str(planted)) == ([], [tid]) and tid not in finished_ids(str(planted))
+    assert folder.set_aside(str(planted)) == ([], [tid]) and tid not in finished_ids(str(planted))
     assert os.listdir(planted / "_errors" / "examples") == [name]  # the rows keep the name of their file
     assert set(pd.read_parquet(planted / "_errors" / "examples" / name).trial_id) == {tid}
     assert tid not in set(analysis.load(str(planted)).examples.trial_id)
@@ -201,11 +207,11 @@ def test_the_newest_compacted_file_wins_when_two_hold_a_trial(planted):
     newer = pa.Table.from_pylist([dict(r, attractor_frac=0.9) for r in table.to_pylist() if r["trial_id"] == tid],
                                  schema=table.schema)
     pq.write_table(newer, planted / "trials" / "compacted-20260101T000001-aaaaaa-000.parquet")
-    trials = results.read_table(str(planted), "trials").to_pandas().set_index("trial_id")
+    trials = reader.read_table(str(planted), "trials").to_pandas().set_index("trial_id")
     assert len(trials) == 4 and trials.attractor_frac[tid] == 0.9
-    assert results.read_trial_row(str(planted), tid)["attractor_frac"] == 0.9
+    assert reader.read_trial_row(str(planted), tid)["attractor_frac"] == 0.9
     (planted / "trials" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")  # another trial's, damaged
-    assert results.read_trial_row(str(planted), tid)["attractor_frac"] == 0.9  # not read to find this one
+    assert reader.read_trial_row(str(planted), tid)["attractor_frac"] == 0.9  # not read to find this one
 
 
 def test_a_folder_of_one_trial_is_compacted_into_files_stamped_with_the_utc_time(planted, monkeypatch):
@@ -228,7 +234,7 @@ def test_a_folder_of_one_trial_is_compacted_into_files_stamped_with_the_utc_time
 
 
 def test_max_bytes_bounds_each_file_without_splitting_a_trial(planted):
-    compact.compact(str(planted), max_bytes=results.read_table(str(planted), "trials").nbytes // 2)
+    compact.compact(str(planted), max_bytes=reader.read_table(str(planted), "trials").nbytes // 2)
     owners = [pq.read_table(planted / "trials" / f).column("trial_id").to_pylist() for f in files(planted)]
     assert [len(o) for o in owners] == [2, 2]  # half the bytes: two trials a file
     compact.compact(str(planted), max_bytes=1)  # smaller than a row: each trial a file of its own
@@ -246,7 +252,7 @@ def test_a_journal_cut_short_is_ignored_and_a_folder_without_tmp_has_nothing_to_
     assert compact.roll_forward(str(tmp_path / "new")) == 0  # a first start: no _tmp/ yet
     (planted / "_tmp" / "compact-trials.json.1234abcd.tmp").write_text('{"moves": [["')  # killed mid-journal
     assert compact.roll_forward(str(planted)) == 0
-    results.set_aside(str(planted))
+    folder.set_aside(str(planted))
     assert os.listdir(planted / "_tmp") == []
 
 
@@ -264,9 +270,9 @@ def test_a_damaged_part_of_any_table_sends_its_whole_trial_to_damaged_and_back_i
     a sweep's start moves every part of that trial to _damaged/ (its trial row first), so it runs again."""
     ids = sorted(finished_ids(str(planted)))
     (planted / "examples" / f"{ids[1]}.parquet").write_bytes(b"")
-    with pytest.raises(results.DamagedPartError):
+    with pytest.raises(reader.DamagedPartError):
         compact.compact(str(planted))
-    damaged, errored = results.set_aside(str(planted))
+    damaged, errored = folder.set_aside(str(planted))
     assert damaged == [f"examples/{ids[1]}.parquet"] and errored == []
     assert finished_ids(str(planted)) == set(ids) - {ids[1]}
     assert (planted / "_damaged" / "examples" / f"{ids[1]}.parquet").exists()  # kept for a look
@@ -292,5 +298,5 @@ def test_a_part_copied_under_another_trials_name_is_refused_at_compaction(plante
     with pytest.warns(UserWarning, match="skipping damaged part"):
         assert len(analysis.load(str(planted), skip_damaged=True).trials) == 4
     if table == "trials":  # a sweep's start sets it aside, and the next compaction goes through
-        assert results.set_aside(str(planted))[0] == [f"trials/{fake.name}"]
+        assert folder.set_aside(str(planted))[0] == [f"trials/{fake.name}"]
         assert main(["compact", str(planted)]) == 0 and len(analysis.load(str(planted)).trials) == 4

@@ -100,14 +100,15 @@ def test_trial_id_hashes_only_fields_off_their_defaults():
 
 
 def test_a_huge_grid_is_refused_from_its_axes_before_any_config_is_built(monkeypatch):
-    from study import grid as grid_mod
+    from study.sweep import grid
+    from study.sweep import presets
 
     def no_configs(self):
         raise AssertionError("configs were built")
-    monkeypatch.setattr(grid_mod.Grid, "configs", no_configs)
+    monkeypatch.setattr(grid.Grid, "configs", no_configs)
     sets = ["depth=" + ",".join(map(str, range(1, 101))), "width=" + ",".join(map(str, range(1, 101))),
             "seed=" + ",".join(map(str, range(200)))]  # 2 archs x 100 x 100 x 200 = 4,000,000 configs
     with pytest.raises(ConfigError, match="4,000,000 configs"):
-        grid_mod.build_grid("local", None, sets)
-    assert grid_mod.grid_size(grid_mod.apply_sets(grid_mod.PRESETS["local"], sets)) == 4_000_000
-    assert grid_mod.build_grid("local", None, sets, max_configs=4_000_000).axes["seed"] == list(range(200))
+        grid.build_grid("local", None, sets)
+    assert grid.grid_size(grid.apply_sets(presets.PRESETS["local"], sets)) == 4_000_000
+    assert grid.build_grid("local", None, sets, max_configs=4_000_000).axes["seed"] == list(range(200))

@@ -1,4 +1,4 @@
-"""study.data: what each data set delivers, how images are picked, resized, and refused."""
+"""study.trial.data: what each data set delivers, how images are picked, resized, and refused."""
 from __future__ import annotations
 
 import gzip
@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from study import data
+from study.trial import data
 from study.config import ConfigError, TrialConfig
 
 

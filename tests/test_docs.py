@@ -4,7 +4,7 @@ fields and values and a valid launch (the cluster commands: shared storage)."""
 import pathlib
 import re
 
-from study.results import TABLES, TRIAL_METRICS
+from study.store.schema import TABLES, TRIAL_METRICS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -45,7 +45,7 @@ def documented_commands() -> list[str]:
 
 def test_documented_commands_name_real_presets_fields_and_values():
     from study.cli import launch_from_args, parser
-    from study.grid import build_grid, validate
+    from study.sweep.grid import build_grid, validate
     commands = documented_commands()
     assert any("c3-linear-local" in c for c in commands) and len(commands) >= 10
     assert any(c.startswith("memsweep plan") for c in commands) and any("--device cpu" in c for c in commands)

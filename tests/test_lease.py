@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from study import lease
+from study.store import lease
 from study.cli import main
-from study.lease import LEASE, Lease, LeaseHeld
+from study.store.lease import LEASE, Lease, LeaseHeld
 
 HOLD = """
 import sys, time
-from study.lease import Lease
+from study.store.lease import Lease
 with Lease(sys.argv[1], "memsweep run --preset local"):
     print("held", flush=True)
     time.sleep(600)
@@ -110,11 +110,12 @@ def test_a_lease_without_heartbeat_is_taken_over_and_a_live_one_is_kept_fresh(ro
 def test_a_killed_drivers_lease_is_taken_over_at_once_and_commands_are_refused_while_it_lives(tmp_path, capsys):
     """A real second process holds the folder: run and compact exit 2 naming it; after kill -9 (on this
     host, its pid gone) the next driver takes the lease over at once and runs."""
-    from study.grid import PRESETS
-    from study import results
+    from study.sweep.presets import PRESETS
+    from study.store import folder
+    from study.sweep import driver
     out = tmp_path / "res"
     grid = PRESETS["smoke"]
-    results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", 4, ["test"]))
+    folder.write_manifest(str(out), driver.sweep_manifest(grid.to_json(), "smoke", 4, ["test"]))
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

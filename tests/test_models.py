@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from study import models
+from study.trial import models
 from study.config import ConfigError, TrialConfig
 
 

@@ -5,9 +5,11 @@ import sys
 
 import pytest
 
-from study.grid import PRESETS, StepModel, build_grid, forward_flops, tune_trials
-from study.plan import fit_step_model
-from study.sweep import CLUSTER_START_TIMEOUT_S, Launch
+from study.sweep.cost import StepModel, forward_flops
+from study.sweep.grid import build_grid, tune_trials
+from study.sweep.presets import PRESETS
+from study.sweep.plan import fit_step_model
+from study.sweep.launch import CLUSTER_START_TIMEOUT_S, Launch
 
 
 def test_fit_step_model_recovers_overhead_and_rate():

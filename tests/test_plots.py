@@ -31,7 +31,7 @@ def close_figures():
 def sweep(activations=("selu",), archs=("fc",), depths=(2, 4), widths=(64,), seeds=(0, 1, 2),
           status=lambda row: "ok") -> SimpleNamespace:
     """A tiny results folder's tables: the deeper the net, the more it memorizes; ``status(row)`` sets
-    each trial's status, and a diverged or failed trial has no probe values (as in study.trial)."""
+    each trial's status, and a diverged or failed trial has no probe values (as in study.trial.run)."""
     trials, examples, retrieval, curves = [], [], [], []
     for a, arch, d, w, s in itertools.product(activations, archs, depths, widths, seeds):
         row = {"trial_id": f"{arch}-d{d}-w{w}-{a}-s{s}", "arch": arch, "depth": d, "width": w, "activation": a,

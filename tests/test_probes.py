@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from study import probes
+from study.trial import probes
 
 
 def linear_map(A: torch.Tensor):
@@ -372,7 +372,7 @@ def test_the_jacobian_operator_takes_complex_vectors_part_by_part():
 
 @pytest.mark.parametrize("arch", ["conv", "conv_down"])
 def test_linear_operator_is_the_network_on_random_inputs(arch):
-    from study import models
+    from study.trial import models
     from study.config import TrialConfig
     cfg = TrialConfig(arch=arch, depth=4, width=1, activation="identity", bias=False, init="normal")
     net = models.build(cfg, (1, 8, 8))

@@ -7,8 +7,10 @@ from types import SimpleNamespace
 import pytest
 import ray
 
-from study import progress as prog
-from study.grid import Grid
+from study.store import lease
+from study.sweep import progress
+from study.sweep import stops
+from study.sweep.grid import Grid
 
 GRID = Grid(axes={"depth": [2], "seed": [0, 1]}, fixed={"width": 16})
 RUN = {"out": "", "cpus": 1, "gpus": 0.5, "device": "cpu"}
@@ -56,7 +58,7 @@ def node(node_id: str, alive: bool = True, why: str = "", **resources):
 
 def make(tmp_path, **kwargs):
     ids = [c.trial_id for c in GRID.configs()]
-    p = prog.Progress(str(tmp_path), ids, None, {"CPU": 1.0, "GPU": 0.5}, max_failures=2, groups=[ids], **kwargs)
+    p = progress.Progress(ids, set(), None, {"CPU": 1.0, "GPU": 0.5}, max_failures=2, groups=[ids], **kwargs)
     p.setup()
     return p, ids
 
@@ -82,7 +84,7 @@ def test_the_line_repeats_while_nothing_changes(tmp_path, lines, cluster, monkey
     p.on_step_end(0, trials)
     p.on_step_end(1, trials)
     assert len(lines) == 1  # no change, within the heartbeat: silent
-    p.last_line -= prog.HEARTBEAT_S
+    p.last_line -= lease.HEARTBEAT_S
     p.on_step_end(2, trials)
     assert len(lines) == 2 and lines[0].split(", ")[:3] == lines[1].split(", ")[:3]  # the same state, again
 
@@ -115,7 +117,7 @@ def test_no_trial_started_in_time_stops_the_sweep_saying_why(tmp_path, lines, cl
     p, _ = make(tmp_path, start_timeout=5)
     p.on_step_end(0, [tune_trial("PENDING")])  # within the timeout: nothing raised
     p.start = time.time() - 6
-    with pytest.raises(prog.StartTimeout, match=r"no trial started within 5 s: 1 waiting for "
+    with pytest.raises(stops.StartTimeout, match=r"no trial started within 5 s: 1 waiting for "
                                                 r"\{CPU: 1, GPU: 0.5\}: no node has it yet"):
         p.on_step_end(1, [tune_trial("PENDING")])
     started, _ = make(tmp_path, start_timeout=5)
@@ -125,7 +127,7 @@ def test_no_trial_started_in_time_stops_the_sweep_saying_why(tmp_path, lines, cl
 
 
 def test_a_failures_cause_is_read_from_its_trace_and_a_dead_worker_is_called_so(tmp_path):
-    from study.progress import failure_cause
+    from study.sweep.stops import failure_cause
     trace = tmp_path / "error.txt"
     trace.write_text("Failure # 1\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
                      "OSError: When uploading part: AWS Error NETWORK_CONNECTION: Connection refused\n")

@@ -14,10 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 
 import analysis
-from study import compact, results
+from study.store import compact
+from study.store import folder
+from study.store import parts
+from study.store import reader as store_reader
+from study.store import schema
 from study.cli import main
 from study.config import ConfigError, TrialConfig
-from study.results import TABLES
+from study.store.schema import TABLES
 
 READERS = {
     "pandas": lambda folder: pd.read_parquet(folder),
@@ -59,9 +63,9 @@ def test_every_reader_reads_a_mixed_version_folder_once_compacted(mixed, reader,
             got = READERS[reader](str(out / table))
             assert list(got.columns) == TABLES[table].names
     assert main(["compact", str(out)]) == 0  # ...which a sweep's end, or `memsweep compact`, fixes
-    for table, schema in TABLES.items():
+    for table, declared in TABLES.items():
         got = READERS[reader](str(out / table)).set_index("trial_id")
-        assert set(got.columns) == set(schema.names) - {"trial_id"}, table  # every column
+        assert set(got.columns) == set(declared.names) - {"trial_id"}, table  # every column
         assert got.index.nunique() == 4
         for column in V4_ONLY.get(table, []):  # not measured by schema 3: null, not dropped or made up
             assert got.loc[old, column].isna().all() and got.drop(index=old)[column].notna().all()
@@ -74,11 +78,11 @@ def test_every_reader_reads_a_mixed_version_folder_once_compacted(mixed, reader,
 def test_every_reader_reads_a_live_folder_each_row_once(planted, reader):
     out = planted
     compact.compact(str(out))  # the rows of an earlier run, compacted...
-    row = results.read_trial_row(str(out), sorted(results.finished_ids(str(out)))[0])
-    results.write_part(str(out), "trials", "fc-d9-new", [dict(row, trial_id="fc-d9-new", depth=9)])  # ...a new part
+    row = store_reader.read_trial_row(str(out), sorted(store_reader.finished_ids(str(out)))[0])
+    parts.write_part(str(out), "trials", "fc-d9-new", [dict(row, trial_id="fc-d9-new", depth=9)])  # ...a new part
     (out / "_tmp" / "trials.fc-d9-w1-x.1234abcd.tmp").write_bytes(b"PAR1 half a file")  # a writer mid-part
     got = READERS[reader](str(out / "trials"))
-    assert sorted(got.columns) == sorted(results.TRIAL_SCHEMA.names)
+    assert sorted(got.columns) == sorted(schema.TRIAL_SCHEMA.names)
     assert len(got) == got.trial_id.nunique() == 5 == len(analysis.load(str(out)).trials)
 
 
@@ -97,15 +101,15 @@ def test_a_damaged_part_is_named_and_skipped_only_when_asked(planted):
     bad = str(planted / "trials" / "fc-zz-truncated.parquet")
     with open(bad, "wb") as fh:
         fh.write(b"PAR1 half a file")  # a part cut short
-    with pytest.raises(results.DamagedPartError, match=rf"^{re.escape(bad)}: not a readable Parquet file .*; pass "
+    with pytest.raises(store_reader.DamagedPartError, match=rf"^{re.escape(bad)}: not a readable Parquet file .*; pass "
                        r"skip_damaged=True \(memsweep report: --skip-damaged\) to skip damaged parts$"):
-        results.read_table(str(planted), "trials")
+        store_reader.read_table(str(planted), "trials")
     skipped = []
     with pytest.warns(UserWarning, match=rf"^skipping damaged part {re.escape(bad)}: not a readable Parquet file"):
-        table = results.read_table(str(planted), "trials", skip_damaged=True, skipped=skipped)
-    assert skipped == [bad] and len(table) == 4 and table.schema.equals(results.TRIAL_SCHEMA)
+        table = store_reader.read_table(str(planted), "trials", skip_damaged=True, skipped=skipped)
+    assert skipped == [bad] and len(table) == 4 and table.schema.equals(schema.TRIAL_SCHEMA)
     with pytest.warns(UserWarning):
-        assert len(results.read_table(str(planted), "trials", skip_damaged=True)) == 4  # no list to report to
+        assert len(store_reader.read_table(str(planted), "trials", skip_damaged=True)) == 4  # no list to report to
 
 
 def test_a_table_of_damaged_files_only_reads_as_empty_when_skipping(planted):
@@ -114,50 +118,50 @@ def test_a_table_of_damaged_files_only_reads_as_empty_when_skipping(planted):
     for name in ("compacted-20260101T000000-aaaaaa-000.parquet", "fc-zz.parquet"):
         (planted / "curves" / name).write_bytes(b"PAR1 half a file")
     with pytest.warns(UserWarning):
-        table = results.read_table(str(planted), "curves", skip_damaged=True)
-    assert len(table) == 0 and table.schema.equals(results.CURVE_SCHEMA)
+        table = store_reader.read_table(str(planted), "curves", skip_damaged=True)
+    assert len(table) == 0 and table.schema.equals(schema.CURVE_SCHEMA)
 
 
 def test_a_trial_without_retrieval_rows_reads_beside_a_damaged_part(planted):
-    results.write_part(str(planted), "retrieval", "fc-zz-none", [])  # an empty part: a trial with no such rows
+    parts.write_part(str(planted), "retrieval", "fc-zz-none", [])  # an empty part: a trial with no such rows
     (planted / "retrieval" / "fc-zz-truncated.parquet").write_bytes(b"PAR1 half a file")
     with pytest.warns(UserWarning):  # file by file, because of the damaged part
-        table = results.read_table(str(planted), "retrieval", skip_damaged=True)
-    assert len(table) == 16 and table.schema.equals(results.RETRIEVAL_SCHEMA)
+        table = store_reader.read_table(str(planted), "retrieval", skip_damaged=True)
+    assert len(table) == 16 and table.schema.equals(schema.RETRIEVAL_SCHEMA)
 
 
 def test_files_that_are_not_parts_of_their_table_are_refused_with_the_reason(planted):
     fs = pafs.LocalFileSystem()
-    tid = sorted(results.finished_ids(str(planted)))[0]
+    tid = sorted(store_reader.finished_ids(str(planted)))[0]
     full = pq.read_table(planted / "trials" / f"{tid}.parquet")
-    metrics = sorted(set(results.TRIAL_METRICS) - set(results.ADDED_COLUMNS))  # what every part must have
+    metrics = sorted(set(schema.SCHEMA_1["trials"]) - {"trial_id"})  # what every part must have
     for n, tail in [(5, ""), (6, "...")]:  # at most five named
         path = str(planted / f"missing{n}.parquet")
         pq.write_table(full.drop_columns(metrics[:n]), path)
-        assert results.part_problem(fs, path, results.TRIAL_SCHEMA) == (
+        assert store_reader.part_problem(fs, path, schema.TRIAL_SCHEMA) == (
             f"not a memsweep part of this table (missing columns {metrics[:5]}{tail})")
-        with pytest.raises(results.DamagedPartError, match=rf"^{re.escape(path)}: not a memsweep part"):
-            results.read_part(fs, path, results.TRIAL_SCHEMA)
+        with pytest.raises(store_reader.DamagedPartError, match=rf"^{re.escape(path)}: not a memsweep part"):
+            store_reader.read_part(fs, path, schema.TRIAL_SCHEMA)
     path = str(planted / "wrong-type.parquet")
     pq.write_table(full.set_column(full.column_names.index("depth"), "depth", pa.array(["deep"])), path)
-    with pytest.raises(results.DamagedPartError,
+    with pytest.raises(store_reader.DamagedPartError,
                        match=rf"^{re.escape(path)}: unreadable data or columns of the wrong type \("):
-        results.read_part(fs, path, results.TRIAL_SCHEMA)
+        store_reader.read_part(fs, path, schema.TRIAL_SCHEMA)
     with pytest.raises(KeyError, match="no row of trial fc-nothing in "):
-        results.read_trial_row(str(planted), "fc-nothing")
+        store_reader.read_trial_row(str(planted), "fc-nothing")
 
 
 def test_a_part_older_than_a_config_field_reads_as_the_default_it_ran_with(planted):
-    old, new = sorted(results.finished_ids(str(planted)))[:2]
+    old, new = sorted(store_reader.finished_ids(str(planted)))[:2]
     path = planted / "trials" / f"{old}.parquet"
     pq.write_table(pq.read_table(path).drop_columns(["task", "kernel_size", "down_stages"]), path)
     path = planted / "trials" / f"{new}.parquet"
-    pq.write_table(pq.read_table(path).set_column(results.TRIAL_SCHEMA.get_field_index("task"), "task",
+    pq.write_table(pq.read_table(path).set_column(schema.TRIAL_SCHEMA.get_field_index("task"), "task",
                                                   pa.array(["sequence"])), path)
-    trials = results.read_table(str(planted), "trials").to_pandas().set_index("trial_id")
+    trials = store_reader.read_table(str(planted), "trials").to_pandas().set_index("trial_id")
     assert trials.task[old] == "autoencode" and trials.kernel_size[old] == 3  # the defaults then
     assert trials.task[new] == "sequence" and pd.isna(trials.down_stages[old])  # None: no default to fill in
-    row = results.read_trial_row(str(planted), old)
+    row = store_reader.read_trial_row(str(planted), old)
     assert row["task"] == "autoencode" and row["kernel_size"] == 3 and row["down_stages"] is None
 
 
@@ -166,19 +170,19 @@ def test_a_part_stored_with_narrower_types_reads_in_the_declared_schema(planted)
         table = pq.read_table(planted / "trials" / name)
         pq.write_table(table.cast(pa.schema([pa.field(f.name, pa.int32() if f.type == pa.int64() else f.type)
                                              for f in table.schema])), planted / "trials" / name)
-    assert results.read_table(str(planted), "trials").schema.equals(results.TRIAL_SCHEMA)
+    assert store_reader.read_table(str(planted), "trials").schema.equals(schema.TRIAL_SCHEMA)
 
 
 def test_read_trials_gives_each_trial_once_as_a_dataframe(planted_results, tmp_path):
-    trials = results.read_trials(str(planted_results))
-    assert list(trials.columns) == results.TRIAL_SCHEMA.names and trials.trial_id.nunique() == len(trials) == 4
-    status = results.read_trials(str(planted_results), columns=["trial_id", "status"])
+    trials = store_reader.read_trials(str(planted_results))
+    assert list(trials.columns) == schema.TRIAL_SCHEMA.names and trials.trial_id.nunique() == len(trials) == 4
+    status = store_reader.read_trials(str(planted_results), columns=["trial_id", "status"])
     assert list(status.columns) == ["trial_id", "status"] and (status.status == "ok").all()
-    assert results.read_trials(str(tmp_path / "new")).empty  # before the first trial
+    assert store_reader.read_trials(str(tmp_path / "new")).empty  # before the first trial
 
 
 def test_open_results_says_in_one_line_what_is_not_a_results_folder(planted_results, tmp_path):
-    assert results.open_results(str(planted_results))["preset"] == "planted"
+    assert folder.open_results(str(planted_results))["preset"] == "planted"
     (tmp_path / "file").write_text("x")
     (tmp_path / "empty").mkdir()
     (tmp_path / "odd").mkdir()
@@ -191,4 +195,4 @@ def test_open_results_says_in_one_line_what_is_not_a_results_folder(planted_resu
                                          r"\(give the folder above it\)$"),
             (tmp_path / "odd", "cannot read {}: .*Cannot list directory")]:
         with pytest.raises(ConfigError, match="^" + message.format(re.escape(str(root)))):
-            results.open_results(str(root))
+            folder.open_results(str(root))

@@ -5,10 +5,11 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
-from study import results
-from study.grid import Grid
-from study.results import finished_ids
-from study.refine import INCOMPLETE, bisect_onset, group_label, label_fields, refine, search_groups, search_step
+from study.store import parts
+from study.store import schema
+from study.sweep.grid import Grid
+from study.store.reader import finished_ids
+from study.sweep.refine import INCOMPLETE, bisect_onset, group_label, label_fields, refine, search_groups, search_step
 from study.rules import BOUND, NO_EVIDENCE, NOT_MONOTONE, NOT_REACHED, REACHED
 
 DEPTHS = list(range(1, 33))
@@ -85,11 +86,11 @@ class PlantingEngine:
             if cfg.trial_id in self.lose or cfg.trial_id in finished_ids(self.out):
                 continue
             frac = 1.0 if self.memorizes(cfg) else 0.0
-            row = {**cfg.to_row(), **{k: FILL[t] for k, (t, _) in results.TRIAL_METRICS.items()},
+            row = {**cfg.to_row(), **{k: FILL[t] for k, (t, _) in schema.TRIAL_METRICS.items()},
                    "trial_id": cfg.trial_id, "status": "not_converged" if self.failing(cfg) else "ok", "error": None,
                    "attractor_frac": frac,
                    "retrieval_same_frac": frac}
-            results.write_trial(self.out, SimpleNamespace(trial=row, examples=[], retrieval=[], curve=[]))
+            parts.write_trial(self.out, SimpleNamespace(trial=row, examples=[], retrieval=[], curve=[]))
 
 
 def _die():
@@ -188,7 +189,7 @@ def test_groups_differing_only_in_lr_are_recorded_apart():
     """sweep.json's refine record named groups by a fixed list of fields, so two groups that differed
     only in lr were written as the same group twice."""
     from study.config import TrialConfig
-    from study.refine import Onset, onset_records
+    from study.sweep.refine import Onset, onset_records
     from study.rules import NOT_REACHED
     found = {TrialConfig(lr=1e-4): Onset(3, {2: 0.0, 3: 1.0}), TrialConfig(lr=1e-3): Onset(None, {2: 0.0, 3: 0.0},
                                                                                               NOT_REACHED)}

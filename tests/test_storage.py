@@ -18,7 +18,7 @@ import pytest
 import analysis
 from bed import BIN, free_port, kill_session, parts, s3, wait_for
 from study.config import ConfigError
-from study.grid import build_grid
+from study.sweep.grid import build_grid
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from study.config import ConfigError
-from study.results import TRIAL_SCHEMA, finished_ids
-from study.grid import PRESETS, Grid, apply_sets, build_grid, estimated_costs, tune_trials, validate
-from study.sweep import param_space
-from study.trial import run_and_write
+from study.store.reader import finished_ids
+from study.store.schema import TRIAL_SCHEMA
+from study.sweep.cost import estimated_costs
+from study.sweep.grid import Grid, apply_sets, build_grid, tune_trials, validate
+from study.sweep.presets import PRESETS
+from study.sweep.engine import param_space
+from study.trial.run import run_and_write
 
 
 # --- grids, no Ray ---------------------------------------------------------------------------------
@@ -98,13 +101,14 @@ def test_run_and_write_skips_finished_configs(tmp_path):
 
 
 def test_no_batch_trains_every_config_alone(tmp_path, monkeypatch):
-    from study import trial
+
     from study.cli import launch_from_args, parser
     assert launch_from_args(parser().parse_args(["run", "--preset", "smoke"])).batch
     assert not launch_from_args(parser().parse_args(["run", "--preset", "smoke", "--no-batch"])).batch
     configs = Grid(axes={"seed": [0, 1]}, fixed={"depth": 2, "width": 16, "max_steps": 50, "n_random_starts": 4,
                                                   "iter_steps": 20}).configs()
-    monkeypatch.setattr(trial, "fit", lambda *args: pytest.fail("trained as a batch"))
+    from study.trial import run
+    monkeypatch.setattr(run, "fit", lambda *args: pytest.fail("trained as a batch"))
     rows = run_and_write(configs, str(tmp_path), batch=False)
     assert [r["trial_id"] for r in rows] == [c.trial_id for c in configs] and finished_ids(str(tmp_path)) == set(
         r["trial_id"] for r in rows)
@@ -141,7 +145,7 @@ def test_smoke_sweep_writes_each_grid_point_once_and_compacts_at_its_end(smoke_o
 def test_tune_result_grid_holds_each_configs_headline_metrics(smoke_out):
     from ray import tune
 
-    from study.sweep import HEADLINE, _trainable
+    from study.sweep.engine import HEADLINE, _trainable
     out, _ = smoke_out
     grid = tune.Tuner.restore(str(out / "_tune"), trainable=_trainable).get_results()
     reported = pd.concat([r.metrics_dataframe for r in grid])
@@ -184,9 +188,9 @@ def never_start_ray(*args, **kwargs):
     (["--out", "FILE"], "is a file, not a folder"),
 ])
 def test_cli_run_rejects_bad_input_before_ray(tmp_path, capsys, monkeypatch, extra, message):
-    from study import sweep
     from study.cli import main
-    monkeypatch.setattr(sweep, "_start_ray", never_start_ray)
+    from study.sweep import engine
+    monkeypatch.setattr(engine, "start_ray", never_start_ray)
     target = tmp_path / "file.txt"
     target.write_text("not a folder")
     argv = ["run", "--preset", "smoke", "--out", str(tmp_path / "o"), *extra]
@@ -197,23 +201,25 @@ def test_cli_run_rejects_bad_input_before_ray(tmp_path, capsys, monkeypatch, ext
 
 
 def test_force_discards_old_results_and_auto_refuses_stray_ones(tmp_path):
-    from study import results
-    from study.sweep import prepare_out
+    from study.store import folder
+    from study.store.folder import ResultsFolder
+    from study.sweep import driver
+    from study.sweep.driver import prepare_out
     out = tmp_path / "o"
     (out / "trials").mkdir(parents=True)
     (out / "trials" / "old.parquet").write_bytes(b"x")
     grid = PRESETS["smoke"]
     with pytest.raises(ConfigError, match="holds results without sweep.json"):
-        prepare_out(str(out), grid, "auto")
-    assert prepare_out(str(out), grid, "force") is False and (out / "trials" / "old.parquet").exists()
-    results.clear(str(out))  # what run_sweep does for --force, once Ray is up
+        prepare_out(ResultsFolder(str(out)), grid, "auto")
+    assert prepare_out(ResultsFolder(str(out)), grid, "force") is False and (out / "trials" / "old.parquet").exists()
+    folder.clear(str(out))  # what run_sweep does for --force, once Ray is up
     assert not (out / "trials").exists()
-    results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", 4, []))
-    assert prepare_out(str(out), grid, "auto") is True  # same grid: resume
+    folder.write_manifest(str(out), driver.sweep_manifest(grid.to_json(), "smoke", 4, []))
+    assert prepare_out(ResultsFolder(str(out)), grid, "auto") is True  # same grid: resume
     other = apply_sets(grid, ["depth=3"])
     with pytest.raises(ConfigError, match="different grid"):
-        prepare_out(str(out), other, "auto")
-    assert prepare_out(str(out), other, "force") is False and (out / "sweep.json").exists()  # checks only
+        prepare_out(ResultsFolder(str(out)), other, "auto")
+    assert prepare_out(ResultsFolder(str(out)), other, "force") is False and (out / "sweep.json").exists()  # checks only
 
 
 def test_tune_is_handed_the_validated_configs_grouped_most_expensive_first():
@@ -235,11 +241,11 @@ def test_tune_is_handed_the_validated_configs_grouped_most_expensive_first():
 def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from study import progress as sweep
+    from study.sweep import progress as sweep
     grid = Grid(axes={"depth": [8, 2], "seed": [0, 1]}, fixed={"width": 16})
     configs = grid.configs()
     costs = [9.0 if c.depth == 8 else 1.0 for c in configs]  # the deep group is 9x the shallow one
-    progress = sweep.Progress(str(tmp_path), [c.trial_id for c in configs], costs,
+    progress = sweep.Progress([c.trial_id for c in configs], set(), costs,
                               groups=[[c.trial_id for c in configs if c.depth == d] for d in (8, 2)])
     progress.setup()
     run = {"out": str(tmp_path), "cpus": 1, "gpus": 0}
@@ -278,14 +284,17 @@ def test_a_gpu_asked_of_a_machine_without_one_is_refused_before_any_trial(tmp_pa
 def test_resuming_a_folder_of_the_earlier_attractor_rule_says_so_and_upgrades_it(planted_results, tmp_path, capsys):
     import shutil
 
-    from study import results, sweep
+    from study.store import folder
+    from study.store import schema
+    from study.store.folder import ResultsFolder
+    from study.sweep import driver
     out = tmp_path / "old"
     shutil.copytree(planted_results, out)
-    results.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2]}}, "schema_version": "5"})
-    sweep._set_aside(str(out), upgrade=True)
+    folder.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2]}}, "schema_version": "5"})
+    driver._set_aside(ResultsFolder(str(out)), upgrade=True)
     err = capsys.readouterr().err
     assert f"{out} was written by schema 5" in err and "--force starts the folder over" in err
     assert len(finished_ids(str(out))) == 4  # nothing lost: the trials are compacted into the current schema
-    results.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2]}}, "schema_version": results.SCHEMA_VERSION})
-    sweep._set_aside(str(out), upgrade=True)
+    folder.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2]}}, "schema_version": schema.SCHEMA_VERSION})
+    driver._set_aside(ResultsFolder(str(out)), upgrade=True)
     assert "was written by schema" not in capsys.readouterr().err

@@ -3,9 +3,11 @@ import math
 
 import torch
 
-from study import data, models, probes
+from study.trial import data
+from study.trial import models
+from study.trial import probes
 from study.config import TrialConfig
-from study.train import curve_steps, train
+from study.trial.train import curve_steps, train
 
 # n < d random vectors: the span is a proper subspace, so "projection onto it" is a real constraint
 C1 = dict(dataset="gaussian", n_train=5, n_heldout=5, image_size=6, depth=1, activation="identity",

@@ -9,10 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from study import load_model, probes, run_trial, run_trials
+from study import load_model, run_trial, run_trials
+from study.trial import probes
 from study.cli import main
 from study.config import TrialConfig
-from study.results import SCHEMA_VERSION, TABLES, write_trial
+from study.store.parts import write_trial
+from study.store.schema import SCHEMA_VERSION, TABLES
 
 SMALL = TrialConfig(depth=3, width=64, lr=1e-3, loss_tol=1e-6, max_steps=2000, n_random_starts=20)
 
@@ -101,7 +103,7 @@ def test_parquet_parts_round_trip_and_replace(small, tmp_path):
 
 
 def test_saved_model_reloads_and_reprobes(small, tmp_path):
-    from study.results import save_model
+    from study.trial.saved import save_model
     path = str(tmp_path / "m.pt")
     save_model(path, small)
     saved = load_model(path)
@@ -125,13 +127,14 @@ def test_bad_runs_are_rows_not_exceptions(tmp_path):
 def test_a_trial_too_large_for_its_node_is_an_error_row_before_anything_is_allocated(monkeypatch):
     """On a worker the trial checks its own node's memory: a net that does not fit is a row naming the
     memory, not an out-of-memory kill of the worker (800 GB of images here, were they allocated)."""
-    from study import trial
+    from study.trial import resources
     huge = run_trial(SMALL.replace(dataset="gaussian", image_size=100_000))
     assert huge.trial["status"] == "error" and "of memory here" in huge.trial["error"]
-    monkeypatch.setattr(trial, "node_memory", lambda device="cpu": 2 ** 20)  # a node of 1 MiB
+    from study.trial import run
+    monkeypatch.setattr(run, "node_memory", lambda device="cpu": 2 ** 20)  # a node of 1 MiB
     small = run_trial(SMALL)
     assert small.trial["status"] == "error" and "more than the 1 MiB of memory here" in small.trial["error"]
-    assert trial.memory_bytes(SMALL, (1, 8, 8)) < 2 ** 30 < trial.memory_bytes(SMALL.replace(width=2 ** 16), (1, 8, 8))
+    assert resources.memory_bytes(SMALL, (1, 8, 8)) < 2 ** 30 < resources.memory_bytes(SMALL.replace(width=2 ** 16), (1, 8, 8))
 
 
 def test_cli_trial_writes_rows_and_model(tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""Hand-built maps whose answers are known, probed through the trial's own path (``trial._finish``:
-the sequence composition, ``trial.probe``'s attractor rule and retrieval counts, the rows), so a
+"""Hand-built maps whose answers are known, probed through the trial's own path (``study.trial.run._measure``:
+the sequence composition, ``run.probe``'s attractor rule and retrieval counts, the rows), so a
 wrong rule there shows here, not only in ``probes``. At the end, a few tiny real trials (digits,
 one linear layer: milliseconds each) for what only a whole trial shows: ``run_trial``'s and
 ``run_trials``' rows, statuses and device handling."""
@@ -13,7 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-from study import probes, results, trial
+from study.trial import probes
+from study.store import parts
+from study.trial import resources
+from study.trial import run as trial_run
+from study.trial import train
 from study.config import TrialConfig
 
 N, D = 4, 16
@@ -44,13 +48,13 @@ def config(**cfg) -> TrialConfig:
 
 
 def finish(f: nn.Module, x: torch.Tensor = X, heldout: torch.Tensor = HELDOUT, status: str = "ok",
-           keep_model: bool = False, low: float = 0.0, high: float = 1.0, **cfg) -> trial.TrialResult:
-    """``trial._finish`` on map ``f`` as if training had ended with ``status`` (train_seconds 0.25)."""
-    setup = trial._Setup(config(**cfg), SimpleNamespace(shape=(1, 4, 4), low=low, high=high), x.clone(), heldout, f)
+           keep_model: bool = False, low: float = 0.0, high: float = 1.0, **cfg) -> trial_run.TrialResult:
+    """``trial_run._measure`` on map ``f`` as if training had ended with ``status`` (train_seconds 0.25)."""
+    setup = trial_run._Setup(config(**cfg), SimpleNamespace(shape=(1, 4, 4), low=low, high=high), x.clone(), heldout, f)
     fit = SimpleNamespace(status=status, final_loss=0.0, steps=1, train_seconds=0.25, curve=[(0, 1.0), (1, 0.0)])
-    result = trial._finish(setup, fit, keep_model=keep_model)
+    result = trial_run._measure(setup, fit, keep_model=keep_model)
     with tempfile.TemporaryDirectory() as out:  # rows of exactly the declared schemas, or this raises
-        results.write_trial(out, result)
+        parts.write_trial(out, result)
     return result
 
 
@@ -255,7 +259,7 @@ def test_a_linear_net_keeping_the_span_and_halving_the_rest_reports_its_operator
         return net
 
     linear_cfg = dict(activation="identity", bias=False, x=X.float(), heldout=HELDOUT.float())
-    monkeypatch.setattr(trial, "OPERATOR_MAX_DIM", D)  # d = 16 is exactly the largest operator read
+    monkeypatch.setattr(resources, "OPERATOR_MAX_DIM", D)  # d = 16 is exactly the largest operator read
     result = finish(linear(N), keep_model=True, **linear_cfg)
     row = result.trial
     assert (row["span_dim"], row["operator_near_one"], row["operator_near_one_in_span"]) == (N, N, N)
@@ -268,7 +272,7 @@ def test_a_linear_net_keeping_the_span_and_halving_the_rest_reports_its_operator
     # a larger input than the limit, a bias or a nonlinearity: no operator
     for limit, cfg in [(D - 1, linear_cfg), (D, {**linear_cfg, "bias": True}),
                        (D, {**linear_cfg, "activation": "leaky_relu"})]:
-        monkeypatch.setattr(trial, "OPERATOR_MAX_DIM", limit)
+        monkeypatch.setattr(resources, "OPERATOR_MAX_DIM", limit)
         row = finish(linear(N), **cfg).trial
         assert [row[k] for k in ("span_dim", "operator_near_one", "operator_near_one_in_span",
                                  "operator_rest_radius")] == [None] * 4, (limit, cfg)
@@ -388,7 +392,7 @@ def same_rows(a: list[dict], b: list[dict], rel: float = 0.0) -> bool:
         same(ra[k], rb[k]) for k in ra if not k.endswith("seconds")) for ra, rb in zip(a, b))
 
 
-def rows(result: trial.TrialResult) -> list[list[dict]]:
+def rows(result: trial_run.TrialResult) -> list[list[dict]]:
     return [[result.trial], result.examples, result.retrieval, result.curve]
 
 
@@ -399,7 +403,7 @@ def tiny():
     refuses (run one by one instead), and a wide one whose probe fails; then some of them through
     ``run_trial`` alone."""
     patch, batches = pytest.MonkeyPatch(), []
-    fit, probe = trial.fit, trial.probe
+    fit, probe = train.fit, trial_run.probe
 
     def spy(nets, xs, cfgs):
         if cfgs[0].activation != TINY.activation:
@@ -418,14 +422,14 @@ def tiny():
             deep(8)
         return probe(f, x, heldout, low, high, cfg)
 
-    patch.setattr(trial, "fit", spy)
-    patch.setattr(trial, "probe", failing_probe)
+    patch.setattr(trial_run, "fit", spy)
+    patch.setattr(trial_run, "probe", failing_probe)
     try:
         cfgs = [TINY.replace(width=129), TINY, TINY.replace(seed=1), TINY.replace(seed=7),
                 TINY.replace(activation="tanh"), TINY.replace(activation="tanh", seed=1), TINY.replace(width=129, seed=8)]
-        batch = trial.run_trials(cfgs, keep_model=True)
-        single = [trial.run_trial(c) for c in cfgs[:3]]
-        alone = trial.run_trials(cfgs[1:3], batch=False)
+        batch = trial_run.run_trials(cfgs, keep_model=True)
+        single = [trial_run.run_trial(c) for c in cfgs[:3]]
+        alone = trial_run.run_trials(cfgs[1:3], batch=False)
     finally:
         patch.undo()
     return SimpleNamespace(cfgs=cfgs, batch=batch, single=single, alone=alone, batches=batches)
@@ -472,10 +476,10 @@ def test_a_probe_that_raises_makes_an_error_row_whether_batched_or_not(tiny):
 
 
 def test_a_diverging_or_unfinished_training_is_a_status_not_an_exception():
-    result = trial.run_trial(TINY.replace(optimizer="gd", lr=1e6))
+    result = trial_run.run_trial(TINY.replace(optimizer="gd", lr=1e6))
     assert result.trial["status"] == "diverged" and result.trial["attractor_frac"] is None
     assert result.examples == result.retrieval == [] and len(result.curve) == 2  # steps 0 and 1
-    result = trial.run_trial(TINY.replace(max_steps=2))
+    result = trial_run.run_trial(TINY.replace(max_steps=2))
     assert (result.trial["status"], result.trial["steps"]) == ("not_converged", 2)
     assert len(result.examples) == TINY.n_train and result.trial["attractor_frac"] is not None  # probed all the same
 
@@ -489,7 +493,7 @@ def test_a_trial_given_a_gpu_this_process_cannot_use_is_an_error_row_saying_so(m
                "--device cpu to train on CPU while holding the GPU share")
     # two that would be batched (on a GPU batching always pays), and a conv net
     cfgs = [TINY.replace(width=512), TINY.replace(width=512, seed=1), TINY.replace(arch="conv")]
-    for result, cfg in zip([trial.run_trial(TINY, "cuda")] + trial.run_trials(cfgs, "cuda"), [TINY] + cfgs):
+    for result, cfg in zip([trial_run.run_trial(TINY, "cuda")] + trial_run.run_trials(cfgs, "cuda"), [TINY] + cfgs):
         row = result.trial
         assert (row["status"], row["device"], row["trial_id"]) == ("error", "cuda", cfg.trial_id)
         assert row["error"].startswith(message), row["error"]
@@ -505,7 +509,7 @@ def test_tf32_matmuls_are_off_unless_memsweep_tf32_is_1(monkeypatch):
                 monkeypatch.delenv("MEMSWEEP_TF32", raising=False)
             else:
                 monkeypatch.setenv("MEMSWEEP_TF32", value)
-            trial.configure_cuda()
+            resources.configure_cuda()
             assert [f.allow_tf32 for f in flags] == [allowed, allowed], value
     finally:
         for f, b in zip(flags, before):

@@ -9,7 +9,8 @@ import pytest
 
 from analysis import claims, maps, report, stats
 from analysis.claims import INSUFFICIENT, NOT_COVERED, NOT_REPRODUCED, PARTLY, REPRODUCED, Group, Part
-from study import results
+from study.store import parts
+from study.store import schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,9 +54,9 @@ def test_c5_with_one_seed_per_cell_is_insufficient_evidence():
 
 def _folder(trials: pd.DataFrame, out) -> str:
     """A results folder holding ``trials`` as its trials table (no other tables), as a copied folder would."""
-    names = results.TABLES["trials"].names
+    names = schema.TABLES["trials"].names
     for r in trials.astype(object).where(trials.notna(), None).to_dict("records"):
-        results.write_part(str(out), "trials", r["trial_id"], [{k: r.get(k) for k in names}])
+        parts.write_part(str(out), "trials", r["trial_id"], [{k: r.get(k) for k in names}])
     return str(out)
 
 

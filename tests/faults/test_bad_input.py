@@ -4,9 +4,11 @@ import os
 
 import pytest
 
-from study import results
+from study.store import folder
+from study.sweep import driver, engine
+from study.trial import run
 from study.cli import main
-from study.grid import PRESETS
+from study.sweep.presets import PRESETS
 
 RUN = ["run", "--preset", "smoke"]
 CASES = [
@@ -89,7 +91,7 @@ def old_sweep(tmp_path_factory):
     """A results folder holding a (fake, finished) smoke sweep, to check a refusal touches nothing."""
     out = tmp_path_factory.mktemp("old")
     grid = PRESETS["smoke"]
-    results.write_manifest(str(out), results.sweep_manifest(grid.to_json(), "smoke", 4, ["test"]))
+    folder.write_manifest(str(out), driver.sweep_manifest(grid.to_json(), "smoke", 4, ["test"]))
     (out / "trials").mkdir()
     (out / "trials" / "keep.parquet").write_bytes(b"a part")
     return out
@@ -117,12 +119,12 @@ def _fill(argv, tmp_path, old_sweep):
 
 @pytest.mark.parametrize("argv, message", CASES, ids=[f"{i:02d}" for i in range(len(CASES))])
 def test_bad_input_is_one_clear_line_and_exit_2(argv, message, tmp_path, capsys, monkeypatch, old_sweep):
-    from study import sweep, trial
+
 
     def never_start_ray(*args, **kwargs):
         raise AssertionError("Ray was started before the input was refused")
-    monkeypatch.setattr(sweep, "_start_ray", never_start_ray)
-    monkeypatch.setattr(trial, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
+    monkeypatch.setattr(engine, "start_ray", never_start_ray)
+    monkeypatch.setattr(run, "run_trial", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a trial ran")))
     before = {n: os.stat(old_sweep / "trials" / n).st_mtime_ns for n in os.listdir(old_sweep / "trials")}
     manifest = (old_sweep / "sweep.json").read_text()
     code = main(_fill(argv, tmp_path, old_sweep))
@@ -146,8 +148,8 @@ def test_a_damaged_sweep_json_is_one_line_and_repair_keeps_every_row(damage, smo
     import warnings
 
     import analysis
-    from study import sweep
-    monkeypatch.setattr(sweep, "_start_ray", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
+
+    monkeypatch.setattr(engine, "start_ray", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
     out = tmp_path / "res"
     shutil.copytree(smoke_results, out)
     rows = sorted(analysis.load(str(out)).trials.trial_id)
@@ -163,7 +165,7 @@ def test_a_damaged_sweep_json_is_one_line_and_repair_keeps_every_row(damage, smo
     assert main(["run", "--preset", "smoke", "--out", str(out), "--repair"]) == 2  # seeds 1, 2 are no config of it
     assert "finished rows in" in capsys.readouterr().err
     assert main([*argv, "--repair"]) == 0
-    manifest = results.read_manifest(str(out))
+    manifest = folder.read_manifest(str(out))
     assert manifest["repaired"] and manifest["n_trials"] == len(rows) == 6
     assert sorted(analysis.load(str(out)).trials.trial_id) == rows
     assert main([*argv, "--repair"]) == 2 and "is intact" in capsys.readouterr().err

@@ -14,8 +14,9 @@ import time
 import pandas as pd
 import pyarrow.parquet as pq
 
-from study.results import TRIAL_SCHEMA, finished_ids
-from study.grid import build_grid
+from study.store.reader import finished_ids
+from study.store.schema import TRIAL_SCHEMA
+from study.sweep.grid import build_grid
 
 def snapshot(folder) -> dict[str, tuple[int, int]]:
     """Each visible part's (inode, mtime): a part written again gets a new inode."""

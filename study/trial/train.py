@@ -1,7 +1,7 @@
 """Full-batch training to interpolation: min_f mean_i |f(x_i) - y_i|^2 / d, y_i = x_i (autoencoder)
 or y_i = x_(i+1 mod n) (sequence).
 
-One loop (``fit``) trains one model or a batch of models of one shape (``study.batched``); each
+One loop (``fit``) trains one model or a batch of models of one shape (``batched.py``); each
 model has its own stop rule, optimizer settings, targets and loss curve. A model stops when its
 loss drops below ``loss_tol`` (status ``ok``) or after ``max_steps`` (``not_converged``); a NaN/inf
 loss or a loss 1e4 times its start ends it with ``diverged``. In a batch a stopped model is frozen:
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .batched import Stacked
-from .config import TrialConfig
+from ..config import TrialConfig
 
 DIVERGE_FACTOR = 1e4  # a loss this many times its initial value is not coming back
 CURVE_POINTS = 200    # the loss curve is thinned to about this many log-spaced steps

@@ -31,7 +31,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qs, urlparse
 
-from .config import ConfigError
+from ..config import ConfigError
 
 LEASE = "_lease.json"
 HEARTBEAT_S = 15.0  # the holder rewrites its lease this often
@@ -230,7 +230,7 @@ class Lease:
 
     def _open(self) -> _Local | _S3 | None:
         if "://" in self.root:
-            from .results import filesystem
+            from .uri import filesystem
             filesystem(self.root)  # a malformed URI is one line, before any request
             return _S3(self.root) if self.root.startswith("s3://") else None
         folder = os.path.abspath(self.root)

@@ -7,7 +7,6 @@ went badly (divergence, no convergence, a failed probe): that is the row's statu
 from __future__ import annotations
 
 import math
-import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -16,9 +15,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..config import TrialConfig
+from ..store.parts import write_trial
+from ..store.reader import finished_ids
+from ..store.schema import TRIAL_METRICS
 from . import data as data_mod
 from . import models, probes
-from .config import ConfigError, TrialConfig
+from .resources import check_cuda, check_memory, configure_cuda, linear_operator, node_memory
 from .train import fit, train
 
 
@@ -35,20 +38,12 @@ class TrialResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def configure_cuda() -> None:
-    """float32 throughout: TF32 matmuls (10-bit mantissa) cannot interpolate to a loss of 1e-8, so they
-    are off unless MEMSWEEP_TF32=1 (faster, for runs that stop at a looser loss_tol)."""
-    allow = os.environ.get("MEMSWEEP_TF32") == "1"
-    torch.backends.cuda.matmul.allow_tf32 = allow
-    torch.backends.cudnn.allow_tf32 = allow
-
-
 def run_trial(cfg: TrialConfig, device: torch.device | str = "cpu", keep_model: bool = False) -> TrialResult:
     """Train and probe one autoencoder. Errors inside become a row with status='error'."""
     device = torch.device(device)
     try:
         setup = _setup(cfg, device)
-        return _finish(setup, train(setup.model, setup.x, cfg), keep_model)
+        return _measure(setup, train(setup.model, setup.x, cfg), keep_model)
     except Exception as exc:  # a trial that raises is data, not a crashed sweep
         return error_result(cfg, exc, device)
 
@@ -78,7 +73,7 @@ def run_trials(cfgs: list[TrialConfig], device: torch.device | str = "cpu", batc
             continue
         for i, s, one in zip(idx, setups, fits):
             try:
-                out[i] = _finish(s, one, keep_model)
+                out[i] = _measure(s, one, keep_model)
             except Exception as exc:
                 out[i] = error_result(cfgs[i], exc, device)
     return out  # type: ignore[return-value]
@@ -86,21 +81,22 @@ def run_trials(cfgs: list[TrialConfig], device: torch.device | str = "cpu", batc
 
 def run_and_write(configs: list[TrialConfig], out: str, device: str = "cpu",
                   on_done: Callable[[dict[str, Any], bool], None] | None = None,
-                  batch: bool = True) -> list[dict[str, Any] | None]:
+                  batch: bool = True, finished: set[str] | None = None) -> list[dict[str, Any] | None]:
     """Run ``configs`` (``run_trials``), writing each one's parts under ``out`` as soon as it finishes.
 
     A config whose row is already in ``out`` is skipped: on resume nothing that finished is run
-    twice. ``on_done(row, skipped)`` hears of each config. Returns the trial rows (None for skipped
-    ones)."""
-    from . import results
-    finished = results.finished_ids(out)
+    twice. ``finished``: the ids with a row, as the caller knows them (a sweep's Tune trial: what its
+    driver listed, and the parts an earlier attempt of it wrote); None lists ``out``. ``on_done(row,
+    skipped)`` hears of each config. Returns the trial rows (None for skipped ones)."""
+    if finished is None:
+        finished = finished_ids(out)
     todo = [c for c in configs if c.trial_id not in finished]
     for cfg in configs:
         if cfg.trial_id in finished and on_done:
             on_done({"trial_id": cfg.trial_id, "status": "skipped"}, True)
     rows = {}
     for result in run_trials(todo, device, batch=batch):
-        results.write_trial(out, result)
+        write_trial(out, result)
         rows[result.config.trial_id] = result.trial
         if on_done:
             on_done(result.trial, False)
@@ -114,7 +110,6 @@ def error_result(cfg: TrialConfig, exc: Exception, device: torch.device) -> Tria
 
 
 def empty_metrics() -> dict[str, Any]:
-    from .results import TRIAL_METRICS  # the schema owns the column list
     return {name: None for name in TRIAL_METRICS}
 
 
@@ -127,113 +122,6 @@ class _Setup:
     model: torch.nn.Module
 
 
-class DeviceError(RuntimeError):
-    """A trial was told to run on a device this process cannot use."""
-
-
-def check_cuda() -> None:
-    """Raise DeviceError, saying what this process sees, when torch has no usable CUDA device: a trial
-    given a GPU must not fall back to the CPU unseen (``memsweep run --device cpu`` asks for that)."""
-    if torch.cuda.is_available():
-        return
-    import platform
-    seen = os.environ.get("CUDA_VISIBLE_DEVICES")
-    raise DeviceError(
-        f"this trial was given a GPU (CUDA_VISIBLE_DEVICES={seen!r} on {platform.node()}), but torch "
-        f"{torch.__version__} (CUDA build: {torch.version.cuda or 'none'}) sees no CUDA device; fix that "
-        "node's CUDA, or pass --device cpu to train on CPU while holding the GPU share")
-
-
-# --- memory, estimated before anything is built --------------------------------------------------
-
-def memory_bytes(cfg: TrialConfig, shape: tuple[int, int, int]) -> int:
-    """Bytes the trial holds at its peak, estimated from its config alone (``models.layers``), float32.
-
-    With P parameters, A and M the sum and the largest of the layers' outputs per example, U the
-    largest conv layer's unfolded input per example (k^2 x in-channels x output positions; 0 for fc),
-    d = C*H*W, n = n_train and m the probes' starts (the n examples, MEMORY_CHECKS points beside each,
-    the noisy and masked starts, the random and held-out ones):
-
-        training  4 * (4P + 2nA + nU)     weights, gradients, Adam's two moments; every layer's output
-                                          and activation kept for the backward pass (full batch); the
-                                          unfolding
-        probes    4 * m * (3M + 30d)      all starts iterated at once: a layer's input, output and
-                                          activation; x_t, x_t+1, the PERIOD_MAX - 1 past iterates,
-                                          their lags, and the allocator's slack (measured: 28 copies
-                                          of the starts)
-        spectra   n * d * (12d + 4M)      dense Jacobians (d <= DENSE_MAX_DIM) in float32 and float64,
-                                          d tangents through the net; a linear net's d x d operator too
-        peak = training + max(probes, spectra)
-
-    On every net of ``benchmarks/memory_bench.md`` it lies at or below the measured peak (0.37-1.00 of
-    it for nets of hundreds of MB; conv layers' workspaces are not all counted), so a config it refuses
-    cannot fit, and one it passes may still need up to about 3 times as much."""
-    net = models.layers(cfg, shape)
-    p, a, big, unfold = (sum(x[0] for x in net), sum(x[1] for x in net), max(x[1] for x in net),
-                         max(x[2] for x in net))
-    d, n = math.prod(shape), cfg.n_train
-    m = n * (1 + probes.MEMORY_CHECKS + cfg.starts_per_example * (len(cfg.noise_levels) + 1)) \
-        + cfg.n_random_starts + cfg.n_heldout
-    training = 4 * (4 * p + 2 * n * a + n * unfold)
-    iteration = 4 * m * (3 * big + 30 * d)
-    dense = (n if d <= probes.DENSE_MAX_DIM else 0) + (1 if _linear_operator(cfg, d) else 0)
-    return training + max(iteration, dense * d * (12 * d + 4 * big))
-
-
-def node_memory(device: torch.device | str = "cpu") -> int:
-    """Bytes of memory this process may use: the GPU's for cuda, else the machine's physical memory or
-    its control group's limit, whichever is smaller."""
-    device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_available():
-        return torch.cuda.get_device_properties(device).total_memory
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    try:
-        with open("/sys/fs/cgroup/memory.max") as fh:
-            limit = fh.read().strip()
-        return min(total, int(limit)) if limit.isdigit() else total
-    except OSError:
-        return total
-
-
-def check_memory(cfg: TrialConfig, shape: tuple[int, int, int], available: int | None = None) -> None:
-    """Raise ConfigError, before anything is allocated, when ``memory_bytes`` exceeds ``available``
-    (default: ``node_memory()``)."""
-    need, have = memory_bytes(cfg, shape), available if available is not None else node_memory()
-    if need > have:
-        params = sum(x[0] for x in models.layers(cfg, shape))
-        raise ConfigError(f"{cfg.trial_id} on {shape[0]}x{shape[1]}x{shape[2]} images needs about {_gib(need)} "
-                          f"({params:.3g} parameters), more than the {_gib(have)} of memory here: lower width, "
-                          "depth, image_size or the probe starts")
-
-
-RERUN_MAX_S = 300.0  # a results folder's row is re-trained (for a figure) only when its training is estimated below
-
-
-def check_rerunnable(cfg: TrialConfig, max_seconds: float = RERUN_MAX_S) -> None:
-    """Raise ConfigError unless re-training ``cfg``, a config read from a results folder (perhaps someone
-    else's), runs nothing but this package on data it ships or generates, within this machine's memory
-    and about ``max_seconds`` of training (``grid.estimated_seconds``): a row naming a ``data_dir`` would
-    have this process read files that the folder's author chose."""
-    from .grid import estimated_seconds
-    if cfg.data_dir is not None:
-        raise ConfigError(f"{cfg.trial_id} reads its data from data_dir {cfg.data_dir!r}: a row of a results "
-                          "folder is re-trained only on bundled or generated data (save the net with "
-                          "memsweep trial --save-model to draw it from the model)")
-    check_memory(cfg, data_mod.pool_shape(cfg)[1:])
-    if (secs := estimated_seconds(cfg)) > max_seconds:
-        raise ConfigError(f"{cfg.trial_id} would train for about {secs:.0f} s, over the {max_seconds:.0f} s a "
-                          "figure may re-train a row for (save the net with memsweep trial --save-model)")
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2 ** 30:.3g} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.3g} MiB"
-
-
-def _linear_operator(cfg: TrialConfig, d: int) -> bool:
-    """A linear net's operator is studied densely (``probe``)."""
-    return cfg.activation == "identity" and not cfg.bias and d <= OPERATOR_MAX_DIM
-
-
 def _setup(cfg: TrialConfig, device: torch.device) -> _Setup:
     if device.type == "cuda":
         check_cuda()
@@ -244,7 +132,7 @@ def _setup(cfg: TrialConfig, device: torch.device) -> _Setup:
                   models.to_input(images.heldout, cfg.arch).to(device), models.build(cfg, images.shape).to(device))
 
 
-def _finish(s: _Setup, trained, keep_model: bool) -> TrialResult:
+def _measure(s: _Setup, trained, keep_model: bool) -> TrialResult:
     """The result of a trained model: its row, curve, and (unless it diverged) what ``probe`` finds."""
     cfg, model, x, shape = s.cfg, s.model, s.x, s.images.shape
     model.eval()
@@ -268,9 +156,6 @@ def _finish(s: _Setup, trained, keep_model: bool) -> TrialResult:
     timings.update(probed.timings)
     return TrialResult(cfg, row, probed.examples, probed.retrieval, curve, model if keep_model else None, x, shape,
                        timings)
-
-
-OPERATOR_MAX_DIM = 1024  # a linear net's d x d operator is eigen-decomposed densely up to this d
 
 
 @dataclass
@@ -329,7 +214,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     metrics: dict[str, Any] = {}
     t0 = time.perf_counter()
     span_res, span_f = probes.span_residuals(f, x, heldout) if len(heldout) else (np.array([]), np.array([]))
-    if _linear_operator(cfg, x[0].numel()):
+    if linear_operator(cfg, x[0].numel()):
         op = probes.operator_spectrum(probes.linear_operator(f, tuple(x.shape[1:])).cpu(), x.cpu())
         metrics.update(span_dim=op.span_dim, operator_near_one=op.near_one, operator_near_one_in_span=op.near_one_in_span,
                        operator_rest_radius=op.rest_radius)

@@ -19,7 +19,7 @@ a rise, and would report a clean onset either way).
 
 ``bisect_onset`` runs the search on any ``rate_at(depth)`` (a synthetic function in the tests);
 ``refine`` (``memsweep refine``) runs it for every grid point of a grid, each round of every
-group as one batch of Ray Tune trials through the sweep engine (``sweep.Engine``), its rows in
+group as one batch of Ray Tune trials through the sweep engine (``engine.Engine``), its rows in
 the same Parquet tables as a sweep's.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .rules import (BOUND, MIN_SEEDS, NO_EVIDENCE, NOT_MONOTONE, NOT_REACHED, REACHED, THRESHOLD, cell_rate, onset,
+from ..rules import (BOUND, MIN_SEEDS, NO_EVIDENCE, NOT_MONOTONE, NOT_REACHED, REACHED, THRESHOLD, cell_rate, onset,
                     usable)
 
 INCOMPLETE = "incomplete"  # a round left rows missing; every other status is the onset rule's (``rules.onsets``)
@@ -151,7 +151,7 @@ def refine(grid, depths: list[int], engine, memorized: Callable, threshold: floa
     batch of Ray Tune trials; rows already in the results folder are not trained again, so a killed
     refine resumes). ``memorized(rows)`` -> a boolean Series per trial row.
     Returns group -> Onset (status INCOMPLETE where a round left a row missing)."""
-    from .results import read_trials
+    from ..store.reader import read_trials
     groups = search_groups(grid.configs())
     fields = label_fields(groups)
     found: dict = {}

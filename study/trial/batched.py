@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import TrialConfig
+from ..config import TrialConfig
 
 # On a CPU batching pays only where kernels are small (``benchmarks/batch_bench.md``, one thread, K = 4-16):
 # fc nets at width <= 128 (1.9-7.2x; 0.7-1.6x at 256), conv nets at width <= 32 (1.5-3.3x; 0.8-1.1x at

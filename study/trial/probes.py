@@ -17,7 +17,7 @@ import scipy.sparse.linalg as sla
 import torch
 from torch.func import jacfwd, linearize, vjp, vmap
 
-from .rules import acts_like_projection
+from ..rules import acts_like_projection
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import ConfigError, TrialConfig
+from ..config import ConfigError, TrialConfig
 
 
 class CosId(nn.Module):

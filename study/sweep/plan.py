@@ -2,7 +2,7 @@
 
 No Ray starts and no trial runs; a few training steps are timed. The plan lists the configs and
 the Tune trials they form, the resources each Tune trial asks for, where the results will go, and
-every config's estimated training time, most expensive first. The estimate is ``grid.StepModel`` (per-step
+every config's estimated training time, most expensive first. The estimate is ``cost.StepModel`` (per-step
 overhead + FLOPs at some rate) fitted to a few training steps timed on the machine that runs the
 plan (``calibrate``), times each config's ``max_steps``: an upper bound, since most trials stop
 early at ``loss_tol``, and probes are not counted.
@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from . import results
-from .config import TrialConfig
-from .grid import Grid, StepModel, shape_flops, shape_key, tune_trials, validate
-from .progress import hms, resources_text
+from ..config import TrialConfig
+from ..store.folder import DamagedManifest, ResultsFolder
+from ..store.uri import one_line
+from .cost import StepModel, hms, shape_flops, shape_key
+from .grid import Grid, tune_trials, validate
+from .launch import resources_text
 
 TIMED_STEPS = 5   # steps timed per calibration config, after WARMUP_STEPS untimed ones
 WARMUP_STEPS = 2
@@ -43,8 +45,8 @@ def time_steps(cfg: TrialConfig, device: str = "cpu", steps: int = TIMED_STEPS) 
     """Seconds per full-batch training step of ``cfg``'s model on its data, on ``device``."""
     import torch
 
-    from . import data, models
-    from .train import make_optimizer, targets
+    from ..trial import data, models
+    from ..trial.train import make_optimizer, targets
     images = data.load(cfg)
     x = models.to_input(images.train, cfg.arch).to(device)
     model = models.build(cfg, images.shape).to(device)
@@ -99,12 +101,12 @@ def calibrate(configs: list[TrialConfig], device: str = "cpu", threads: int = 1)
 def describe_out(out: str) -> str:
     """What ``out`` holds now, read-only: new, or a sweep a run would resume or refuse."""
     try:
-        manifest = results.read_manifest(out)
-        done = len(results.finished_ids(out))
-    except results.DamagedManifest as exc:
+        folder = ResultsFolder(out)
+        manifest, done = folder.manifest, len(folder.finished)
+    except DamagedManifest as exc:
         return str(exc)
     except (OSError, ValueError) as exc:
-        return f"not checked ({results.one_line(exc)})"
+        return f"not checked ({one_line(exc)})"
     if manifest is None:
         return "new" if not done else f"holds {done} trial parts but no sweep.json (run refuses without --force)"
     return f"holds a sweep (preset {manifest.get('preset')!r}) with {done} trial parts: a run resumes it"
@@ -115,7 +117,7 @@ def duration(seconds: float) -> str:
 
 
 def plan(grid: Grid, launch, preset: str | None = None, show: int = 10) -> str:
-    """The plan as text. ``launch`` is a ``sweep.Launch``; it is checked as ``memsweep run`` would."""
+    """The plan as text. ``launch`` is a ``sweep.launch.Launch``; it is checked as ``memsweep run`` would."""
     import torch
     configs = validate(grid)
     launch = launch.checked()

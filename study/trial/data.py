@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError, TrialConfig
+from ..config import ConfigError, TrialConfig
 
 GENERATED = ("gaussian", "uniform")
 GENERATED_SIDE = 8  # the generated controls match digits by default
