@@ -1,8 +1,12 @@
 """The docs match the code: every result column is documented, CI runs the README's test command,
 and every memsweep run / refine / plan command in README.md and REPRODUCTION.md names real presets,
-fields and values and a valid launch (the cluster commands: shared storage)."""
+fields and values and a valid launch (the cluster commands: shared storage), and the output the README
+shows of `make run` is what the code prints for that run's trials (kept in docs/results/local.parquet)."""
 import pathlib
 import re
+
+import pandas as pd
+import pytest
 
 from study.results import TABLES, TRIAL_METRICS
 
@@ -75,3 +79,69 @@ def test_every_python_snippet_in_the_readme_runs(smoke_results, tmp_path):
         run = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                              env={**__import__("os").environ, "MPLBACKEND": "Agg"})
         assert run.returncode == 0, f"{block}\n{run.stderr[-2000:]}"
+
+
+# --- the README's first screen: what `make run` printed, recomputed from its trials table ------------------
+
+LOCAL = ROOT / "docs" / "results" / "local.parquet"
+FIRST_SCREEN = re.search(r"<!-- first-screen: local -->\n```\n(.*?)```", README, re.S)
+ONSETS = re.search(r"<!-- onsets: local -->\n((?:\|.*\|\n)+)", README)
+PROGRESS = re.compile(r"\[memsweep\] (\d+)/(\d+) trials done, (\d+) running, (\d+) failed, "
+                      r"(?:\d+h\d\dm|\d+m\d\ds|\d+s) elapsed, ETA (?:\d+h\d\dm|\d+m\d\ds|\d+s)")
+CUT = " …"  # a long line shown up to here
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """A folder whose results/local holds the README's run of the local preset as that run left it
+    compacted: its trials table (docs/results/local.parquet, `python -m analysis.snapshot`) as one file."""
+    import shutil
+    cwd = tmp_path_factory.mktemp("first-screen")
+    (cwd / "results" / "local" / "trials").mkdir(parents=True)
+    shutil.copy(LOCAL, cwd / "results" / "local" / "trials" / "compacted-readme-0.parquet")
+    return cwd
+
+
+def test_the_kept_trials_table_is_a_run_of_the_current_local_preset():
+    from study.grid import PRESETS
+    trials = pd.read_parquet(LOCAL)
+    assert sorted(trials.trial_id) == sorted(c.trial_id for c in PRESETS["local"].configs()), \
+        "the local preset changed: run `make run`, then `python -m analysis.snapshot results/local " \
+        "docs/results/local.parquet`, and paste its output into the README"
+
+
+def test_the_readme_first_screen_is_what_make_run_prints_for_that_run(local_run, monkeypatch, capsys):
+    """Every line of the README's output of `make run` but the timings is recomputed by the code that
+    printed it: the sweep's summary (`summarize`, `Summary.line`) over the kept trials table and every
+    line `memsweep report` prints for it (claims, boundary trends, warnings, the page). Lines cut with
+    " …" must start the recomputed line; the progress line's numbers must match, its timings only parse."""
+    from study.cli import main
+    from study.grid import PRESETS
+    from study.sweep import summarize
+    monkeypatch.chdir(local_run)
+    ids = [c.trial_id for c in PRESETS["local"].configs()]
+    summary = summarize("results/local", ids, 0)
+    assert main(["report", "results/local", "--no-trajectories"]) == 0
+    printed = [f"[memsweep] {summary.line()}",
+               "[memsweep] results: results/local/trials (Parquet; pd.read_parquet('results/local/trials'))",
+               *capsys.readouterr().out.splitlines()]
+
+    assert FIRST_SCREEN, "README: no <!-- first-screen: local --> block"
+    shown = FIRST_SCREEN.group(1).splitlines()
+    progress = [m for m in map(PROGRESS.fullmatch, shown) if m]
+    assert len(progress) == 1 and shown[0] == progress[0].group(0), "the block starts with one progress line"
+    done, total, running, failed = map(int, progress[0].groups())
+    assert (done, total, running, failed) == (summary.total, summary.total, 0, summary.failed)  # failed: of the done
+    rest = shown[1:]
+    assert len(rest) == len(printed), "\n".join(printed)
+    for line, expected in zip(rest, printed):
+        if line.endswith(CUT):
+            assert expected.startswith(line[:-len(CUT)]) and len(expected) > len(line) - len(CUT), expected
+        else:
+            assert line == expected
+
+
+def test_the_readme_onset_table_is_the_reports():
+    from analysis import report
+    assert ONSETS, "README: no <!-- onsets: local --> table"
+    assert ONSETS.group(1).rstrip("\n") == report.onset_markdown(pd.read_parquet(LOCAL))
