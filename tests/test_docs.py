@@ -1,7 +1,8 @@
 """The docs match the code: every result column is documented, CI runs the README's test command,
-and every memsweep run / refine / plan command in README.md and REPRODUCTION.md names real presets,
-fields and values and a valid launch (the cluster commands: shared storage), and the output the README
-shows of `make run` is what the code prints for that run's trials (kept in docs/results/local.parquet)."""
+every memsweep run / refine / plan command in README.md, docs/*.md and REPRODUCTION.md names real
+presets, fields and values and a valid launch (the cluster commands: shared storage), every Python
+snippet runs, and the output the README shows of `make run` is what the code prints for that run's
+trials (kept in docs/results/local.parquet)."""
 import pathlib
 import re
 
@@ -12,12 +13,15 @@ from study.results import TABLES, TRIAL_METRICS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+DOCS = {f"docs/{p.name}": p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
+PAGES = {"README.md": README, **DOCS}  # what a reader of the README is sent to
 
 
 def test_every_result_column_is_documented_in_its_tables_section():
-    """Each metric column of trials/ is a row of the trials table in "Results on disk", and each column
-    of the other tables is named in that table's own paragraph there."""
-    section = README[README.index("## Results on disk"):README.index("## Performance")]
+    """Each metric column of trials/ is a row of the trials table in docs/results.md's "Results on disk",
+    and each column of the other tables is named in that table's own paragraph there."""
+    doc = DOCS["docs/results.md"]
+    section = doc[doc.index("## Results on disk"):doc.index("## Guarantees")]
     trials = section[section.index("**trials**"):section.index("**examples**")]
     rows = {name for cell in re.findall(r"^\| ([a-z_0-9, ]+) \|", trials, flags=re.M) for name in cell.split(", ")}
     assert sorted(set(TRIAL_METRICS) - rows) == []
@@ -33,11 +37,10 @@ def test_ci_runs_the_readme_test_command():
 
 
 def documented_commands() -> list[str]:
-    """Every `memsweep run` / `memsweep refine` command in the README and REPRODUCTION.md: inline code
-    (which may wrap across lines) and lines of code blocks; shell comments and `&&` tails cut off."""
+    """Every `memsweep run` / `refine` / `plan` command in the README, docs/*.md and REPRODUCTION.md:
+    inline code (which may wrap across lines) and lines of code blocks; shell comments and `&&` tails cut off."""
     found = []
-    for name in ("README.md", "REPRODUCTION.md"):
-        text = (ROOT / name).read_text()
+    for text in [*PAGES.values(), (ROOT / "REPRODUCTION.md").read_text()]:
         spans = re.findall(r"`(memsweep (?:run|refine|plan)\b[^`]*)`", text)
         lines = re.findall(r"^\s*(memsweep (?:run|refine|plan)\b.*)$", text, flags=re.M)
         for cmd in spans + lines:
@@ -63,17 +66,18 @@ def test_documented_commands_name_real_presets_fields_and_values():
 
 
 def test_every_python_snippet_in_the_readme_runs(smoke_results, tmp_path):
-    """Each ```python block of README.md, run as written in a folder where results/local holds a
-    sweep's results and results/trial the model the README's `memsweep trial ... --save-model` saves."""
+    """Each ```python block of README.md and docs/*.md, run as written in a folder where results/local
+    holds a sweep's results and results/trial the model the docs' `memsweep trial ... --save-model` saves."""
     import shutil
     import subprocess
     import sys
 
     from study.cli import main
-    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert len(blocks) >= 3
+    text = "\n".join(PAGES.values())
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 3 and re.search(r"```python\n", README)
     shutil.copytree(smoke_results, tmp_path / "results" / "local")
-    line = re.search(r"`memsweep trial ([^`]*--save-model)`", README).group(1)
+    line = re.search(r"`memsweep trial ([^`]*--save-model)`", text).group(1)
     assert main(["trial", *line.replace("results/trial", str(tmp_path / "results" / "trial")).split()]) == 0
     for block in blocks:
         run = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300,
