@@ -1,8 +1,8 @@
 """The docs match the code: every result column is documented, CI runs the README's test command,
 every memsweep run / refine / plan command in README.md, docs/*.md and REPRODUCTION.md names real
 presets, fields and values and a valid launch (the cluster commands: shared storage), every Python
-snippet runs, and the output the README shows of `make run` is what the code prints for that run's
-trials (kept in docs/results/local.parquet)."""
+snippet runs, every relative link leads to a file, the README stays short, and the output the README
+shows of `make run` is what the code prints for that run's trials (kept in docs/results/local.parquet)."""
 import pathlib
 import re
 
@@ -83,6 +83,47 @@ def test_every_python_snippet_in_the_readme_runs(smoke_results, tmp_path):
         run = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                              env={**__import__("os").environ, "MPLBACKEND": "Agg"})
         assert run.returncode == 0, f"{block}\n{run.stderr[-2000:]}"
+
+
+# --- the README's shape and the docs' links ------------------------------------------------------------
+
+def prose(text: str) -> list[str]:
+    """The lines of a Markdown page outside code blocks and tables."""
+    out, fence = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and not line.startswith("|"):
+            out.append(line)
+    return out
+
+
+def test_the_readme_is_short_and_its_prose_wrapped():
+    assert len(README.splitlines()) <= 250
+    assert [line for line in prose(README) if len(line) > 110] == []
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.*)$", "\n".join(prose(text)), flags=re.M)}
+
+
+def test_every_relative_link_leads_to_a_file_and_its_heading():
+    """Every [text](target) and ![alt](target) of README.md and docs/*.md that is not a web address
+    names a file of the repository; a #fragment of a Markdown page names one of its headings."""
+    checked = 0
+    for name, text in PAGES.items():
+        for target in re.findall(r"!?\[[^\]]*\]\(([^)\s]+)\)", "\n".join(prose(text))):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, fragment = target.partition("#")
+            file = (ROOT / name).parent / path if path else ROOT / name
+            assert file.resolve().is_relative_to(ROOT) and file.exists(), f"{name}: {target}"
+            if fragment and file.suffix == ".md":
+                assert fragment in anchors(file.read_text()), f"{name}: {target}"
+            checked += 1
+    assert checked >= 10 and all(f"({doc})" in README for doc in DOCS)  # the README leads to every doc
 
 
 # --- the README's first screen: what `make run` printed, recomputed from its trials table ------------------
