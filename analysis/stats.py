@@ -2,7 +2,7 @@
 binomial tests of a share of networks. Every comparison, verdict and trend of the analysis decides
 with one of these, at the one error rate ``rules.ALPHA`` per side.
 
-Why these (the README argues it at length; ``tests/test_calibration.py`` measures it):
+Why these (docs/analysis.md argues it at length; ``tests/test_calibration.py`` measures it):
 
 - The unit of replication is the trained network (a seed): one number per network, never one per
   training example, so examples of one net never pass for independent evidence.

@@ -16,7 +16,7 @@ PRESETS: dict[str, Grid] = {
     "smoke": Grid(axes={"depth": [2, 6], "seed": [0, 1]},
                   fixed={**_FAST, "width": 64, "loss_tol": 1e-6, "max_steps": 1500, "n_random_starts": 10,
                          "iter_steps": 300}),
-    # the README's main job (< 5 min on 2 cores): memorization appears with depth, for fc and conv_down,
+    # the README's main job (about 5 min on 2 cores): memorization appears with depth, for fc and conv_down,
     # at two widths. Every shape here interpolates: conv_down cannot fit ten digits at depth 2 (width 32:
     # 609 parameters for 640 values; width 128 fails too), width 32 needs ~12,000 steps, and conv_down
     # at width 64 and depth 4 ends just above 1e-7 after 3,000 steps but fits in ~3,500. Depth 12 and the
@@ -38,7 +38,7 @@ PRESETS: dict[str, Grid] = {
 
 # One preset per claim of the papers (C1-C6): `cN-local` runs on 2 CPU cores in minutes, `cN` is
 # the full size for a GPU cluster. Five seeds: the exact tests the verdicts use cannot say yes at 5%
-# from fewer (3 seeds paired by seed: 2^3 = 8 sign patterns, p >= 1/8; 5: p >= 1/32), README "Statistics"
+# from fewer (3 seeds paired by seed: 2^3 = 8 sign patterns, p >= 1/8; 5: p >= 1/32), docs/analysis.md, "Statistics"
 CLAIM_SEEDS = [0, 1, 2, 3, 4]
 _C1 = {"depth": 1, "bias": False, "init": "zero", "optimizer": "gd", "final_activation": True,
        "dataset": "gaussian", "image_size": 8, "n_train": 5, "loss_tol": 1e-12}  # GD from A = 0
