@@ -36,7 +36,7 @@ from .stats import MAX_EXACT, N_DRAWS, permutation_p
 FALLS, RISES, FLAT, NONE = "falls", "rises", "no clear change", "no trend"
 
 
-def lines(trials: pd.DataFrame) -> list[str]:
+def trend_axes(trials: pd.DataFrame) -> list[str]:
     """The axes that tell the boundary's lines apart: every varying axis (and arch, n_train) but
     width, depth and seed."""
     return [c for c in evidence.line_axes(trials) if c != "width"]
@@ -49,7 +49,7 @@ def covered(trials: pd.DataFrame) -> bool:
 
 def table(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> pd.DataFrame:
     """The onset table (``evidence.onsets``) per line and width, sorted by them."""
-    by = [*lines(trials), "width"]
+    by = [*trend_axes(trials), "width"]
     return evidence.onsets(trials, criterion, by=by).sort_values(by).reset_index(drop=True)
 
 
@@ -110,7 +110,7 @@ def trend(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT, seed: 
     module docstring). -> line axes..., widths (with a reached onset), slope, p_falls, p_rises, n_perms (the
 relabellings with a defined slope),
     outcome (falls, rises, no clear change, no trend), note (the widths left out and why)."""
-    by = lines(trials)
+    by = trend_axes(trials)
     rows = []
     for key, g in (trials.groupby(by, dropna=False) if by else [((), trials)]):
         key = key if isinstance(key, tuple) else (key,)
@@ -148,7 +148,7 @@ def describe(row: pd.Series | dict) -> str:
 def trend_lines(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> list[str]:
     """Every line's trend, labelled by its axes, for the report and the command line."""
     t = trend(trials, criterion)
-    by = lines(trials)
+    by = trend_axes(trials)
     return [", ".join(f"{k}={r[k]}" for k in by) + ": " + describe(r) for _, r in t.iterrows()]
 
 

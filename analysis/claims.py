@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from study import rules
 from study.rules import MIN_SEEDS
 
 from . import evidence, maps, stats
@@ -91,10 +92,6 @@ class Verdict:
     seeds: int = 0       # the fewest usable seeds of a cell any tested group read (0: none)
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> trials left out
     parts: list[Part] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        return self.status
 
     def line(self) -> str:
         gone = ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items()))
@@ -199,7 +196,7 @@ def _seed_counts(space: pd.DataFrame, axis: str) -> str:
 def _linear(trials: pd.DataFrame) -> pd.Series:
     """Linear nets (identity activation, no bias): their fixed points have rho = 1 by construction, so
     they are C1's and the operator study's, never attractor evidence."""
-    return (trials.activation == "identity") & ~trials.bias.astype(bool)
+    return pd.Series(rules.is_linear(trials.activation, trials.bias.astype(bool)), index=trials.index)
 
 
 def _nonlinear_autoencoders(trials: pd.DataFrame) -> pd.DataFrame:

@@ -23,16 +23,17 @@ import numpy as np
 import pandas as pd
 
 from study import rules
+from study.config import REPLICATE
 
 from . import maps
 from .stats import share
 
-STATUSES = ("not_converged", "diverged", "error")  # the statuses a cell counts (ok: the usable ones)
+STATUSES = tuple(s for s in rules.STATUSES if s != rules.OK)  # the statuses a cell counts (ok: the usable ones)
 
 
 def status(trials: pd.DataFrame) -> pd.Series:
     """Each trial's status; a hand-built table without the column is all ok."""
-    return trials["status"] if "status" in trials else pd.Series("ok", index=trials.index)
+    return trials["status"] if "status" in trials else pd.Series(rules.OK, index=trials.index)
 
 
 def usable(trials: pd.DataFrame) -> pd.Series:
@@ -43,8 +44,8 @@ def usable(trials: pd.DataFrame) -> pd.Series:
 def excluded(trials: pd.DataFrame) -> dict[str, int]:
     """Trials left out, counted by reason: 'did not interpolate' (not_converged), diverged, error, or
     'not probed' (status ok without probe values)."""
-    why = status(trials)[~usable(trials)].map(lambda s: "did not interpolate" if s == "not_converged"
-                                              else "not probed" if s == "ok" else s)
+    why = status(trials)[~usable(trials)].map(lambda s: "did not interpolate" if s == rules.NOT_CONVERGED
+                                              else "not probed" if s == rules.OK else s)
     return why.value_counts().to_dict()
 
 
@@ -76,7 +77,7 @@ def budget_notes(trials: pd.DataFrame) -> list[str]:
 
 def cell_axes(trials: pd.DataFrame) -> list[str]:
     """What tells one cell from another: every varying axis but seed (and arch, width, ... where present)."""
-    return maps.groups(trials, without=("seed",))
+    return maps.summary_axes(trials, without=(REPLICATE,))
 
 
 def line_axes(trials: pd.DataFrame) -> list[str]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from study.config import field_names, field_type
+from study.config import DEPTH, NAMED, REPLICATE, field_names, field_type
+from study import rules
 from study.rules import acts_like_projection, keeps_span
 
-GROUP = ["arch", "width", "activation", "n_train", "dataset"]  # shown in every onset table
 
 
 def varying(trials: pd.DataFrame) -> list[str]:
@@ -25,10 +25,10 @@ def varying(trials: pd.DataFrame) -> list[str]:
             and trials[c].nunique(dropna=False) > 1]
 
 
-def groups(trials: pd.DataFrame, without: tuple[str, ...] = ("depth", "seed")) -> list[str]:
-    """What a summary is per, by default: ``GROUP`` plus every other varying axis, minus ``without``,
-    so that no axis of the sweep is averaged over unsaid."""
-    return [c for c in dict.fromkeys([*_present(trials, GROUP), *varying(trials)]) if c not in without]
+def summary_axes(trials: pd.DataFrame, without: tuple[str, ...] = (DEPTH, REPLICATE)) -> list[str]:
+    """The axes a summary is per, by default: ``config.NAMED`` plus every other varying axis, minus
+    ``without``, so that no axis of the sweep is averaged over unsaid."""
+    return [c for c in dict.fromkeys([*_present(trials, NAMED), *varying(trials)]) if c not in without]
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def operator_table(trials: pd.DataFrame, by: list[str] | None = None) -> pd.Data
     lin = lin.assign(side=image_side(lin), receptive_field=receptive_field(lin),
                      keeps_span=keeps_span(lin.operator_near_one, lin.operator_near_one_in_span,
                                            lin.span_dim).astype(float),
-                     memorizes=operator_memorizes(lin).astype(float), ok=(lin.status == "ok").astype(float))
+                     memorizes=operator_memorizes(lin).astype(float), ok=(lin.status == rules.OK).astype(float))
     return (lin.groupby([*by, "depth"], dropna=False)
                .agg(receptive_field=("receptive_field", "first"), near_one=("operator_near_one", "median"),
                     keeps_span=("keeps_span", "mean"), memorizes=("memorizes", "mean"),
@@ -119,10 +119,17 @@ def metric_vs(trials: pd.DataFrame, metric: str, x: str = "depth", by: list[str]
     return out.rename(columns={"count": "n_seeds"})
 
 
+def noisy_starts(retrieval: pd.DataFrame, trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The retrieval rows of noisy starts (one per trial and sigma), each with the ``axes`` of its trial:
+    what retrieval against sigma is read from, as a table (``retrieval_vs_sigma``) or a figure."""
+    keep = list(dict.fromkeys(["trial_id", *axes]))
+    return retrieval[retrieval["start"] == "noisy"].merge(trials[keep], on="trial_id")
+
+
 def retrieval_vs_sigma(retrieval: pd.DataFrame, trials: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     """Noisy-start retrieval (same / any training example) against sigma, averaged over seeds."""
     by = _present(trials, by if by is not None else ["arch", "depth", "width", "activation"])
-    noisy = retrieval[retrieval["start"] == "noisy"].merge(trials[["trial_id", *by, "seed"]], on="trial_id")
+    noisy = noisy_starts(retrieval, trials, [*by, REPLICATE])
     return (noisy.groupby([*by, "sigma"], dropna=False)
                  .agg(same_frac=("same_frac", "mean"), any_frac=("any_frac", "mean"), n_seeds=("seed", "nunique"))
                  .reset_index())

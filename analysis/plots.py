@@ -23,6 +23,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from study import rules
+from study.config import DEPTH, NAMED, REPLICATE
 
 from . import evidence, maps
 from .stats import share
@@ -128,7 +129,7 @@ def _line(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str | None, hue
 # --- phase maps -----------------------------------------------------------------------------------------
 
 VALUES = {"rate": "memorization rate", "attractor_frac": "attractor_frac"}
-HATCH = {"not_converged": "///", "diverged": "xxx"}  # diverged also marks status error (no probe values)
+HATCH = {rules.NOT_CONVERGED: "///", rules.DIVERGED: "xxx"}  # diverged also marks status error (no probe values)
 
 
 def _on(value: float) -> str:
@@ -163,7 +164,7 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
     MIN_SEEDS usable seeds) is coloured; an untested one is left blank and says "k/n fit: too few".
 
     value="rate": the memorization rate over the cell's usable seeds, "m/k" under it (m of its k usable
-    seeds memorize); the bar is its exact 90% Clopper-Pearson interval (the cell's width spans 0 to 1);
+    seeds memorize); the bar is its exact Clopper-Pearson interval at ``rules.LEVEL`` (the cell's width spans 0 to 1);
     a red frame marks each line's onset depth (``onset``: ``evidence.onsets``, computed here if not
     given; dashed where it is only an upper bound).
     value="attractor_frac": the mean attractor_frac over the usable seeds; the bar spans their range.
@@ -173,7 +174,7 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
     if value not in VALUES:
         raise ValueError(f"value must be one of {', '.join(VALUES)}, not {value!r}")
     _require(trials, "trials")
-    facet = tuple(facet if facet is not None else maps.groups(trials, without=("depth", "width", "seed")))
+    facet = tuple(facet if facet is not None else maps.summary_axes(trials, without=(DEPTH, "width", REPLICATE)))
     cells = evidence.cells(trials, criterion, [*facet, "width", "depth"])
     cells.loc[~cells.tested, "attractor_frac"] = np.nan  # an untested cell is never coloured
     if value == "rate" and onset is None:
@@ -194,7 +195,7 @@ def phase_map(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
         ax.tick_params(length=0)
         ax.spines[:].set_visible(False)
         for r in g.sort_values(["width", "depth"], ascending=[False, True]).itertuples():
-            kind = "diverged" if r.n_diverged + r.n_error else "not_converged" if r.n_not_converged else None
+            kind = rules.DIVERGED if r.n_diverged + r.n_error else rules.NOT_CONVERGED if r.n_not_converged else None
             marks.add(kind)
             marks.add(None if r.tested else "untested")
             fit = "" if r.n_usable == r.n_trials else f"{r.n_usable}/{r.n_trials} fit"
@@ -238,11 +239,11 @@ def _phase_legend(value: str, marks: set[str]) -> list:
     if "untested" in marks:
         handles.append(Patch(facecolor="white", edgecolor="0.3",
                              label=f"blank, 'too few': fewer than {rules.MIN_SEEDS} usable seeds, no rate"))
-    if "not_converged" in marks:
-        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH["not_converged"],
+    if rules.NOT_CONVERGED in marks:
+        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH[rules.NOT_CONVERGED],
                              label="///: a seed did not converge ('k/n fit': k of n seeds interpolated)"))
-    if "diverged" in marks:
-        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH["diverged"],
+    if rules.DIVERGED in marks:
+        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=HATCH[rules.DIVERGED],
                              label="xxx: a seed diverged or failed (no probe values; not usable)"))
     return handles
 
@@ -251,7 +252,7 @@ def _phase_legend(value: str, marks: set[str]) -> list:
 
 def metric_vs_depth(trials: pd.DataFrame, metric: str = "spectral_radius_median", facet: str = "arch",
                     hue: str = "width", style: str | None = None) -> plt.Figure:
-    """``metric`` against depth, the mean over seeds with a 90% bootstrap band; every other varying
+    """``metric`` against depth, the mean over seeds with a bootstrap band at ``rules.LEVEL``; every other varying
     axis a colour (``hue``), a line style (``style``) or a panel (``facet`` first)."""
     hue, style, facets = _roles(trials, "depth", hue, style, (facet,))
     df, hue_order = _levels(_require(trials[trials[metric].notna()], metric), hue)
@@ -278,15 +279,14 @@ def retrieval_vs_sigma(retrieval: pd.DataFrame, trials: pd.DataFrame, facet: str
                        hue: str = "depth", style: str | bool | None = None) -> plt.Figure:
     """Where iteration from noisy starts x_i + sigma * noise ends, against sigma: one column per outcome
     (same, any, spurious, none; any includes same, and any + spurious + none = 1), one row per value of
-    the varying axes other than ``hue`` and ``style``; mean over seeds, 90% bootstrap band. ``style``
+    the varying axes other than ``hue`` and ``style``; mean over seeds, bootstrap band at ``rules.LEVEL``. ``style``
     None: a line style only where there would be more than MAX_COLS rows without one; False: none."""
     if style is None:  # a second line style per panel reads worse than another row, up to a point
         row_axes = [c for c in _roles(trials, None, hue, False, (facet,))[2] if c in trials]
         style = None if len(trials[row_axes].drop_duplicates()) > MAX_COLS else False
     hue, style, facets = _roles(trials, None, hue, style, (facet,))
-    noisy = retrieval[retrieval.start == "noisy"]
-    cols = list(dict.fromkeys(["trial_id", "seed", *[c for c in (hue, style, *facets) if c and c in trials]]))
-    df = _require(noisy.merge(trials[cols], on="trial_id"), "noisy-start retrieval rows")
+    axes = [REPLICATE, *[c for c in (hue, style, *facets) if c and c in trials]]
+    df = _require(maps.noisy_starts(retrieval, trials, axes), "noisy-start retrieval rows")
     df, hue_order = _levels(df, hue)
     df, style_order = _levels(df, style)
     palette = _palette(hue_order, _numeric(trials, hue))
@@ -463,7 +463,7 @@ def operator_study(trials: pd.DataFrame) -> plt.Figure:
 
 def boundary(onsets: pd.DataFrame, facet: list[str] | None = None) -> plt.Figure:
     """Onset depth against width (log2 axis), one line per n_train, one panel per value of the other
-    line axes (``facet``; default every column of ``onsets`` that ``boundary.lines`` would name but
+    line axes (``facet``; default every column of ``onsets`` that ``boundary.trend_axes`` would name but
     n_train). ``onsets``: ``boundary.table`` (``evidence.onsets``), so every mark is a status of the
     one onset rule. A filled point: a reached onset, its bar the seeds' own spread, from the
     first depth at which some usable seed memorizes to the first at which every one does (up to the
@@ -471,7 +471,7 @@ def boundary(onsets: pd.DataFrame, facet: list[str] | None = None) -> plt.Figure
     untested); a cross: the rate is not monotone in depth (no onset); an open triangle at the top: not
     reached by the deepest tested depth; a grey circle at the bottom: no evidence (too few seeds)."""
     _require(onsets, "onset depths")
-    keys = [c for c in onsets.columns if c in maps.GROUP or c in ("image_size", "channels", "lr")]
+    keys = [c for c in onsets.columns if c in NAMED or c in ("image_size", "channels", "lr")]
     facet = facet if facet is not None else [c for c in keys if c not in ("n_train", "width")
                                              and onsets[c].nunique() > 1] or ["arch"]
     top = max(max(d) for d in onsets.depths) + 1  # where "not reached" is drawn

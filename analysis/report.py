@@ -73,7 +73,7 @@ def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.Da
             yield ("operator_study.png", "Linear nets: the operator's kept directions and the rest of its spectrum "
                    "vs depth (C3; usable trials of tested cells)", lambda: plots.operator_study(ev))
     if boundary_mod.covered(t):
-        table = onset.sort_values([c for c in [*boundary_mod.lines(t), "width"] if c in onset]).reset_index(drop=True)
+        table = onset.sort_values([c for c in [*boundary_mod.trend_axes(t), "width"] if c in onset]).reset_index(drop=True)
         yield ("boundary.png", "The memorization boundary: onset depth against width, one line per n_train (the onsets "
                "of the table above)", lambda: plots.boundary(table))
     yield ("loss_curves.png", "Training loss curves (every trial, usable or not)",

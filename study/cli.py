@@ -13,7 +13,8 @@ import threading
 import time
 
 from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
-from .rules import BOUND, NOT_MONOTONE, REACHED, THRESHOLD
+from .registry import CHOICES, DEVICES, meaning
+from .rules import BOUND, ERROR, NOT_CONVERGED, NOT_MONOTONE, OK, REACHED, THRESHOLD
 
 EXAMPLES = """examples:
   memsweep run --preset local                      # the local sweep on sklearn's digits (minutes, 2 cores)
@@ -33,6 +34,11 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         base, optional, is_tuple = field_type(name)
         default = getattr(defaults, name)
         shown = ",".join(map(str, default)) if is_tuple else default
+        if name in CHOICES:  # a name of study/registry.py: argparse lists and checks them
+            meanings = "; ".join(f"{k}: {meaning(v)}" for k, v in CHOICES[name].items())
+            g.add_argument("--" + name.replace("_", "-"), dest="cfg_" + name, choices=list(CHOICES[name]),
+                           help=f"{meanings} (default: {shown})")
+            continue
         kind = f"comma-separated {base.__name__}s" if is_tuple else base.__name__ + (" or none" if optional else "")
         g.add_argument("--" + name.replace("_", "-"), dest="cfg_" + name, metavar=base.__name__.upper(),
                        help=f"{kind} (default: {shown})")
@@ -53,6 +59,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     from .trial import data, models
     from .trial.resources import check_memory, node_memory
     from .trial.run import run_trial
+    from .sweep.launch import resolve_device
     from .trial.saved import save_model
 
     cfg = config_from_args(args)
@@ -64,10 +71,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
         check_writable(args.out)  # before training, not after: a file or an unwritable --out is one line
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
+    device = resolve_device(args.device, cuda_here=torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda, but torch sees no CUDA device")
     check_memory(cfg, data.pool_shape(cfg)[1:], node_memory(device))  # before any weight exists
 
@@ -86,7 +91,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             save_model(path, result)
             print(f"model saved: {path}  (study.load_model(path) reloads it)")
-    return 0 if result.trial["status"] in ("ok", "not_converged") else 1
+    return 0 if result.trial["status"] in (OK, NOT_CONVERGED) else 1
 
 
 def launch_from_args(args: argparse.Namespace):
@@ -212,7 +217,7 @@ def summary(row: dict) -> str:
 
     lines = [f"status {row['status']}: loss {f('final_loss', '.2e')} after {row['steps']} steps "
              f"({f('train_seconds', '.2f')} s), {row['n_params']} parameters"]
-    if row["status"] == "error":
+    if row["status"] == ERROR:
         return lines[0] + "\n" + (row.get("error") or "")
     if row.get("attractor_frac") is not None:
         lines += [
@@ -251,7 +256,7 @@ def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
     p.add_argument("--cpus-per-trial", type=float, default=1.0,
                    help="CPUs (and torch threads) per trial (default 1: two 1-thread trials beat one 2-thread)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, e.g. 0.25 runs 4 per GPU")
-    p.add_argument("--device", choices=("cpu", "cuda"),
+    p.add_argument("--device", choices=list(DEVICES),
                    help="where trials train (default: cuda when --gpus-per-trial > 0, else cpu); a trial given a "
                         "GPU that finds no CUDA is an error row, never a silent CPU run, unless --device cpu")
     p.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
@@ -266,8 +271,15 @@ def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
                         "rows to float rounding; for checking that, or timing it)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (its default prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="memsweep", description="Memorization in overparameterized autoencoders.",
+    p = _Parser(prog="memsweep", description="Memorization in overparameterized autoencoders.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("trial", help="train and probe one autoencoder", epilog=EXAMPLES,
@@ -275,7 +287,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="results folder: writes OUT/trials/<trial_id>.parquet and friends")
     t.add_argument("--save-model", nargs="?", const="", default=None, metavar="PATH",
                    help="save weights + config + training examples (default path OUT/models/<trial_id>.pt)")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t.add_argument("--device", choices=["auto", *DEVICES], default="auto",
+                   help="auto (default): cuda when torch sees a GPU here, else cpu")
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     _add_config_flags(t)
     t.set_defaults(func=cmd_trial)

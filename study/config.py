@@ -14,17 +14,12 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
+from .registry import CHOICES, DATASETS
+
 
 class ConfigError(ValueError):
     """A bad config value. The message names the field and what is allowed."""
 
-
-DATASETS = ("digits", "gaussian", "uniform", "lfw", "photos", "mnist", "cifar10")
-ARCHS = ("fc", "conv", "conv_down")
-ACTIVATIONS = ("identity", "leaky_relu", "relu", "selu", "elu", "tanh", "sigmoid", "softplus", "cosid")
-INITS = ("default", "xavier", "normal", "zero")
-OPTIMIZERS = ("adam", "gd")
-TASKS = ("autoencode", "sequence")
 
 
 @dataclass(frozen=True)
@@ -81,12 +76,8 @@ class TrialConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        _choice(self, "dataset", DATASETS)
-        _choice(self, "arch", ARCHS)
-        _choice(self, "activation", ACTIVATIONS)
-        _choice(self, "init", INITS)
-        _choice(self, "optimizer", OPTIMIZERS)
-        _choice(self, "task", TASKS)
+        for name, registry in CHOICES.items():  # the names of study/registry.py
+            _choice(self, name, tuple(registry))
         if self.task == "sequence" and self.n_train < 2:
             raise ConfigError(f"task='sequence' needs n_train >= 2 (a cycle of images), got {self.n_train}")
         for name in ("n_train", "depth", "width", "kernel_size", "max_steps", "iter_steps"):
@@ -128,7 +119,7 @@ class TrialConfig:
         if self.down_stages is not None and not 1 <= self.down_stages <= self.depth // 2:
             raise ConfigError(f"down_stages must be between 1 and depth // 2 = {self.depth // 2} (each stride-2 "
                               f"layer is mirrored by an upsampling one), or None; got {self.down_stages}")
-        if self.dataset in ("mnist", "cifar10") and not self.data_dir:
+        if DATASETS[self.dataset].reads_files and not self.data_dir:
             raise ConfigError(f"dataset={self.dataset!r} reads local files: set data_dir to the folder holding them")
 
     # --- identity and rows ------------------------------------------------------------------
@@ -266,3 +257,14 @@ def _positive(cfg: TrialConfig, name: str) -> None:
 
 
 _DEFAULTS = TrialConfig().to_row()  # what trial ids are relative to
+
+
+# --- how configs group: every grouping of configs in memsweep reads these ------------------------------
+REPLICATE = "seed"  # the unit of replication: configs differing only here are one grid point's networks
+DEPTH = "depth"     # the axis along which the onset of memorization is sought
+NAMED = ("arch", "width", "activation", "n_train", "dataset")  # named in every group's label, varying or not
+DATA_FIELDS = ("dataset", "data_dir", "n_train", "n_heldout", "image_size", "channels")  # set the image pool
+NET_FIELDS = ("arch", "image_size", "channels", "depth", "width", "activation", "final_activation", "bias",
+              "kernel_size", "down_stages", "optimizer")  # nets equal here train as one batch (trial/batched.py)
+STEP_FIELDS = ("dataset", "image_size", "channels", "arch", "depth", "width", "kernel_size",
+               "n_train")  # set one training step's work (sweep/cost.py): equal here, equal cost per step

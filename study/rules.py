@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .registry import ACTIVATIONS
+
+# How a trial ended: the ``status`` column of its row. Only an ``ok`` trial interpolated.
+OK = "ok"                        # the training loss reached loss_tol: the net interpolates
+NOT_CONVERGED = "not_converged"  # max_steps ran out first
+DIVERGED = "diverged"            # the loss blew up (train.DIVERGE_FACTOR): nothing to probe
+ERROR = "error"                  # an exception (the row's ``error`` says which): a fault of the run, run again
+STATUSES = (OK, NOT_CONVERGED, DIVERGED, ERROR)
+
 THRESHOLD = 0.5   # a grid point memorizes at a depth when at least this share of its usable seeds do
 MIN_SEEDS = 3     # usable seeds a cell needs before its rate is read at all; fewer: "too few", untested
 ALPHA = 0.05      # one-sided error rate of every test (a "yes" and a "no" each)
@@ -20,7 +29,7 @@ CAPPED_WARN = 0.05  # a report warns when more than this share of the probe star
 def usable(status, attractor_frac):
     """A trial is evidence when it interpolated (status ok: the training loss reached loss_tol) and its
     probes ran (attractor_frac recorded). A net that did not fit says nothing about memorization."""
-    return (np.asarray(status, dtype=object) == "ok") & ~np.isnan(np.asarray(attractor_frac, dtype=float))
+    return (np.asarray(status, dtype=object) == OK) & ~np.isnan(np.asarray(attractor_frac, dtype=float))
 
 
 def cell_rate(k, n):
@@ -29,6 +38,13 @@ def cell_rate(k, n):
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n >= MIN_SEEDS, k / n, np.nan)
+
+
+def is_linear(activation, bias):
+    """A net that is a linear map: an activation the registry marks linear (``identity``) and no bias.
+    Elementwise, like the rules here."""
+    linear = [name for name, a in ACTIVATIONS.items() if a.linear]
+    return np.isin(np.asarray(activation, dtype=object), linear) & ~np.asarray(bias, dtype=bool)
 
 
 def keeps_span(near_one, near_one_in_span, span_dim):

@@ -118,11 +118,17 @@ def test_batch_key():
     assert batch_key(BASE.replace(width=2048), torch.device("cuda")) is not None
 
 
-def test_an_architecture_without_a_cpu_batching_limit_trains_alone_and_writes_its_row(monkeypatch):
-    """batch_key read MAX_WIDTH_CPU[arch] outside the trial's try: an architecture added without an entry
-    there raised KeyError and crashed the whole Tune trial instead of training."""
+def test_an_architecture_never_batched_on_a_cpu_trains_alone_and_writes_its_row(monkeypatch):
+    """An architecture's CPU batching limit is part of its registry entry, which cannot be made without
+    one (before, batch_key read a separate table outside the trial's try: an architecture added without
+    an entry there raised KeyError and crashed the whole Tune trial). A limit of 0 trains it alone."""
+    import dataclasses
+
+    from study import registry
     from study.trial import batched
-    monkeypatch.setattr(batched, "MAX_WIDTH_CPU", {"conv": 32, "conv_down": 32})  # fc forgotten
+    with pytest.raises(TypeError):
+        registry.Arch("an architecture without a CPU batching limit")  # noqa
+    monkeypatch.setitem(batched.ARCHS, "fc", dataclasses.replace(registry.ARCHS["fc"], max_width_cpu=0))
     assert batch_key(BASE, CPU) is None
     cfg = BASE.replace(max_steps=5, n_random_starts=2, starts_per_example=1, iter_steps=20, iter_max_steps=20)
     rows = run_trials([cfg, cfg.replace(seed=1)], CPU)

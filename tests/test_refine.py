@@ -157,8 +157,11 @@ def test_refine_says_which_groups_are_not_monotone_or_incomplete(tmp_path):
 def test_a_grid_point_is_named_by_the_fields_that_tell_it_apart():
     groups = search_groups(Grid(axes={"width": [64, 128], "image_size": [8, 25], "seed": [0, 1]}).configs())
     fields = label_fields(groups)
-    assert fields == ["arch", "width", "n_train", "image_size"]  # never depth or seed: they are searched
-    assert sorted(group_label(k, fields) for k in groups)[0] == "arch=fc, width=128, n_train=10, image_size=25"
+    # config.NAMED, the fields every group label names (as the report's onset tables and boundary lines do),
+    # then the other fields that differ; never depth or seed: they are searched
+    assert fields == ["arch", "width", "activation", "n_train", "dataset", "image_size"]
+    assert sorted(group_label(k, fields) for k in groups)[0] == \
+        "arch=fc, width=128, activation=leaky_relu, n_train=10, dataset=digits, image_size=25"
 
 
 # --- memsweep refine, on Ray ------------------------------------------------------------------------

@@ -378,7 +378,7 @@ def test_the_starts_depend_on_the_trial_seed_alone_and_random_ones_fill_the_valu
 
 # --- tiny real trials ---------------------------------------------------------------------------------
 # Two 8x8 digits through one linear layer: trained and probed in milliseconds. At depth 1 the width is
-# unused, so widths 128 and 129 build the same net, on either side of batched.MAX_WIDTH_CPU['fc'] (128).
+# unused, so widths 128 and 129 build the same net, on either side of registry.ARCHS['fc'].max_width_cpu (128).
 TINY = TrialConfig(n_train=2, n_heldout=2, depth=1, width=128, lr=1e-2, max_steps=300, loss_tol=1e-4,
                    n_random_starts=4, starts_per_example=2, noise_levels=(0.1,), iter_steps=50, confirm_steps=10)
 FAILING_SEEDS = (7, 8)  # the probe of these trials raises, from deep down

@@ -17,7 +17,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..config import ConfigError
-from .reader import finished_ids, is_compacted, part_files, part_problem
+from ..rules import ERROR
+from .reader import finished_ids, is_compacted, is_data_file, part_files, part_problem
 from .schema import TABLES, TRIAL_SCHEMA
 from .uri import TMP, atomic_write, filesystem, one_line
 
@@ -84,9 +85,6 @@ def set_aside(root: str, finished: set[str] | None = None) -> tuple[list[str], l
     for info in fs.get_file_info(pafs.FileSelector(f"{base}/{TMP}", allow_not_found=True)):
         if info.type == pafs.FileType.File and info.base_name.endswith(".tmp"):
             fs.delete_file(info.path)  # a writer killed before its rename
-    for info in fs.get_file_info(pafs.FileSelector(f"{base}/trials", allow_not_found=True)):
-        if info.type == pafs.FileType.File and info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
-            fs.delete_file(info.path)  # left in the table folder by a writer older than _tmp/
     # a damaged part of another table: its trial is incomplete, so all of that trial leaves (its trial row
     # first, as a resume reads only trials/) and runs again
     for table in (t for t in TABLES if t != "trials"):
@@ -102,7 +100,11 @@ def set_aside(root: str, finished: set[str] | None = None) -> tuple[list[str], l
                     for file in filter(is_compacted, part_files(root, other)):
                         _drop_rows(fs, base, other, file, {tid}, "_damaged")
             damaged.append(f"{table}/{os.path.basename(path)}")
-    for path in part_files(root, "trials"):
+    trial_files = fs.get_file_info(pafs.FileSelector(f"{base}/trials", allow_not_found=True))  # the one listing
+    for info in trial_files:
+        if info.type == pafs.FileType.File and info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
+            fs.delete_file(info.path)  # left in the table folder by a writer older than _tmp/
+    for path in sorted(i.path for i in trial_files if is_data_file(i)):
         name = os.path.basename(path)
         if part_problem(fs, path, TRIAL_SCHEMA):
             _move(fs, path, f"{base}/_damaged/trials/{name}")
@@ -113,7 +115,7 @@ def set_aside(root: str, finished: set[str] | None = None) -> tuple[list[str], l
             _move(fs, path, f"{base}/_damaged/trials/{name}")  # another trial's rows, copied under this name
             damaged.append(f"trials/{name}")
             continue
-        bad = {r["trial_id"] for r in rows if r["status"] == "error"}
+        bad = {r["trial_id"] for r in rows if r["status"] == ERROR}
         if bad and not is_compacted(path):
             _move(fs, path, f"{base}/_errors/trials/{name}")
         elif bad:

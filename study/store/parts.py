@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .schema import TABLES, to_table
@@ -23,13 +22,18 @@ def write_part(root: str, table_name: str, trial_id: str, rows: list[dict[str, A
 
 
 def written(root: str, ids: list[str]) -> set[str]:
-    """Those of ``ids`` whose trial row is written as a part: a look at each part's own path (on an
-    object store a HEAD per id, not a LIST of the table), for a Tune trial run again after its worker died."""
-    if not ids:
-        return set()
+    """Those of ``ids`` whose trial row is written as a part, for a Tune trial run again after its worker
+    died: each part opened by its own path (on S3 a HEAD request; pyarrow's ``get_file_info`` would add a
+    LIST for each part not there), never a listing of the table."""
     fs, base = filesystem(root)
-    infos = fs.get_file_info([f"{base}/trials/{i}.parquet" for i in ids])
-    return {i for i, info in zip(ids, infos) if info.type == pafs.FileType.File}
+    found = set()
+    for i in ids:
+        try:
+            fs.open_input_file(f"{base}/trials/{i}.parquet").close()
+        except FileNotFoundError:
+            continue
+        found.add(i)
+    return found
 
 
 def write_trial(root: str, result) -> str:

@@ -33,8 +33,13 @@ def listing(root: str, table: str) -> dict[str, int | None]:
     its modification time in ns, from one listing of the table folder."""
     fs, base = filesystem(root)
     infos = fs.get_file_info(pafs.FileSelector(f"{base}/{table}", allow_not_found=True))
-    return {i.path: i.mtime_ns for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
-            and not i.base_name.startswith((".", "_"))}
+    return {i.path: i.mtime_ns for i in infos if is_data_file(i)}
+
+
+def is_data_file(info: pafs.FileInfo) -> bool:
+    """A part or a compacted file (not a temp file, not a '_' or '.' name)."""
+    return (info.type == pafs.FileType.File and info.base_name.endswith(".parquet")
+            and not info.base_name.startswith((".", "_")))
 
 
 def part_files(root: str, table: str) -> list[str]:

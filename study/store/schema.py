@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..config import TrialConfig, field_type
+from ..rules import STATUSES
 
 SCHEMA_VERSION = "6"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
                       # (memory_*, bottleneck_side, confirmed limits, monotone basin radius); 5: list-valued
@@ -49,7 +50,7 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
 # name -> (type, meaning); units are in the names where they matter
 TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "trial_id": (pa.string(), "readable unique id of the config (TrialConfig.trial_id)"),
-    "status": (pa.string(), "ok | not_converged | diverged | error"),
+    "status": (pa.string(), " | ".join(STATUSES)),
     "error": (pa.string(), "exception and traceback when status = error"),
     "device": (pa.string(), "cpu or cuda"),
     "input_dim": (pa.int64(), "d = C*H*W"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import TrialConfig
+from ..config import STEP_FIELDS, TrialConfig
 
 STEP_OVERHEAD_S = 1e-3  # optimizer + Python per training step, measured ~1 ms for small nets on 1 thread
 FLOPS_PER_S = 1e11      # a rough single-thread float32 rate; ordering needs only the estimates' ratios
@@ -48,8 +48,8 @@ def forward_flops(cfg: TrialConfig) -> float:
 
 
 def estimated_seconds(cfg: TrialConfig, model: StepModel = StepModel()) -> float:
-    """An upper bound on a trial's training time: max_steps steps of ``model.seconds(forward_flops)``."""
-    return cfg.max_steps * model.seconds(forward_flops(cfg))
+    """An upper bound on a trial's training time (``estimated_costs`` of it alone)."""
+    return estimated_costs([cfg], model)[0]
 
 
 def shape_flops(configs: list[TrialConfig]) -> dict[tuple, float]:
@@ -61,16 +61,17 @@ def shape_flops(configs: list[TrialConfig]) -> dict[tuple, float]:
     return flops
 
 
-def estimated_costs(configs: list[TrialConfig], model: StepModel = StepModel()) -> list[float]:
-    """``estimated_seconds`` of each config."""
-    flops = shape_flops(configs)
+def estimated_costs(configs: list[TrialConfig], model: StepModel = StepModel(),
+                    flops: dict[tuple, float] | None = None) -> list[float]:
+    """An upper bound on each config's training time, the one cost formula: max_steps steps of
+    ``model.seconds(forward_flops)``. ``flops``: ``shape_flops(configs)``, when the caller has it."""
+    flops = shape_flops(configs) if flops is None else flops
     return [cfg.max_steps * model.seconds(flops[shape_key(cfg)]) for cfg in configs]
 
 
 def shape_key(cfg: TrialConfig) -> tuple:
     """The fields that set a training step's work: configs equal here cost the same per step."""
-    return (cfg.dataset, cfg.image_size, cfg.channels, cfg.arch, cfg.depth, cfg.width, cfg.kernel_size,
-            cfg.n_train)
+    return tuple(getattr(cfg, f) for f in STEP_FIELDS)
 
 
 def hms(seconds: float) -> str:

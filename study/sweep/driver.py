@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from .. import __version__
 from ..config import ConfigError, TrialConfig
-from ..rules import THRESHOLD
+from ..rules import ERROR, THRESHOLD
 from ..store import compact as compaction
 from ..store.folder import DamagedManifest, ResultsFolder, check_writable, damaged_manifest
 from ..store.reader import part_files, read_trials
@@ -255,7 +255,7 @@ def summarize(out: str, ids: list[str], already: int) -> Summary:
     summary.statuses = rows.status.value_counts().to_dict() if len(rows) else {}
     missing = len(set(ids) - set(rows.trial_id if len(rows) else []))
     summary.statuses.update({"missing": missing} if missing else {})
-    summary.failed = int(summary.statuses.get("error", 0)) + missing
+    summary.failed = int(summary.statuses.get(ERROR, 0)) + missing
     summary.done = len(rows) - already
     return summary
 

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..config import TrialConfig
+from ..rules import ERROR
 from ..store import parts
 from ..store.folder import ResultsFolder, TUNE, clear_tune
 from ..store.schema import flat
@@ -77,7 +78,7 @@ def _trainable(params: dict[str, Any], rows: list[list[dict[str, Any]]], known: 
         # progress line count each config once when a retried trial skips what its last attempt wrote
         counts["configs_skipped" if skipped else "configs_done"] += 1
         if not skipped:
-            done.append(row["trial_id"] + ("!" if row["status"] == "error" else ""))
+            done.append(row["trial_id"] + ("!" if row["status"] == ERROR else ""))
         tune.report({**counts, "done_ids": ",".join(done), **headline(row)})
         if not skipped:
             _fault_point("part_written")

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ConfigError, TrialConfig, field_names, field_type, parse_value
+from ..config import DATA_FIELDS, REPLICATE, ConfigError, TrialConfig, field_names, field_type, parse_value
 from .cost import estimated_costs
 
 try:
@@ -28,7 +28,7 @@ except ModuleNotFoundError:  # Python 3.10
 class Grid:
     axes: dict[str, list[Any]]
     fixed: dict[str, Any] = field(default_factory=dict)
-    per_trial: str | None = "seed"  # the axis run inside one Tune trial (None: one config per Tune trial)
+    per_trial: str | None = REPLICATE  # the axis run inside one Tune trial (None: one config per Tune trial)
 
     def configs(self) -> list[TrialConfig]:
         """Every config of the grid, validated (a bad value raises ConfigError naming its field)."""
@@ -42,7 +42,7 @@ class Grid:
     @classmethod
     def from_json(cls, blob: dict[str, Any]) -> "Grid":
         # "pack": the name sweep.json files of memsweep 0.x gave the per-trial axis
-        return cls(blob["axes"], blob.get("fixed", {}), blob.get("per_trial", blob.get("pack", "seed")))
+        return cls(blob["axes"], blob.get("fixed", {}), blob.get("per_trial", blob.get("pack", REPLICATE)))
 
 
 # --- building a grid from preset + TOML + --set ------------------------------------------------------
@@ -158,7 +158,7 @@ def validate(grid: Grid) -> list[TrialConfig]:
     shapes: dict[tuple, tuple[int, int, int]] = {}
     available = resources.node_memory()
     for cfg in configs:
-        key = (cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_heldout, cfg.image_size, cfg.channels)
+        key = tuple(getattr(cfg, f) for f in DATA_FIELDS)
         if key not in shapes:
             data.check(cfg)
             shapes[key] = data.pool_shape(cfg)[1:]

@@ -10,9 +10,22 @@ import sys
 from dataclasses import dataclass
 
 from ..config import ConfigError
+from ..registry import DEVICES
 from ..store.uri import is_remote, one_line
 
 CLUSTER_START_TIMEOUT_S = 1200.0  # a cloud GPU node's boot and setup take minutes; twenty is generous
+
+
+def resolve_device(asked: str | None, gpus: float = 0.0, cuda_here: bool = False) -> str:
+    """The device trials train on, one rule for ``memsweep run``, ``plan`` and ``trial``: ``asked`` when
+    it names one; else (None or 'auto') cuda when the trial holds a GPU share (``gpus`` > 0, a sweep's
+    trial on whatever node Ray places it) or when this machine has a usable CUDA device (``cuda_here``,
+    a trial run here), else cpu."""
+    if asked in DEVICES:
+        return asked
+    if asked not in (None, "auto"):
+        raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {asked!r}")
+    return "cuda" if gpus > 0 or cuda_here else "cpu"
 
 
 @dataclass(frozen=True)
@@ -53,9 +66,7 @@ class Launch:
             raise ConfigError(f"--max-failures must be >= 0, got {self.max_failures}")
         if self.start_timeout is not None and self.start_timeout < 0:
             raise ConfigError(f"--start-timeout must be >= 0 seconds (0: wait forever), got {self.start_timeout:g}")
-        device = self.device or ("cuda" if self.gpus_per_trial > 0 else "cpu")
-        if device not in ("cpu", "cuda"):
-            raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
+        device = resolve_device(self.device, gpus=self.gpus_per_trial)
         if device == "cuda" and self.gpus_per_trial == 0:
             raise ConfigError("--device cuda needs --gpus-per-trial > 0: Ray hands GPUs only to trials that ask")
         remote = is_remote(self.out)

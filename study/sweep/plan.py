@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..config import TrialConfig
 from ..store.folder import DamagedManifest, ResultsFolder
 from ..store.uri import one_line
-from .cost import StepModel, hms, shape_flops, shape_key
+from .cost import StepModel, estimated_costs, hms, shape_flops, shape_key
 from .grid import Grid, tune_trials, validate
 from .launch import resources_text
 
@@ -125,7 +125,7 @@ def plan(grid: Grid, launch, preset: str | None = None, show: int = 10) -> str:
     cal = calibrate(configs, device, threads=max(1, int(launch.cpus_per_trial)))
     by_shape = shape_flops(configs)
     flops = [by_shape[shape_key(c)] for c in configs]
-    seconds = [c.max_steps * cal.model.seconds(f) for c, f in zip(configs, flops)]
+    seconds = estimated_costs(configs, cal.model, by_shape)
     # ties (a model whose timings show no FLOP term, on tiny nets) fall back to the FLOPs themselves
     order = sorted(range(len(configs)), key=lambda i: (seconds[i], configs[i].max_steps * flops[i]), reverse=True)
     total_h = sum(seconds) / 3600

@@ -3,7 +3,7 @@ cores and a full size for a GPU cluster, the boundary searches, and ``smoke`` / 
 """
 from __future__ import annotations
 
-from ..config import ACTIVATIONS
+from ..registry import ACTIVATIONS
 from .grid import Grid
 
 # --- presets: plain data ---------------------------------------------------------------------------
@@ -84,7 +84,7 @@ PRESETS.update({
     "c4-local": Grid(axes={"activation": ["leaky_relu", "selu", "elu", "tanh", "softplus", "cosid"],
                            "width": [64, 256], "depth": [3, 6], "seed": CLAIM_SEEDS},
                      fixed={**_FAST, "n_train": 1, "n_heldout": 5}),
-    "c4": Grid(axes={"activation": list(ACTIVATIONS[1:]), "width": [128, 512, 2048], "depth": [2, 4, 8, 12],
+    "c4": Grid(axes={"activation": list(ACTIVATIONS)[1:], "width": [128, 512, 2048], "depth": [2, 4, 8, 12],
                      "seed": CLAIM_SEEDS}, fixed={"n_train": 1, "image_size": 28, "lr": 1e-4, "loss_tol": 1e-8,
                                                 "max_steps": 50000}),
     # C5: a net trained on a cycle x_0 -> x_1 -> ... -> x_0 stores it; stable iff rho(J ... J) < 1

@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..config import DEPTH, NAMED, REPLICATE
 from ..rules import (BOUND, MIN_SEEDS, NO_EVIDENCE, NOT_MONOTONE, NOT_REACHED, REACHED, THRESHOLD, cell_rate, onset,
                     usable)
 
@@ -99,20 +100,17 @@ def search_groups(configs: list) -> dict:
     depth 1, seed 0; value: its seeds' configs (at whatever depth they were listed)."""
     groups: dict = {}
     for cfg in configs:
-        seeds = groups.setdefault(cfg.replace(depth=1, seed=0), [])
+        seeds = groups.setdefault(cfg.replace(**{DEPTH: 1, REPLICATE: 0}), [])
         if all(c.seed != cfg.seed for c in seeds):
             seeds.append(cfg)
     return groups
 
 
-LABEL = ("arch", "width", "n_train")  # always named; any other field that differs between groups is too
-
-
 def label_fields(keys) -> list[str]:
-    """The fields that name a group in the output: ``LABEL``, and any other field that differs between
-    the groups' ``keys``."""
+    """The fields that name a group in the output: ``config.NAMED``, and any other field that differs
+    between the groups' ``keys``."""
     rows = [k.to_row() for k in keys]
-    return [*LABEL, *(f for f in rows[0] if f not in LABEL and len({str(r[f]) for r in rows}) > 1)] if rows else []
+    return [*NAMED, *(f for f in rows[0] if f not in NAMED and len({str(r[f]) for r in rows}) > 1)] if rows else []
 
 
 def onset_records(found: dict) -> list[dict]:

@@ -18,23 +18,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import TrialConfig
+from ..config import NET_FIELDS, TrialConfig
+from ..registry import ARCHS
 
-# On a CPU batching pays only where kernels are small (``benchmarks/batch_bench.md``, one thread, K = 4-16):
-# fc nets at width <= 128 (1.9-7.2x; 0.7-1.6x at 256), conv nets at width <= 32 (1.5-3.3x; 0.8-1.1x at
-# 64-128). On a GPU it always pays.
-MAX_WIDTH_CPU = {"fc": 128, "conv": 32, "conv_down": 32}
-
-SHAPE_FIELDS = ("arch", "image_size", "channels", "depth", "width", "activation", "final_activation", "bias",
-                "kernel_size", "down_stages", "optimizer")
 
 
 def batch_key(cfg: TrialConfig, device: torch.device) -> tuple | None:
     """Configs with equal keys train as one batch on ``device``; None: this config trains alone (on a
-    CPU, so does an architecture without a measured limit in ``MAX_WIDTH_CPU``)."""
-    if device.type != "cuda" and cfg.width > MAX_WIDTH_CPU.get(cfg.arch, 0):
+    CPU, a net wider than its architecture's ``max_width_cpu`` in ``registry.ARCHS``)."""
+    if device.type != "cuda" and cfg.width > ARCHS[cfg.arch].max_width_cpu:
         return None
-    return tuple(getattr(cfg, f) for f in SHAPE_FIELDS)
+    return tuple(getattr(cfg, f) for f in NET_FIELDS)
 
 
 class Stacked(nn.Module):

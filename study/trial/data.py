@@ -50,8 +50,9 @@ import torch
 import torch.nn.functional as F
 
 from ..config import ConfigError, TrialConfig
+from ..registry import DATASETS
 
-GENERATED = ("gaussian", "uniform")
+GENERATED = tuple(name for name, d in DATASETS.items() if d.generated)  # drawn by ``_generate``; the rest: LOADERS
 GENERATED_SIDE = 8  # the generated controls match digits by default
 GAUSSIAN_RANGE = (-3.0, 3.0)  # +-3 sigma: where uniform-noise starts for N(0,1) data are drawn
 LUMINANCE = (0.299, 0.587, 0.114)  # ITU-R BT.601, what PIL's convert("L") uses
@@ -144,35 +145,50 @@ class _Pool(NamedTuple):
 
 def _pool(cfg: TrialConfig) -> _Pool:
     # One cache entry per folder, however it is spelled; data_dir means nothing to the others.
-    reads_files = cfg.dataset in ("mnist", "cifar10") and cfg.data_dir
+    reads_files = DATASETS[cfg.dataset].reads_files and cfg.data_dir
     return _raw_pool(cfg.dataset, os.path.abspath(os.path.expanduser(cfg.data_dir)) if reads_files else None)
 
 
 @functools.lru_cache(maxsize=8)
 def _raw_pool(dataset: str, data_dir: str | None) -> _Pool:
     """The whole native data set, read once per process; failures are not cached."""
-    if dataset == "digits":
-        from sklearn.datasets import load_digits
-        images, scale = load_digits().images.astype(np.uint8)[:, None], 16.0
-    elif dataset == "lfw":
-        images, scale = _unit_scale(_skimage_data(dataset).lfw_subset()[:, None])
-    elif dataset == "photos":
-        images, scale = _photo_tiles(_skimage_data(dataset)), 255.0
-    elif dataset == "mnist":
-        path = _find_mnist(data_dir)
-        images = _as_config_error(data_dir, read_mnist_idx, path)
-        if images.ndim != 3:
-            raise ConfigError(f"data_dir: {path} holds an array of shape {images.shape}, "
-                              "expected [N, H, W] images")
-        images, scale = images[:, None], 255.0
-    elif dataset == "cifar10":
-        folder = _find_cifar(data_dir)
-        images, scale = _as_config_error(data_dir, read_cifar10, folder), 255.0
-    else:  # config validation should have stopped this
+    if dataset not in LOADERS:  # config validation should have stopped this
         raise ConfigError(f"dataset {dataset!r} has no loader")
+    images, scale = LOADERS[dataset](data_dir)
     images = np.ascontiguousarray(images)
     images.flags.writeable = False  # shared by every trial in the process
     return _Pool(images, scale)
+
+
+# --- the real data sets: name (``registry.DATASETS``) -> data_dir -> (images [N, C, H, W], scale to [0, 1]) ----
+
+def _digits(data_dir: str | None) -> tuple[np.ndarray, float]:
+    from sklearn.datasets import load_digits
+    return load_digits().images.astype(np.uint8)[:, None], 16.0
+
+
+def _lfw(data_dir: str | None) -> tuple[np.ndarray, float]:
+    return _unit_scale(_skimage_data("lfw").lfw_subset()[:, None])
+
+
+def _photos(data_dir: str | None) -> tuple[np.ndarray, float]:
+    return _photo_tiles(_skimage_data("photos")), 255.0
+
+
+def _mnist(data_dir: str | None) -> tuple[np.ndarray, float]:
+    path = _find_mnist(data_dir)
+    images = _as_config_error(data_dir, read_mnist_idx, path)
+    if images.ndim != 3:
+        raise ConfigError(f"data_dir: {path} holds an array of shape {images.shape}, expected [N, H, W] images")
+    return images[:, None], 255.0
+
+
+def _cifar10(data_dir: str | None) -> tuple[np.ndarray, float]:
+    return _as_config_error(data_dir, read_cifar10, _find_cifar(data_dir)), 255.0
+
+
+LOADERS: dict[str, Callable[[str | None], tuple[np.ndarray, float]]] = {
+    "digits": _digits, "lfw": _lfw, "photos": _photos, "mnist": _mnist, "cifar10": _cifar10}
 
 
 def _prepare(pool: _Pool, index: np.ndarray, cfg: TrialConfig) -> torch.Tensor:

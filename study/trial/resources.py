@@ -9,6 +9,7 @@ import os
 import torch
 
 from ..config import ConfigError, TrialConfig
+from ..rules import is_linear
 from . import data as data_mod
 from . import models, probes
 
@@ -127,4 +128,4 @@ def _gib(n: int) -> str:
 
 def linear_operator(cfg: TrialConfig, d: int) -> bool:
     """A linear net's operator is studied densely (``probe``)."""
-    return cfg.activation == "identity" and not cfg.bias and d <= OPERATOR_MAX_DIM
+    return bool(is_linear(cfg.activation, cfg.bias)) and d <= OPERATOR_MAX_DIM

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..config import TrialConfig
+from ..rules import DIVERGED, ERROR
 from ..store.parts import write_trial
 from ..store.reader import finished_ids
 from ..store.schema import TRIAL_METRICS
@@ -104,7 +105,7 @@ def run_and_write(configs: list[TrialConfig], out: str, device: str = "cpu",
 
 
 def error_result(cfg: TrialConfig, exc: Exception, device: torch.device) -> TrialResult:
-    row = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": "error",
+    row = {**cfg.to_row(), **empty_metrics(), "trial_id": cfg.trial_id, "status": ERROR,
            "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}", "device": str(device)}
     return TrialResult(cfg, row, [], [], [])
 
@@ -143,7 +144,7 @@ def _measure(s: _Setup, trained, keep_model: bool) -> TrialResult:
                            "device": str(x.device), "input_dim": math.prod(shape),
                            "bottleneck_side": models.bottleneck_side(cfg, shape)}
     curve = [{"trial_id": cfg.trial_id, "step": st, "loss": l} for st, l in trained.curve]
-    if trained.status == "diverged":  # nothing sensible to probe
+    if trained.status == DIVERGED:  # nothing sensible to probe
         return TrialResult(cfg, row, [], [], curve, model if keep_model else None, x, shape, timings)
 
     for p in model.parameters():

@@ -18,6 +18,7 @@ from torch import nn
 
 from .batched import Stacked
 from ..config import TrialConfig
+from ..rules import DIVERGED, NOT_CONVERGED, OK
 
 DIVERGE_FACTOR = 1e4  # a loss this many times its initial value is not coming back
 CURVE_POINTS = 200    # the loss curve is thinned to about this many log-spaced steps
@@ -120,7 +121,7 @@ def fit(nets: list[nn.Module], xs: list[torch.Tensor], cfgs: list[TrialConfig]) 
     lrs = [c.lr for c in cfgs]
     keep = [curve_steps(c.max_steps) for c in cfgs]
     curves: list[list[tuple[int, float]]] = [[] for _ in range(K)]
-    status, last, steps = ["not_converged"] * K, [float("nan")] * K, [c.max_steps for c in cfgs]
+    status, last, steps = [NOT_CONVERGED] * K, [float("nan")] * K, [c.max_steps for c in cfgs]
     first: list[float | None] = [None] * K
     active = [True] * K
     noisy = any(s > 0 for s in batch.noise)
@@ -143,9 +144,9 @@ def fit(nets: list[nn.Module], xs: list[torch.Tensor], cfgs: list[TrialConfig]) 
             if step in keep[k]:
                 curves[k].append((step, v))
             if not math.isfinite(v) or v > DIVERGE_FACTOR * max(first[k], 1e-12):
-                status[k], steps[k], active[k] = "diverged", step, False
+                status[k], steps[k], active[k] = DIVERGED, step, False
             elif v < cfg.loss_tol:
-                status[k], steps[k], active[k] = "ok", step, False
+                status[k], steps[k], active[k] = OK, step, False
             elif step == cfg.max_steps:
                 steps[k], active[k] = step, False
         if not any(active):
