@@ -3,7 +3,7 @@
 Each case trains K seeds of one config for a fixed number of steps (tolerance out of reach, so
 both ways do the same work): once one model after another (``study.trial.train.train``), once as one
 batch of models (``study.trial.train.fit``). Reported: ms per model-step and the ratio. The CPU's
-``batched.MAX_WIDTH_CPU`` comes from this table.
+``registry.ARCHS``' ``max_width_cpu`` comes from this table.
 
     python benchmarks/batch_bench.py [--device cpu|cuda] [--steps 100] [--out benchmarks/batch_bench.md]
 """
