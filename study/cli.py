@@ -96,12 +96,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 def launch_from_args(args: argparse.Namespace):
     """The ``sweep.launch.Launch`` that ``run`` and ``plan`` flags describe (checked later, with the grid)."""
+    from .sweep import trackers
     from .sweep.launch import Launch
     out = args.out or os.path.join("results", args.preset or os.path.splitext(os.path.basename(args.grid or "grid"))[0])
     return Launch(out=out, address=args.address, cpus_per_trial=args.cpus_per_trial,
                   gpus_per_trial=args.gpus_per_trial, device=args.device, shared_fs=args.shared_fs,
                   max_concurrent=args.max_concurrent, max_failures=args.max_failures,
-                  start_timeout=args.start_timeout, batch=not args.no_batch)
+                  start_timeout=args.start_timeout, batch=not args.no_batch, log=trackers.parse(args.log))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -266,6 +267,10 @@ def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
     p.add_argument("--start-timeout", type=float, metavar="SECONDS",
                    help="stop when no trial has started after this long (default: 1200 on a cluster, none on "
                         "memsweep's own Ray; 0: wait forever)")
+    p.add_argument("--log", default="tensorboard,csv", metavar="TRACKERS",
+                   help="Tune's loggers, comma-separated: tensorboard, csv, mlflow (MLFLOW_TRACKING_URI, else "
+                        "OUT/_mlflow), wandb, or none (default: tensorboard,csv); the Parquet tables are written "
+                        "either way")
     p.add_argument("--no-batch", action="store_true",
                    help="train every config alone, not as a batch of models with the others of its shape (same "
                         "rows to float rounding; for checking that, or timing it)")

@@ -127,3 +127,13 @@ def sessions():
     for proc in s.started:
         if proc.poll() is None:
             s.kill(proc)
+
+
+@pytest.fixture(scope="session")
+def smoke_out(tmp_path_factory, sessions):
+    """`memsweep run --preset smoke` on Ray, as a user runs it, with every tracker that installs here:
+    (results folder, its output)."""
+    out = tmp_path_factory.mktemp("smoke")
+    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out), "--log", "tensorboard,csv,mlflow")
+    assert code == 0, text
+    return out, text

@@ -65,9 +65,10 @@ def test_documented_commands_name_real_presets_fields_and_values():
             assert launch_from_args(args).checked(), cmd
 
 
-def test_every_python_snippet_in_the_readme_runs(smoke_results, tmp_path):
+def test_every_python_snippet_in_the_readme_runs(smoke_results, smoke_out, tmp_path):
     """Each ```python block of README.md and docs/*.md, run as written in a folder where results/local
-    holds a sweep's results and results/trial the model the docs' `memsweep trial ... --save-model` saves."""
+    holds a sweep's results (and a Ray run's Tune logs) and results/trial the model the docs'
+    `memsweep trial ... --save-model` saves."""
     import shutil
     import subprocess
     import sys
@@ -77,6 +78,7 @@ def test_every_python_snippet_in_the_readme_runs(smoke_results, tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert len(blocks) >= 3 and re.search(r"```python\n", README)
     shutil.copytree(smoke_results, tmp_path / "results" / "local")
+    shutil.copytree(smoke_out[0] / "_tune", tmp_path / "results" / "local" / "_tune")
     line = re.search(r"`memsweep trial ([^`]*--save-model)`", text).group(1)
     assert main(["trial", *line.replace("results/trial", str(tmp_path / "results" / "trial")).split()]) == 0
     for block in blocks:

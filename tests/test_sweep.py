@@ -15,7 +15,7 @@ from study.store.schema import TRIAL_SCHEMA
 from study.sweep.cost import estimated_costs
 from study.sweep.grid import Grid, apply_sets, build_grid, tune_trials, validate
 from study.sweep.presets import PRESETS
-from study.sweep.engine import param_space
+from study.sweep.engine import grid_points, param_space
 from study.trial.run import run_and_write
 
 
@@ -116,14 +116,6 @@ def test_no_batch_trains_every_config_alone(tmp_path, monkeypatch):
 
 # --- through Ray ------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def smoke_out(tmp_path_factory, sessions):
-    out = tmp_path_factory.mktemp("smoke")
-    code, text = sessions.run("run", "--preset", "smoke", "--out", str(out))
-    assert code == 0, text
-    return out, text
-
-
 def test_smoke_sweep_writes_each_grid_point_once_and_compacts_at_its_end(smoke_out):
     out, text = smoke_out
     expected = {c.trial_id for c in PRESETS["smoke"].configs()}
@@ -153,6 +145,16 @@ def test_tune_result_grid_holds_each_configs_headline_metrics(smoke_out):
     assert sorted(reported.config_id) == sorted(trials.index) and (reported.status == "ok").all()
     for name in HEADLINE:  # what Tune (and its TensorBoard / W&B / MLflow callbacks) saw is the row's value
         assert reported.set_index("config_id")[name].to_dict() == trials[name].to_dict()
+    # one row per grid point, named by its fields, with every seed's metrics, not the last seed's alone
+    points = grid.get_dataframe().set_index(["config/depth", "config/width"]).sort_index()
+    assert list(points.index) == [(2, 64), (6, 64)] and (points["config/arch"] == "fc").all()
+    for (depth, width), point in points.iterrows():
+        rows = trials[(trials.depth == depth) & (trials.width == width)].set_index("seed")
+        for seed, row in rows.iterrows():
+            assert point[f"seeds/{seed}/attractor_frac"] == row.attractor_frac
+        assert point["attractor_frac_mean"] == pytest.approx(rows.attractor_frac.mean())  # every seed is usable
+    best = grid.get_best_result(metric="attractor_frac_mean", mode="max").config
+    assert best["depth"] == points.attractor_frac_mean.idxmax()[0]
 
 
 def test_rerun_of_finished_sweep_skips_everything_and_other_grid_is_refused(smoke_out, sessions):
@@ -169,11 +171,13 @@ def test_rerun_of_finished_sweep_skips_everything_and_other_grid_is_refused(smok
 def test_failing_trials_are_rows_and_the_sweep_goes_on(tmp_path, sessions):
     out = tmp_path / "fail"
     code, text = sessions.run("run", "--preset", "smoke", "--set", "depth=2", "--set", "seed=0",
-                              "--set", "optimizer=gd", "--set", "lr=1e-2,1e6", "--out", str(out))
+                              "--set", "optimizer=gd", "--set", "lr=1e-2,1e6", "--out", str(out), "--log", "none")
     trials = pd.read_parquet(out / "trials").set_index("lr")
     assert trials.loc[1e6, "status"] == "diverged" and pd.isna(trials.loc[1e6, "attractor_frac"])
     assert trials.loc[1e-2, "status"] in ("ok", "not_converged") and pd.notna(trials.loc[1e-2, "attractor_frac"])
     assert code == 0 and "diverged 1" in text  # a diverged trial is a result, not a failure
+    logged = {f.name for f in (out / "_tune").rglob("*") if f.is_file()}
+    assert "result.json" in logged and not any(n.startswith("events.") or n == "progress.csv" for n in logged)  # --log none
 
 
 def never_start_ray(*args, **kwargs):
@@ -228,8 +232,13 @@ def test_tune_is_handed_the_validated_configs_grouped_most_expensive_first():
     costs = estimated_costs(configs)
     groups = tune_trials(grid, configs, costs)
     run = {"out": "/x", "cpus": 1, "gpus": 0}
-    # Tune's grid names each Tune trial by its place in ``groups``: Tune starts them in that order
-    assert param_space(groups, run) == {"group": {"grid_search": list(range(len(groups)))}, "_run": run}
+    # Tune is handed each Tune trial's place in ``groups`` (it starts them in that order) and its grid point
+    points = grid_points(grid, groups)
+    assert [p["group"] for p in points] == list(range(len(groups)))
+    assert all({k: v for k, v in p.items() if k != "group"} == {k: getattr(g[0], k) for k in p if k != "group"}
+               and "seed" not in p for p, g in zip(points, groups))
+    assert {"arch", "depth", "width", "activation", "n_train", "dataset"} <= set(points[0])
+    assert param_space(points, run) == {**{k: None for k in points[0]}, "_run": run}
     assert sorted(c.trial_id for g in groups for c in g) == sorted(c.trial_id for c in configs)  # each once
     assert all([c.seed for c in g] == [0, 1, 2] and len({c.replace(seed=0) for c in g}) == 1 for g in groups)
     cost = {c.trial_id: t for c, t in zip(configs, costs)}

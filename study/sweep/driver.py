@@ -123,7 +123,7 @@ def _sweep(grid: Grid, configs: list[TrialConfig], launch: Launch, preset: str |
             print(f"[memsweep] sweep of {len(configs)} trials: all done already -> {out}", file=sys.stderr)
             return _record(folder, ids, len(ids), manifest, compact=compact)
 
-    engine = Engine(grid, launch, folder, verbose)
+    engine = Engine(grid, launch, folder, verbose, preset)
     try:
         engine.start()  # refuses a machine that cannot hold a trial: before anything changes
         if mode == "force":  # discard what is there, sweep or stray results, so nothing mixes
@@ -166,7 +166,7 @@ def _refine(grid: Grid, configs: list[TrialConfig], depths: list[int], launch: L
     from .refine import onset_records, refine, search_groups
     out, folder = launch.out, ResultsFolder(launch.out)
     resuming = prepare_out(folder, grid, mode)
-    engine = Engine(grid, launch, folder, verbose)
+    engine = Engine(grid, launch, folder, verbose, preset)
     try:
         if mode == "force":
             engine.start()  # as run_sweep: a launch Ray refuses changes nothing

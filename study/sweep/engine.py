@@ -20,7 +20,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..config import TrialConfig
+from .. import rules
+from ..config import DEPTH, NAMED, TrialConfig
 from ..rules import ERROR
 from ..store import parts
 from ..store.folder import ResultsFolder, TUNE, clear_tune
@@ -28,18 +29,33 @@ from ..store.schema import flat
 from ..store.uri import one_line
 from .cost import estimated_costs
 from .grid import Grid, tune_trials
+from . import trackers
 from .launch import Launch, start_ray
 from .stops import NO_RETRY, SweepStopped, raise_on_sigterm, storage_errno
 
 
-def param_space(groups: list[list[TrialConfig]], run: dict[str, Any]) -> dict[str, Any]:
-    """Tune's param_space: one ``tune.grid_search`` over the Tune trials, each named by its place in
-    ``groups`` (Tune starts them in this order), and the run's settings under ``_run`` (results
-    folder, CPUs, GPUs, device, batching). The configs themselves reach the trainable through
-    ``tune.with_parameters`` (``tune_trainable``): Tune copies the whole grid for every trial it
-    generates, so rows in the grid would cost time quadratic in the number of Tune trials."""
-    from ray import tune
-    return {"group": tune.grid_search(list(range(len(groups)))), "_run": run}
+def grid_points(grid: Grid, groups: list[list[TrialConfig]]) -> list[dict[str, Any]]:
+    """Each Tune trial's config as Tune sees it: its place in ``groups`` (``group``; Tune starts them in
+    this order) and the fields of its grid point (``config.NAMED``, depth, and every axis of the grid but
+    the one run inside the Tune trial, as flat values), so that Tune's ResultGrid, ``get_best_result``
+    and its loggers' hyper-parameters (TensorBoard, MLflow, W&B) name the science."""
+    fields = [f for f in dict.fromkeys([*NAMED, DEPTH, *grid.axes]) if f != grid.per_trial]
+    return [{"group": i, **{f: flat(g[0].to_row())[f] for f in fields}} for i, g in enumerate(groups)]
+
+
+def param_space(points: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    """Tune's param_space: the grid points' fields, each filled in by the search (``search``), and the
+    run's settings under ``_run`` (results folder, CPUs, GPUs, device, batching). The configs themselves
+    reach the trainable through ``tune.with_parameters`` (``tune_trainable``): Tune copies the param space
+    for every trial it generates, so the configs, or the points as a ``grid_search`` (a 480-point smoke
+    grid: 517 s to generate, against 15 s this way), would cost time quadratic in the number of trials."""
+    return {**{k: None for k in points[0]}, "_run": run}
+
+
+def search(points: list[dict[str, Any]]):
+    """The search that hands Tune the grid points, in order, one Tune trial each."""
+    from ray.tune.search import BasicVariantGenerator
+    return BasicVariantGenerator(points_to_evaluate=points)
 
 
 def tune_trainable(groups: list[list[TrialConfig]], launch: Launch, finished: set[str]):
@@ -70,8 +86,10 @@ def _trainable(params: dict[str, Any], rows: list[list[dict[str, Any]]], known: 
         torch.cuda.set_per_process_memory_fraction(run["gpus"])
     _fault_point("start")
     configs = [TrialConfig.from_row(row) for row in rows[params["group"]]]
+    replicate = {c.trial_id: str(getattr(c, run["per_trial"])) if run["per_trial"] else "0" for c in configs}
     counts = {"configs_done": 0, "configs_skipped": 0}
     done: list[str] = []  # ids written by this attempt, "!" marking an error row
+    seeds: dict[str, dict[str, Any]] = {}  # replicate (seed) -> its config's headline, so far
 
     def report(row: dict[str, Any], skipped: bool) -> None:
         # cumulative: Tune may hand callbacks only the latest of several quick reports. The ids let the
@@ -79,7 +97,9 @@ def _trainable(params: dict[str, Any], rows: list[list[dict[str, Any]]], known: 
         counts["configs_skipped" if skipped else "configs_done"] += 1
         if not skipped:
             done.append(row["trial_id"] + ("!" if row["status"] == ERROR else ""))
-        tune.report({**counts, "done_ids": ",".join(done), **headline(row)})
+        seeds[replicate[row["trial_id"]]] = headline(row)
+        tune.report({**counts, "done_ids": ",".join(done), **headline(row), "replicate": replicate[row["trial_id"]],
+                     "seeds": dict(seeds), **over_seeds(seeds)})
         if not skipped:
             _fault_point("part_written")
 
@@ -105,6 +125,14 @@ def trial_dirname(first_ids: list[str], trial) -> str:
 
 
 HEADLINE = ("attractor_frac", "spectral_radius_median", "retrieval_same_frac")
+
+
+def over_seeds(seeds: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """``<metric>_mean``: each headline metric's mean over the usable seeds reported so far
+    (``rules.usable``: interpolated and probed; NaN when none is), what ``get_best_result`` can rank
+    grid points by. The report's verdicts read the Parquet tables, not this."""
+    ok = [s for s in seeds.values() if rules.usable(s["status"], s["attractor_frac"])]
+    return {f"{k}_mean": sum(s[k] for s in ok) / len(ok) if ok else float("nan") for k in HEADLINE}
 
 
 def headline(row: dict[str, Any]) -> dict[str, Any]:
@@ -155,8 +183,9 @@ class Engine:
     those with a config still to run, most expensive first, and returns when Tune is done.
     ``close()`` stops a Ray of memsweep's own."""
 
-    def __init__(self, grid: Grid, launch: Launch, folder: ResultsFolder, verbose: bool = False):
-        self.grid, self.launch, self.folder, self.verbose = grid, launch, folder, verbose
+    def __init__(self, grid: Grid, launch: Launch, folder: ResultsFolder, verbose: bool = False,
+                 preset: str | None = None):
+        self.grid, self.launch, self.folder, self.verbose, self.preset = grid, launch, folder, verbose, preset
         self.out = launch.out
         self.ray = None
         self.retried = 0  # Tune trials run again after their worker or node died, over all runs
@@ -171,6 +200,7 @@ class Engine:
         # Ctrl-C and SIGTERM reach the driver as exceptions (``stops.Interrupted``), not as Tune's
         # "Resume experiment with Tuner.restore" (memsweep resumes by rerunning its command)
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # the loggers are --log's (trackers.callbacks)
         self.ray = start_ray(self.launch, self.verbose)
         raise_on_sigterm()  # ray.init put its own handler there
         if self.launch.device == "cpu" and self.launch.gpus_per_trial:
@@ -205,7 +235,7 @@ class Engine:
         ids = [c.trial_id for c in configs]
         finished = self.folder.finished
         run = {"out": out, "cpus": launch.cpus_per_trial, "gpus": launch.gpus_per_trial, "device": launch.device,
-               "batch": launch.batch}
+               "batch": launch.batch, "per_trial": self.grid.per_trial}
         costs = estimated_costs(configs)  # orders the Tune trials and weighs the ETA
         # a resume hands Tune only the groups with a config still to run: the parts say what is done,
         # so Tune's state of the last run is never read back
@@ -217,13 +247,16 @@ class Engine:
                             groups=group_ids)
         clear_tune(out)  # Tune's record of an earlier run
         run_config = tune.RunConfig(
-            name=TUNE, storage_path=out, verbose=1 if self.verbose else 0, callbacks=[progress],
+            name=TUNE, storage_path=out, verbose=1 if self.verbose else 0,
+            callbacks=[progress, *trackers.callbacks(launch.log, out, self.preset)],
             failure_config=tune.FailureConfig(max_failures=launch.max_failures),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
-        tuner = tune.Tuner(tune_trainable(groups, launch, finished), param_space=param_space(groups, run),
-                           run_config=run_config, tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=launch.max_concurrent,
-                                                       trial_dirname_creator=functools.partial(
-                                                           trial_dirname, [g[0] for g in group_ids])))
+        points = grid_points(self.grid, groups)
+        tune_config = tune.TuneConfig(search_alg=search(points), num_samples=len(points), reuse_actors=True,
+                                      max_concurrent_trials=launch.max_concurrent,
+                                      trial_dirname_creator=functools.partial(trial_dirname, [g[0] for g in group_ids]))
+        tuner = tune.Tuner(tune_trainable(groups, launch, finished), param_space=param_space(points, run),
+                           run_config=run_config, tune_config=tune_config)
         try:
             tuner.fit()
         except (SweepStopped, KeyboardInterrupt):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..config import ConfigError
 from ..registry import DEVICES
 from ..store.uri import is_remote, one_line
+from . import trackers
 
 CLUSTER_START_TIMEOUT_S = 1200.0  # a cloud GPU node's boot and setup take minutes; twenty is generous
 
@@ -42,6 +43,7 @@ class Launch:
     max_failures: int = 2
     start_timeout: float | None = None  # None: CLUSTER_START_TIMEOUT_S when joining a cluster, else off; 0: off
     batch: bool = True                  # configs of one model shape in a Tune trial train as one batch
+    log: tuple[str, ...] = trackers.DEFAULT  # Tune's logger callbacks (``trackers.py``)
 
     @property
     def joins(self) -> bool:
@@ -79,6 +81,7 @@ class Launch:
         if timeout is None:
             timeout = CLUSTER_START_TIMEOUT_S if self.joins else 0.0
         out = self.out if remote else os.path.abspath(self.out)  # Tune rejects relative storage paths
+        trackers.check(self.log, out)
         return dataclasses.replace(self, out=out, device=device, start_timeout=timeout)
 
 

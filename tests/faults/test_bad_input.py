@@ -24,6 +24,7 @@ CASES = [
     ([*RUN, "--set", "lr=fast"], "lr must be float"),
     ([*RUN, "--set", "bias=maybe"], "bias must be true or false"),
     ([*RUN, "--set", "arch=mlp"], "arch must be one of fc, conv, conv_down"),
+    ([*RUN, "--log", "tensorbord"], "unknown tracker 'tensorbord'"),
     ([*RUN, "--set", "activation=gelu"], "activation must be one of"),
     ([*RUN, "--set", "optimizer=sgd"], "optimizer must be one of adam, gd"),
     ([*RUN, "--set", "n_train=5000"], "exceeds"),
