@@ -6,8 +6,9 @@
   arguments show; head and workers get separate instance profiles whose IAM policies (``docs/aws/``)
   match it.
 - ``cluster-local.yaml`` has ``cluster.yaml``'s node types: a head with no CPUs, GPU workers from zero.
-- The README's "cluster path on a laptop" commands run as written (other ports, a Ray temp folder of
-  their own): Ray's fake multi-node autoscaler starts worker nodes from zero, a moto server is S3,
+- The README's "cluster path on a laptop" commands run as written (``cluster/laptop.py up``: free ports,
+  a folder of their own), beside another Ray on its default ports, and ``down`` leaves no process of
+  theirs and the other Ray running: Ray's fake multi-node autoscaler starts worker nodes from zero, a moto server is S3,
   ``ray job submit`` runs the smoke sweep, one worker node's raylet is killed (kill -9) while it
   holds a trial at an injected fault point, and every grid point ends with exactly one row in S3.
 - On that cluster: trials that no node type can hold stop at ``--start-timeout``; a trial given a
@@ -19,6 +20,8 @@ own, ended whole by session id (never `ray stop`, which ends every Ray process o
 import copy
 import json
 import os
+import pathlib
+import re
 import shlex
 import shutil
 import signal
@@ -33,7 +36,7 @@ from ray.autoscaler._private.command_runner import SSHCommandRunner
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from bed import (BIN, HEAD_NODE_ID, ROOT, free_port, kill_session, laptop_commands, parts, raylets, s3,
-                 wait_for)
+                 session_pids, wait_for)
 from study.sweep.presets import PRESETS
 
 
@@ -190,63 +193,36 @@ def test_cluster_local_yaml_has_cluster_yamls_node_types_on_one_machine():
 # --- the README's laptop commands on a fake multi-node cluster ----------------------------------------
 
 class LaptopCluster:
-    """The README's laptop commands, run with ports and a Ray temp folder of the test's own. The setup
-    lines run in one process session (the S3 server, the Ray head, and the worker nodes its autoscaler
-    starts later), which teardown ends whole."""
+    """The README's laptop commands as written: `python cluster/laptop.py up` (S3 server and Ray head on
+    free ports, its state under this test's folder), `ray job submit`, `memsweep report`, and `down`."""
 
     def __init__(self, tmp):
         self.tmp = tmp
-        self.ports = {name: free_port() for name in ("s3", "gcs", "dashboard", "client")}
-        self.temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
         self.hold = tmp / "hold"
         self.hold.mkdir()
-        config = (ROOT / "cluster-local.yaml").read_text().replace("127.0.0.1:6392", f"127.0.0.1:{self.ports['gcs']}")
-        self.config = tmp / "cluster-local.yaml"
-        self.config.write_text(config)
-        self.env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"],
+        self.env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "MEMSWEEP_LAPTOP": str(tmp / "state"),
                     # the fault point for the node-kill test: the first trial of the cluster's first sweep
                     # to write a part holds there (one hold per folder, so later sweeps run straight through)
                     "MEMSWEEP_FAULT_HOLD": str(self.hold),
                     "RAY_health_check_period_ms": "1000",            # notice a dead node in seconds, not ~30 s
                     "RAY_health_check_failure_threshold": "3"}
-        self.setup, self.commands = [], {}
+        self.commands = {}
         for line in laptop_commands():
-            first = line.split()[0]
             if line == "source .venv/bin/activate":
                 continue  # PATH above puts this interpreter's bin first
-            if first == "export":
-                self.env.update(dict(item.split("=", 1) for item in shlex.split(self.local(line), comments=True)[1:]))
-            elif line.startswith("ray job submit"):
-                self.commands["job"] = self.local(line)
-            elif line.startswith("memsweep report"):
-                self.commands["report"] = self.local(line)
-            elif line.startswith("ray stop"):
-                self.commands["stop"] = line  # not run: teardown ends this test's session only
-            else:
-                self.setup.append(self.local(line))
-        assert set(self.commands) == {"job", "report", "stop"} and len(self.setup) == 3, laptop_commands()
+            key = ("up" if "laptop.py up" in line else "down" if "laptop.py down" in line else
+                   "job" if line.startswith("ray job submit") else "report" if line.startswith("memsweep report")
+                   else line)
+            self.commands[key] = line.replace("results/smoke-report", str(tmp / "smoke-report"))
+        assert set(self.commands) == {"up", "job", "report", "down"}, laptop_commands()
+        up = re.search(r'eval "\$\((.*)\)"', self.commands["up"]).group(1)  # what eval runs
+        done = subprocess.run(["bash", "-c", up], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        self.env.update(dict(item.split("=", 1) for line in done.stdout.splitlines()
+                             for item in shlex.split(line)[1:]))  # the exports eval would set
+        state = json.loads((tmp / "state" / "state.json").read_text())
+        self.sessions, self.sid = state["sessions"], state["sessions"][1]  # the S3 server's; the Ray head's
         self.endpoint = self.env["AWS_ENDPOINT_URL_S3"]
-        log = tmp / "setup.log"
-        with open(log, "w") as fh:  # a file, not a pipe: the daemons it starts would hold a pipe open
-            setup = subprocess.Popen(["bash", "-ec", "\n".join(self.setup)], env=self.env, cwd=ROOT,
-                                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        self.sid = setup.pid  # the session bash leads; the S3 server and every Ray node stay in it
-        try:
-            assert setup.wait(timeout=180) == 0, log.read_text()[-3000:]
-        except BaseException:
-            self.stop()
-            raise
-
-    def local(self, line: str) -> str:
-        """A README line with this test's ports, Ray temp folder and report folder."""
-        p = self.ports
-        line = line.replace("127.0.0.1:9000", f"127.0.0.1:{p['s3']}").replace("-p 9000", f"-p {p['s3']}")
-        line = line.replace("--port 6392", f"--port {p['gcs']}").replace('"$PWD/cluster-local.yaml"', str(self.config))
-        line = line.replace("--dashboard-host 127.0.0.1", f"--dashboard-host 127.0.0.1 --dashboard-port "
-                            f"{p['dashboard']} --temp-dir {self.temp} --ray-client-server-port {p['client']}")
-        line = line.replace("http://127.0.0.1:8265", f"http://127.0.0.1:{p['dashboard']}")
-        line = line.replace("/tmp/memsweep-moto.log", str(self.tmp / "moto.log"))
-        return line.replace("results/smoke-report", str(self.tmp / "smoke-report"))
 
     def job(self, memsweep_args: str | None = None) -> subprocess.Popen:
         """`ray job submit` of the README's sweep, or of other ``memsweep run`` arguments."""
@@ -256,18 +232,57 @@ class LaptopCluster:
         return subprocess.Popen(["bash", "-c", line], env=self.env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
-    def stop(self) -> None:
-        kill_session(self.sid)
-        shutil.rmtree(self.temp, ignore_errors=True)
+    def stop(self) -> subprocess.CompletedProcess:
+        """The README's `down`; what it leaves of the sessions `up` started is ended here, and was a bug."""
+        done = subprocess.run(["bash", "-c", self.commands["down"]], env=self.env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+        left = [pid for sid in self.sessions for pid in session_pids(sid) if _running(pid)]
+        for sid in self.sessions:
+            kill_session(sid)
+        return done, left
 
 
 @pytest.fixture(scope="module")
-def laptop(tmp_path_factory):
+def busy_ray():
+    """Someone else's Ray on this machine, started with Ray's default ports (its dashboard and dashboard
+    agent take theirs, as another memsweep's own Ray does): the laptop cluster must run beside it."""
+    tmpdir = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    head = subprocess.Popen([os.path.join(BIN, "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
+                             "--port", str(free_port()), "--num-cpus", "0", "--temp-dir", tmpdir,
+                             "--disable-usage-stats"],
+                            env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert head.wait(timeout=120) == 0
+        yield head.pid
+    finally:
+        kill_session(head.pid)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def laptop(tmp_path_factory, busy_ray):
     cluster = LaptopCluster(tmp_path_factory.mktemp("laptop"))
     try:
         yield cluster
     finally:
-        cluster.stop()
+        done, left = cluster.stop()
+        assert done.returncode == 0 and "processes stopped" in done.stderr, done.stderr
+        assert not left, f"cluster/laptop.py down left processes {left}"
+        assert session_alive(busy_ray), "down stopped someone else's Ray"
+
+
+def _running(pid: int) -> bool:
+    """A process that has not exited (a zombie has: only its parent has yet to read its status)."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def session_alive(sid: int) -> bool:
+    """Whether any process of session ``sid`` is alive."""
+    return bool(session_pids(sid))
 
 
 def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
