@@ -307,3 +307,17 @@ def test_resuming_a_folder_of_the_earlier_attractor_rule_says_so_and_upgrades_it
     folder.write_manifest(str(out), {"preset": "planted", "grid": {"axes": {"depth": [2]}}, "schema_version": schema.SCHEMA_VERSION})
     driver._set_aside(ResultsFolder(str(out)), upgrade=True)
     assert "was written by schema" not in capsys.readouterr().err
+
+
+def test_memsweeps_own_ray_takes_no_fixed_port_from_other_rays(tmp_path):
+    """Ray's dashboard agent listens on 52365 unless told otherwise, which ray.init cannot: memsweep's own
+    Ray held it, and a Ray started after it (a laptop cluster's head) could not submit jobs."""
+    import subprocess
+    import sys
+    code = ("from study.sweep.launch import Launch, start_ray\n"
+            f"ray = start_ray(Launch(out={str(tmp_path)!r}).checked(), False)\n"
+            "print('agent port', ray.nodes()[0]['DashboardAgentListenPort'])\nray.shutdown()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
+    port = int(done.stdout.split("agent port")[1]) if "agent port" in done.stdout else None
+    assert port is not None and port != 52365, done.stderr[-2000:]

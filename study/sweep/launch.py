@@ -106,6 +106,7 @@ def start_ray(launch: Launch, verbose: bool):
     # one node, so it stays on loopback (read when Ray is first imported)
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
+    _no_fixed_agent_port()
     # address="local": a fresh Ray even when another one runs here (a plain ray.init() would join it)
     ray.init(address="local", num_cpus=os.cpu_count(), log_to_driver=verbose, configure_logging=verbose,
              include_dashboard=False)
@@ -127,3 +128,25 @@ def resources_text(request: dict[str, float]) -> str:
 def fits(request: dict[str, float], node_resources: dict[str, float]) -> bool:
     """Whether one node's total resources can hold a trial's request."""
     return all(node_resources.get(k, 0.0) >= v for k, v in request.items())
+
+
+def _no_fixed_agent_port() -> None:
+    """Give a Ray of memsweep's own a free port for its dashboard agent. ``ray.init`` has no argument for
+    it and Ray's default is the fixed 52365, so memsweep's Ray took the port from any Ray started on the
+    machine after it (a laptop cluster's head then failed ``ray job submit``: "No available agent").
+    Ray's private ``RayParams`` is patched once; Ray is pinned exactly, and tests/test_sweep.py checks it."""
+    import socket
+
+    import ray._private.parameter as parameter
+    init = parameter.RayParams.__init__
+    if getattr(init, "memsweep", False):
+        return
+
+    def with_free_agent_port(self, *args, **kwargs):
+        if kwargs.get("dashboard_agent_listen_port") is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                kwargs["dashboard_agent_listen_port"] = s.getsockname()[1]
+        init(self, *args, **kwargs)
+    with_free_agent_port.memsweep = True
+    parameter.RayParams.__init__ = with_free_agent_port
