@@ -32,7 +32,6 @@ class ResultsFolder:
 
     def __init__(self, root: str):
         self.root = root
-        self.fs, self.base = filesystem(root)
         self._manifest: Any = _UNREAD
         self._finished: set[str] | None = None
         self.manifest_damaged = False  # sweep.json was there but damaged, and this command goes on without it

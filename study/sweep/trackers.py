@@ -16,6 +16,7 @@ Tune's JSON log (OUT/_tune/<trial>/result.json), which its ``ResultGrid`` reads 
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
@@ -75,6 +76,7 @@ def callbacks(names: tuple[str, ...], out: str, preset: str | None) -> list:
     return made
 
 
+@functools.lru_cache(maxsize=None)  # one class, however many sweeps a process runs
 def _hparams_from_the_grid_point(base):
     """Tune's TensorBoard logger, whose hyper-parameters are the Tune trial's grid point: Tune logs only
     the values its search resolved (``trial.evaluated_params``), none for points handed to it."""
