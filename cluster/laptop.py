@@ -122,13 +122,48 @@ def up() -> None:
         if head.wait(timeout=180) != 0:
             lines = (folder / "ray-start.log").read_text().strip().splitlines()
             raise RuntimeError(f"ray start failed: {lines[-1] if lines else 'no output'} (see {folder}/ray-start.log)")
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        _takes_jobs(exports, temp, folder)
+    except BaseException as exc:  # whatever stops `up` half-way (Ctrl-C too), nothing it started is left
         _stop(state)
         (folder / "state.json").unlink()
+        if not isinstance(exc, Exception):
+            raise
         _fail(str(exc))
     print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in exports.items()))
     print(f"cluster/laptop.py: up: S3 at 127.0.0.1:{s3} (bucket {BUCKET}), Ray head at 127.0.0.1:{gcs}, "
           f"jobs at http://127.0.0.1:{dashboard}; `python cluster/laptop.py down` stops them", file=sys.stderr)
+
+
+def _takes_jobs(exports: dict, temp: str, folder: pathlib.Path) -> None:
+    """Submit a job that does nothing and wait for it to succeed. A head whose dashboard agent did not
+    start (its port taken by another Ray, say) refuses every job with Ray's "No available agent to submit
+    job", its cause only in the agent's log: this says both, in one line, before anyone submits."""
+    os.environ.update(exports)  # token auth, as `ray job submit` will use it
+    from ray.job_submission import JobStatus, JobSubmissionClient
+    try:
+        client = JobSubmissionClient(exports["RAY_API_SERVER_ADDRESS"])
+        job = client.submit_job(entrypoint="true")
+        end = time.time() + 120
+        while (status := client.get_job_status(job)) not in (JobStatus.SUCCEEDED, JobStatus.FAILED,
+                                                             JobStatus.STOPPED) and time.time() < end:
+            time.sleep(0.5)
+        if status != JobStatus.SUCCEEDED:
+            raise RuntimeError(f"a job that does nothing ended {status.value}")
+    except Exception as exc:  # Ray's client raises several kinds (HTTP 500, authentication, connection)
+        said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(f"the Ray head takes no jobs ({said[:200]}){_agent_cause(temp, folder)}") from None
+
+
+def _agent_cause(temp: str, folder: pathlib.Path) -> str:
+    """'; its dashboard agent says: <its last error line> (see <log>)', or '' when its log has none. The
+    log is kept in ``folder``: Ray's temp folder goes when ``up`` stops what it started."""
+    for log in sorted(pathlib.Path(temp).glob("session_*/logs/dashboard_agent.log")):
+        kept = shutil.copy(log, folder / "dashboard_agent.log")
+        errors = [line.strip() for line in log.read_text(errors="replace").splitlines()
+                  if "Error" in line or "error" in line]
+        if errors:
+            return f"; its dashboard agent says: {errors[-1][:300]} (see {kept})"
+    return ""
 
 
 def _bucket(env: dict, folder: pathlib.Path) -> None:

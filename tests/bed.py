@@ -49,10 +49,10 @@ def kill_session(sid: int) -> None:
             pass
 
 
-def raylets(sid: int) -> dict[str, int]:
-    """node id -> raylet pid, for the Ray nodes whose processes run in session ``sid``."""
+def raylets(pids: list[int]) -> dict[str, int]:
+    """node id -> raylet pid, for the Ray nodes whose raylets are among ``pids``."""
     found = {}
-    for pid in session_pids(sid):
+    for pid in pids:
         try:
             args = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
@@ -87,9 +87,15 @@ def wait_for(check, timeout: float, every: float = 0.25):
     return None
 
 
-def laptop_commands() -> list[str]:
-    """The README's "cluster path on a laptop" commands, one per entry (continuation lines joined)."""
+def readme_commands(heading: str, block: int = 0) -> list[str]:
+    """The commands of the ``block``-th bash block under the README's ``heading``, one per entry
+    (continuation lines joined)."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("### The cluster path on a laptop"):]
-    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
-    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    section = text[text.index(heading):]
+    code = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[block]
+    return [line.strip() for line in code.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def laptop_commands() -> list[str]:
+    """The README's "cluster path on a laptop" commands."""
+    return readme_commands("### The cluster path on a laptop")

@@ -13,6 +13,8 @@
   holds a trial at an injected fault point, and every grid point ends with exactly one row in S3.
 - On that cluster: trials that no node type can hold stop at ``--start-timeout``; a trial given a
   GPU without ``--device cpu`` finds no CUDA and says so in its row.
+- ``up`` whose head takes no job (its dashboard agent's port held here) says so in one line naming the
+  agent's error, and leaves no process.
 
 Each test ends only what it started: every process a test starts lives in a process session of its
 own, ended whole by session id (never `ray stop`, which ends every Ray process of the user).
@@ -26,6 +28,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -300,14 +303,14 @@ def test_readme_laptop_commands_run_the_sweep_through_a_dead_worker_node(laptop)
     expected = {c.trial_id for c in PRESETS["smoke"].configs()}
     start = time.time()
     job = laptop.job()
-    first_worker = wait_for(lambda: {n for n in raylets(laptop.sid) if n != HEAD_NODE_ID}, 120)
+    first_worker = wait_for(lambda: {n for n in raylets(session_pids(laptop.sid)) if n != HEAD_NODE_ID}, 120)
     t_worker = time.time() - start
     assert first_worker, "the autoscaler started no worker node"
     wait_for(lambda: [p for p in parts(fs, "memsweep/smoke/trials") if p.endswith(".parquet")], 180)
     t_result = time.time() - start
     held = wait_for(lambda: (laptop.hold / "held").exists() and (laptop.hold / "held").read_text(), 60)
     assert held and held != HEAD_NODE_ID, "no trial reached the hold point on a worker"
-    os.kill(raylets(laptop.sid)[held], signal.SIGKILL)  # that node's raylet, mid-trial: the node dies
+    os.kill(raylets(session_pids(laptop.sid))[held], signal.SIGKILL)  # that node's raylet, mid-trial: the node dies
     code, out = finish(job)
 
     assert code == 0, out[-4000:]
@@ -349,3 +352,42 @@ def test_a_trial_given_a_gpu_without_cuda_is_an_error_row_not_a_cpu_run(laptop):
     trials = ds.dataset("memsweep/nocuda/trials", filesystem=s3(laptop.endpoint), format="parquet").to_table().to_pandas()
     assert len(trials) == 2 and (trials.status == "error").all()
     assert trials.error.str.contains("sees no CUDA device").all() and trials.error.str.contains("--device cpu").all()
+
+
+def test_a_head_that_takes_no_jobs_is_said_at_up_in_one_line_with_its_cause(tmp_path):
+    """`up` submits a job that does nothing before it prints the exports: with the dashboard agent's port
+    taken (as another Ray took Ray's fixed 52365), the head takes no job, and `up` says so in one line
+    naming the agent's own error, stops what it started and leaves no state behind."""
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    # `python cluster/laptop.py up`, its dashboard agent's port (the 4th it takes) the one held here
+    up = (f"import importlib.util; spec = importlib.util.spec_from_file_location('laptop', {str(ROOT / 'cluster' / 'laptop.py')!r}); "
+          "laptop = importlib.util.module_from_spec(spec); spec.loader.exec_module(laptop); "
+          f"free = laptop._free_ports; laptop._free_ports = lambda n: free(n)[:3] + [{holder.getsockname()[1]}] + free(n)[4:]; "
+          "laptop.up()")
+    try:
+        done = subprocess.run([sys.executable, "-c", up], env={**os.environ, "MEMSWEEP_LAPTOP": str(tmp_path / "state")},
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        holder.close()
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(err) == 1 and not done.stdout, done.stderr
+    assert err[0].startswith("cluster/laptop.py: the Ray head takes no jobs (") and "its dashboard agent says" in err[0]
+    assert "address already in use" in err[0].lower(), err[0]
+    assert not (tmp_path / "state" / "state.json").exists() and (tmp_path / "state" / "dashboard_agent.log").exists()
+    assert not with_environ(f"MEMSWEEP_LAPTOP={tmp_path / 'state'}"), "up left processes of what it started"
+
+
+def with_environ(entry: str) -> list[int]:
+    """The live processes whose environment holds ``entry`` (NAME=value): what a process started, and
+    what those started, inherit it."""
+    found = []
+    for pid in (int(e) for e in os.listdir("/proc") if e.isdigit()):
+        try:
+            if entry.encode() in pathlib.Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") and _running(pid):
+                found.append(pid)
+        except OSError:
+            pass
+    return found

@@ -38,12 +38,15 @@ def test_ci_runs_the_readme_test_command():
 
 def documented_commands() -> list[str]:
     """Every `memsweep run` / `refine` / `plan` command in the README, docs/*.md and REPRODUCTION.md:
-    inline code (which may wrap across lines) and lines of code blocks; shell comments and `&&` tails cut off."""
+    inline code (which may wrap across lines) and lines of code blocks; shell comments and `&&` tails cut off.
+    The arguments after `cluster/slurm.sbatch`, which go to `memsweep run`, count as one too."""
     found = []
     for text in [*PAGES.values(), (ROOT / "REPRODUCTION.md").read_text()]:
         spans = re.findall(r"`(memsweep (?:run|refine|plan)\b[^`]*)`", text)
         lines = re.findall(r"^\s*(memsweep (?:run|refine|plan)\b.*)$", text, flags=re.M)
-        for cmd in spans + lines:
+        sbatch = ["memsweep run " + a for a in re.findall(r"cluster/slurm\.sbatch(?: \\\n)?\s+(--.*)$", text,
+                                                                   flags=re.M)]
+        for cmd in spans + lines + sbatch:
             cmd = " ".join(re.split(r"\s(?:#|&&|;)", cmd)[0].split())
             if "--" in cmd:  # a command, not the subcommand's name in prose
                 found.append(cmd)

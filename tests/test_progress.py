@@ -135,7 +135,21 @@ def test_a_failures_cause_is_read_from_its_trace_and_a_dead_worker_is_called_so(
     trace.write_text("Failure # 1\nray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this "
                      "task.\n\tclass_name: ImplicitFunc\n\tThe actor died because its node has died. Node Id: 1a\n")
     assert failure_cause(str(trace)) is None  # the progress line says "lost its worker"
+    trace.write_text("Failure # 1 (occurred at 2026-12-07_10-28-22)\nThe actor cfce43 is unavailable: The actor is "
+                     "temporarily unavailable: RpcError: RPC error: Socket closed rpc_code: 14.\n")  # its node was killed
+    assert failure_cause(str(trace)) is None
     trace.write_text("Failure # 1\nray.exceptions.OutOfMemoryError: Task was killed due to the node running low on "
                      "memory.\nMemory on the node (IP: 127.0.0.1) was 23 GB / 24 GB\n")
     assert "killed for lack of memory by Ray's memory monitor" in failure_cause(str(trace))
     assert failure_cause(str(tmp_path / "none.txt")) is None and failure_cause(None) is None
+
+
+def test_tunes_trial_traceback_is_dropped_and_its_other_errors_kept():
+    import logging
+
+    from study.sweep.engine import _no_trial_traceback
+
+    def record(msg):
+        return logging.LogRecord("ray.tune.execution.tune_controller", logging.ERROR, "x.py", 1, msg, None, None)
+    assert not _no_trial_traceback(record("Trial task failed for trial _trainable_e8326_00000"))
+    assert _no_trial_traceback(record("Failed to restore the experiment checkpoint"))

@@ -149,8 +149,9 @@ def _fault_point(name: str) -> None:
     MEMSWEEP_FAULT_CRASH_ONCE=DIR, at "start": the first attempt of each Tune trial kills its own
     process, as a lost worker would. MEMSWEEP_FAULT_WRITE_ERRNO=N, at "write": every part write of
     the worker fails with OSError errno N (28: a full disk). MEMSWEEP_FAULT_HOLD=DIR, at
-    "part_written": the first trial of the sweep to write a part writes its node's id to DIR/held and
-    stops there, so that a test that kills that node kills it mid-trial, not by lucky timing."""
+    "part_written": the first trial of the sweep on a worker node (not the head, whose death ends the
+    cluster) to write a part writes its node's id to DIR/held and stops there, so that a test that kills
+    that node kills it mid-trial, not by lucky timing."""
     from ray import tune
     if name == "write" and (code := os.environ.get("MEMSWEEP_FAULT_WRITE_ERRNO")):
         def refuse(*args, **kwargs):
@@ -164,6 +165,9 @@ def _fault_point(name: str) -> None:
             os._exit(17)
     if name == "part_written" and (folder := os.environ.get("MEMSWEEP_FAULT_HOLD")):
         import ray
+        me = ray.get_runtime_context().get_node_id()
+        if any(n["NodeID"] == me and "node:__internal_head__" in n["Resources"] for n in ray.nodes()):
+            return
         try:
             fd = os.open(os.path.join(folder, "held.lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:  # another trial holds already: one hold per sweep
@@ -171,7 +175,7 @@ def _fault_point(name: str) -> None:
         os.close(fd)
         tmp = os.path.join(folder, ".held")
         with open(tmp, "w") as fh:
-            fh.write(ray.get_runtime_context().get_node_id())
+            fh.write(me)
         os.replace(tmp, os.path.join(folder, "held"))
         time.sleep(300)  # until the test kills this node; then the trial goes on as if nothing happened
 
@@ -197,6 +201,7 @@ class Engine:
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger("ray.tune.execution.tune_controller").addFilter(_no_trial_traceback)
         # Ctrl-C and SIGTERM reach the driver as exceptions (``stops.Interrupted``), not as Tune's
         # "Resume experiment with Tuner.restore" (memsweep resumes by rerunning its command)
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
@@ -282,6 +287,12 @@ def _endpoint(out: str) -> str:
 
 QUIET_LOGGERS = (
     "ray._private.authentication.authentication_token_setup",  # "token auth is enabled", at every local start
-    "ray.tune.execution.tune_controller",  # a lost worker's traceback: the progress line says it in one line
+    "ray.tune.execution.tune_controller",
     "ray.tune.analysis.experiment_analysis",  # "failed to fetch metrics" of trials killed with a driver
 )
+
+
+def _no_trial_traceback(record: logging.LogRecord) -> bool:
+    """Drops Tune's "Trial task failed" traceback: the progress line says the failure and its cause in
+    one line, and the trace stays in the Tune trial's error.txt (under OUT/_tune)."""
+    return not record.getMessage().startswith("Trial task failed")

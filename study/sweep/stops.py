@@ -58,7 +58,8 @@ SIGNALLED: list[int] = []  # the SIGTERMs this process received (``Interrupted``
 
 
 WORKER_DIED = ("ActorDiedError", "RayActorError", "WorkerCrashedError", "NodeDiedError", "ActorUnavailableError",
-               "node has died", "worker died", "actor died")
+               "node has died", "worker died", "actor died",
+               "The actor is temporarily unavailable")  # Tune records only this text when the actor's node dies
 
 
 def failure_cause(error_file: str | None) -> str | None:
