@@ -340,7 +340,7 @@ def test_trials_no_node_can_hold_stop_at_the_start_timeout(laptop):
     code, out = finish(job, timeout=180)
     assert code != 0  # the job failed: memsweep exited 1
     assert "waiting for {CPU: 2, GPU: 1}: no node has it yet" in out
-    assert "no trial started within 8 s: 2 waiting for {CPU: 2, GPU: 1}: no node has it yet" in out
+    assert "no trial started within 8 s: 4 waiting for {CPU: 2, GPU: 1}: no node has it yet" in out
     assert "Traceback" not in out
 
 

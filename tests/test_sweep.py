@@ -262,10 +262,11 @@ def test_progress_eta_weighs_finished_work_by_its_estimated_cost(tmp_path, monke
              for i, d in enumerate((8, 2))]
     lines = []
     monkeypatch.setattr(sweep.sys, "stderr", SimpleNamespace(write=lines.append, flush=lambda: None))
-    progress.start = time.time() - 90  # the deep group took 90 s
+    progress.first_run = time.time() - 90  # the deep group took 90 s from the first trial's start
     deep = [c.trial_id for c in configs if c.depth == 8]
     progress.count(packs[0], {"configs_done": 2, "done_ids": ",".join(deep)}, packs)
-    assert "2/4 trials done, 1 running" in lines[-1]
+    progress.show(packs)
+    assert "2/4 trials done, 2 running" in lines[-1]  # the shallow group's two configs
     assert "ETA 10s" in lines[-1]  # 90 s x (1 left / 9 done), where counting configs says 90 s
     assert sweep.eta_seconds(90, 9, 10) == pytest.approx(10) and sweep.eta_seconds(5, 0, 10) != sweep.eta_seconds(5, 0, 10)
 

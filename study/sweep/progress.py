@@ -1,14 +1,15 @@
-"""The sweep's progress line: a Ray Tune callback that says what the sweep is doing, also while it
-waits.
+"""The sweep's progress: a Ray Tune callback that says what the sweep is doing, also while it waits.
 
-It prints a line when a config finishes, when trials start or go back to waiting, and at least
-every ``HEARTBEAT_S`` seconds even when nothing changes:
+Everything is counted in one unit, memsweep's trials (configs), whichever Tune trial runs them:
 
-    [memsweep] 3/20 trials done, 2 running, 2 waiting for {CPU: 1, GPU: 0.5}: no node has it yet, ...
+    [memsweep] 3/20 trials done, 2 running, 15 waiting for {CPU: 1, GPU: 0.5}: no node has it yet, ...
 
-and one line for each event a user would otherwise not see: a node joining or dying, a Tune trial
-losing its worker and being run again, a trial failing for good. With ``start_timeout`` it stops
-the sweep (``StartTimeout``) when no trial has started in that time, naming what the trials wait for.
+On a terminal this is one updating bar (tqdm); in a log it is a line when the sweep starts running,
+when a Tune trial finishes, when what the waiting trials lack changes, and otherwise at most every
+``HEARTBEAT_S`` seconds. Events a user would otherwise not see get a line of their own: a node joining
+or dying, a Tune trial losing its worker and being run again, a trial failing for good. With
+``start_timeout`` it stops the sweep (``StartTimeout``) when no trial has started in that time, naming
+what the trials wait for. The ETA is ``eta_seconds``'s.
 """
 from __future__ import annotations
 
@@ -21,17 +22,20 @@ from .cost import hms
 from .launch import fits, resources_text
 from .stops import StartTimeout, StorageFailed, failure_cause
 
-HEARTBEAT_S = 10.0   # the longest the line stays silent
+HEARTBEAT_S = 30.0   # in a log, the longest the line stays silent
 NODES_EVERY_S = 2.0  # how often the cluster's nodes are looked at (a cheap call to Ray's GCS)
 NODE_SETTLE_S = 5.0  # at the end of a sweep with a lost worker, how long to wait for Ray to name a dead node
 
 
-def eta_seconds(elapsed: float, done_cost: float, todo_cost: float) -> float:
-    """Time left if the rest runs at the pace so far, pace measured in estimated cost per second:
-    elapsed x (todo_cost - done_cost) / done_cost. Counting configs instead would overstate it at the
-    start of a sweep, which runs its expensive Tune trials first (``grid.tune_trials``). NaN before
-    any work is done."""
-    return elapsed * max(todo_cost - done_cost, 0.0) / done_cost if done_cost > 0 else float("nan")
+def eta_seconds(busy: float, done_cost: float, todo_cost: float) -> float:
+    """Time left if the rest runs at the pace so far: busy x (todo_cost - done_cost) / done_cost, where
+    busy is the time since the first trial started running (not since the sweep began: Ray's start and
+    the wait for a node are not the pace of the work) and the costs are the cost model's estimates
+    (``cost.estimated_costs``), a running Tune trial credited for the configs it has written. Counting
+    configs instead would overstate it at the start, which runs the expensive Tune trials first. NaN
+    before any work is done. On a simulated sweep (``benchmarks/eta_sim.py``) timing from the sweep's
+    start put the first ETA at 3.1-4.7x the time really left; timing from the first trial, 0.8-2.1x."""
+    return busy * max(todo_cost - done_cost, 0.0) / done_cost if done_cost > 0 else float("nan")
 
 
 class Progress(tune.Callback):
@@ -65,11 +69,15 @@ class Progress(tune.Callback):
         self.nodes: dict[str, dict] = {}  # alive node id -> its total resources
         self.free: dict[str, float] = {}   # resources free in the whole cluster
         self.tty = sys.stderr.isatty()
+        self.bar = None  # the terminal's bar (tqdm), made at the first line
+        self.why = None  # what the waiting trials lacked at the last line
+        self.first_run: float | None = None  # when the first Tune trial started running
         self.poll_nodes(report=False)
 
     # --- Tune's events --------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
         self.started = True
+        self.first_run = self.first_run or time.time()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.count(trial, result, trials)
@@ -79,6 +87,7 @@ class Progress(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.count(trial, trial.last_result or {}, trials)
+        self.show(trials, line=True)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self.retried += 1
@@ -94,6 +103,9 @@ class Progress(tune.Callback):
         while self.retried > self.deaths and time.time() < end:
             time.sleep(0.5)
             self.poll_nodes()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.say(f"Tune trial {trial.trial_id} failed for good after {trial.num_failures} failures: "
@@ -105,10 +117,13 @@ class Progress(tune.Callback):
         now = time.time()
         if now - self.last_nodes >= NODES_EVERY_S:
             self.poll_nodes()
-        self.started = self.started or any(t.status == "RUNNING" for t in trials)
-        state = self.state(trials)
-        if state != self.shown or now - self.last_line >= HEARTBEAT_S:
-            self.show(trials)
+        was_started, self.started = self.started, self.started or any(t.status == "RUNNING" for t in trials)
+        if self.started:
+            self.first_run = self.first_run or now
+        waiting = self.state(trials)[1]
+        why = self.why_waiting() if waiting else None
+        self.show(trials, line=self.shown is None or self.started != was_started or why != self.why
+                  or now - self.last_line >= HEARTBEAT_S)
         if self.start_timeout and not self.started and now - self.start > self.start_timeout:
             raise StartTimeout(f"no trial started within {self.start_timeout:g} s: "
                                f"{self.waiting_text(trials)}; see `ray status` on the head (or the "
@@ -127,7 +142,7 @@ class Progress(tune.Callback):
         self.failed_ids.update(i.rstrip("!") for i in ids if i.endswith("!"))
         self.done = sum(len(v) for v in self.done_ids.values())
         self.failed = len(self.failed_ids)
-        self.show(trials)
+        self.show(trials, line=False)  # the bar moves; a log gets its line when the Tune trial ends
 
     def group(self, trial) -> tuple[int, int, float]:
         """Its configs: how many, how many were still to run at setup, their estimated cost."""
@@ -141,9 +156,15 @@ class Progress(tune.Callback):
         """Running and not through its configs: its last report comes just before it ends."""
         return trial.status == "RUNNING" and self.finished.get(trial.trial_id, 0) < self.group(trial)[0]
 
+    def running_configs(self, trial) -> int:
+        """A running Tune trial's configs not yet written: those it trains now or next."""
+        return max(self.group(trial)[1] - len(self.done_ids.get(trial.trial_id, ())), 0) if self.busy(trial) else 0
+
     def state(self, trials) -> tuple[int, int]:
-        """(running, waiting) Tune trials."""
-        return sum(self.busy(t) for t in trials), sum(t.status == "PENDING" for t in trials)
+        """(running, waiting) trials, counted in configs, as done is: every config still to run that
+        no running Tune trial holds is waiting, so done + running + waiting = all."""
+        running = sum(self.running_configs(t) for t in trials)
+        return running, max(len(self.todo) - self.done - running, 0)
 
     def done_cost(self, trials) -> float:
         """Estimated cost of the work done in this fit: each Tune trial's share of its own cost."""
@@ -154,41 +175,58 @@ class Progress(tune.Callback):
                 total += min(1.0, len(self.done_ids.get(t.trial_id, ())) / n_todo) * cost
         return total
 
-    def waiting_text(self, trials) -> str:
-        """'N waiting for {...}: why'. No alive node large enough means the autoscaler has yet to
-        start one (or cannot); room left somewhere means trials are being placed; else all is busy."""
-        waiting = sum(t.status == "PENDING" for t in trials)
-        if not any(fits(self.request, r) for r in self.nodes.values()):
-            why = "no node has it yet"
-        elif fits(self.request, self.free):
-            why = "being placed"
-        else:
-            why = "every node that has it is busy"
-        return f"{waiting} waiting for {resources_text(self.request)}: {why}"
+    def eta(self, trials) -> float:
+        busy = time.time() - self.first_run if self.first_run else 0.0
+        return eta_seconds(busy, self.done_cost(trials), self.todo_cost)
 
-    def show(self, trials=()) -> None:
-        running, waiting = self.shown = self.state(trials)
-        elapsed = time.time() - self.start
-        eta = eta_seconds(elapsed, self.done_cost(trials), self.todo_cost)
-        parts = [f"{self.already + self.done}/{self.total} trials done", f"{running} running"]
+    def why_waiting(self) -> str:
+        """No alive node large enough means the autoscaler has yet to start one (or cannot); room left
+        somewhere means trials are being placed; else all is busy."""
+        if not any(fits(self.request, r) for r in self.nodes.values()):
+            return "no node has it yet"
+        return "being placed" if fits(self.request, self.free) else "every node that has it is busy"
+
+    def waiting_text(self, trials) -> str:
+        """'N waiting for {...}: why', N in configs."""
+        return f"{self.state(trials)[1]} waiting for {resources_text(self.request)}: {self.why_waiting()}"
+
+    def text(self, trials) -> str:
+        """The progress line, without its count of done trials (the bar shows that itself)."""
+        running, waiting = self.state(trials)
+        parts = [f"{running} running"]
         if waiting:
             parts.append(self.waiting_text(trials))
         parts.append(f"{self.failed} failed")
         if self.retried:
             parts.append(f"{self.retried} retried")
-        parts += [f"{hms(elapsed)} elapsed", f"ETA {hms(eta)}"]
-        self.write(", ".join(parts), transient=True)
+        parts += [f"{hms(time.time() - self.start)} elapsed", f"ETA {hms(self.eta(trials))}"]
+        return ", ".join(parts)
+
+    def show(self, trials=(), line: bool = True) -> None:
+        """On a terminal, redraw the bar; in a log, print the line if ``line``."""
+        self.shown = self.state(trials)
+        self.why = self.why_waiting() if self.shown[1] else None
+        if self.tty:
+            from tqdm import tqdm
+            if self.bar is None:
+                self.bar = tqdm(total=self.total, initial=self.already, file=sys.stderr, dynamic_ncols=True,
+                                desc="[memsweep]", bar_format="{desc} {n_fmt}/{total_fmt} trials done |{bar:20}| "
+                                                             "{postfix}", mininterval=0.5)
+            self.bar.n = self.already + self.done
+            self.bar.set_postfix_str(self.text(trials), refresh=True)
+            self.last_line = time.time()
+        elif line:
+            self.write(f"{self.already + self.done}/{self.total} trials done, {self.text(trials)}")
 
     def say(self, text: str) -> None:
-        """An event line: always on a line of its own."""
-        self.write(text, transient=False)
-
-    def write(self, text: str, transient: bool) -> None:
-        line = f"[memsweep] {text}"
-        if self.tty and transient:
-            sys.stderr.write("\r" + line + "\x1b[K")
+        """An event line: always on a line of its own (above the bar, on a terminal)."""
+        if self.bar is not None:
+            self.bar.write(f"[memsweep] {text}", file=sys.stderr)
         else:
-            sys.stderr.write(("\n" if self.tty else "") + line + "\n")
+            self.write(text)
+
+    def write(self, text: str) -> None:
+        sys.stderr.write(f"[memsweep] {text}\n")
         sys.stderr.flush()
         self.last_line = time.time()
 
