@@ -331,7 +331,8 @@ def test_readme_laptop_commands_run_the_sweep_through_a_dead_worker_node(laptop)
     lost = len(expected - set(trials.trial_id))
     print(f"\ncluster test bed: first worker node {t_worker:.1f} s after submission, first result "
           f"{t_result:.1f} s; Tune trials retried: {out.count('lost its worker')}; rows lost: {lost}; "
-          f"rows duplicated: {len(trials) - trials.trial_id.nunique()}; job done {time.time() - start:.1f} s")
+          f"rows duplicated: {len(trials) - trials.trial_id.nunique()}; job done {time.time() - start:.1f} s\n"
+          + "\n".join(line for line in out.splitlines() if line.startswith("[memsweep]")))
 
 
 def test_trials_no_node_can_hold_stop_at_the_start_timeout(laptop):
