@@ -51,25 +51,29 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
+    # every check that needs no torch comes first: importing it takes seconds (half a minute on a busy machine)
+    cfg = config_from_args(args)
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0 (0: torch's own choice), got {args.threads}")
+    if args.save_model is not None and args.save_model == "" and not args.out:
+        raise ConfigError("--save-model without a path needs --out (the model goes to OUT/models/<trial_id>.pt)")
+    from .store.folder import check_writable
+    if args.out:
+        check_writable(args.out)  # before training, not after: a file or an unwritable --out is one line
+
     import torch
 
-    from .store.folder import check_writable
     from .store.lease import Lease
     from .store.parts import write_trial
+    from .sweep.launch import resolve_device
     from .trial import data, models
     from .trial.resources import check_memory, node_memory
     from .trial.run import run_trial
-    from .sweep.launch import resolve_device
     from .trial.saved import save_model
 
-    cfg = config_from_args(args)
     data.check(cfg)  # bad data settings fail here, before any compute
     models.check(cfg, data.pool_shape(cfg)[1:])
-    if args.save_model is not None and args.save_model == "" and not args.out:
-        raise ConfigError("--save-model without a path needs --out (the model goes to OUT/models/<trial_id>.pt)")
-    if args.out:
-        check_writable(args.out)  # before training, not after: a file or an unwritable --out is one line
-    if args.threads:
+    if args.threads:  # 1 by default, as a sweep's trial: torch's own choice (every core) is slower on a shared machine
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device, cuda_here=torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
@@ -106,12 +110,13 @@ def launch_from_args(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .sweep.driver import run_sweep
     from .sweep.grid import build_grid
+
+    grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)  # a bad flag: one line, first
+    launch = launch_from_args(args)
+    from .sweep.driver import run_sweep
     from .sweep.stops import SweepStopped
 
-    grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
-    launch = launch_from_args(args)
     mode = "force" if args.force else "resume" if args.resume else "repair" if args.repair else "auto"
     try:
         summary = run_sweep(grid, launch, preset=args.preset, mode=mode, verbose=args.verbose,
@@ -139,9 +144,9 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .sweep.grid import build_grid
-    from .sweep.plan import plan
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
+    from .sweep.plan import plan
     print(plan(grid, launch_from_args(args), preset=args.preset, show=args.show))
     return 0
 
@@ -166,19 +171,18 @@ def parse_depths(text: str) -> list[int]:
     try:
         if ":" in text:
             lo, hi = (int(t) for t in text.split(":"))
-            return list(range(lo, hi + 1))
-        return sorted({int(t) for t in text.split(",")})
+        else:
+            return sorted({int(t) for t in text.split(",")})
     except ValueError:
         raise ConfigError(f"--depths must look like 1:16 or 2,4,8, got {text!r}") from None
+    if lo > hi:
+        raise ConfigError(f"--depths {text}: the range is empty, its low end is above its high end "
+                          f"(did you mean {hi}:{lo}?)")
+    return list(range(lo, hi + 1))
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
-    from analysis.maps import memorized
-
-    from .sweep.driver import run_refine
     from .sweep.grid import build_grid
-    from .sweep.refine import INCOMPLETE
-    from .sweep.stops import SweepStopped
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     if args.depths is None and "depth" not in grid.axes:
@@ -190,6 +194,12 @@ def cmd_refine(args: argparse.Namespace) -> int:
         raise ConfigError(f"--coarse must be >= 1, got {args.coarse}")
     if not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold must be in (0, 1], got {args.threshold:g}")
+    from analysis.maps import memorized
+
+    from .sweep.driver import run_refine
+    from .sweep.refine import INCOMPLETE
+    from .sweep.stops import SweepStopped
+
     launch = launch_from_args(args)  # --out defaults to results/<preset>, as for run: run fills in the dense grid
     mode = "force" if args.force else "auto"
     try:
@@ -294,7 +304,9 @@ def parser() -> argparse.ArgumentParser:
                    help="save weights + config + training examples (default path OUT/models/<trial_id>.pt)")
     t.add_argument("--device", choices=["auto", *DEVICES], default="auto",
                    help="auto (default): cuda when torch sees a GPU here, else cpu")
-    t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    t.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1, as each trial of a sweep; 0: torch's own choice, every core, "
+                        "which can be many times slower on a busy machine)")
     _add_config_flags(t)
     t.set_defaults(func=cmd_trial)
 
