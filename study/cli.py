@@ -23,9 +23,9 @@ EXAMPLES = """examples:
   memsweep run --preset smoke --set depth=2,8 --out results/try
   memsweep plan --preset paper-fc --address auto --gpus-per-trial 0.25 --out s3://bucket/paper-fc
   memsweep run --preset paper-fc --address auto --gpus-per-trial 0.25 --out s3://bucket/paper-fc
-  memsweep trial                                   # the default trial on sklearn's digits
+  memsweep trial                                   # the default trial on sklearn's digits (about 10 s)
   memsweep trial --depth 8 --activation selu --out results/one --save-model
-  memsweep trial --arch conv --width 16 --depth 6 --device cuda
+  memsweep trial --arch conv_down --width 64 --depth 6 --lr 1e-3 --loss-tol 1e-7   # converges in about 25 s
 """
 
 
