@@ -8,11 +8,13 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 
-from .config import ConfigError, TrialConfig, field_names, field_type, parse_value
+from .config import ConfigError, TrialConfig, field_names, field_type, parse_value, unknown
 from .registry import CHOICES, DEVICES, meaning
 from .rules import BOUND, ERROR, NOT_CONVERGED, NOT_MONOTONE, OK, REACHED, THRESHOLD
 
@@ -21,10 +23,33 @@ EXAMPLES = """examples:
   memsweep run --preset smoke --set depth=2,8 --out results/try
   memsweep plan --preset paper-fc --address auto --gpus-per-trial 0.25 --out s3://bucket/paper-fc
   memsweep run --preset paper-fc --address auto --gpus-per-trial 0.25 --out s3://bucket/paper-fc
-  memsweep trial                                   # the default trial on sklearn's digits
+  memsweep trial                                   # the default trial on sklearn's digits (about 10 s)
   memsweep trial --depth 8 --activation selu --out results/one --save-model
-  memsweep trial --arch conv --width 16 --depth 6 --device cuda
+  memsweep trial --arch conv_down --width 64 --depth 6 --lr 1e-3 --loss-tol 1e-7   # converges in about 25 s
 """
+
+
+def version() -> str:
+    """The installed memsweep's version, from its package metadata (no torch or Ray imported)."""
+    import importlib.metadata
+    try:
+        return importlib.metadata.version("memsweep")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "unknown (not installed: pip install -e .)"
+
+
+def _one_of(what: str, names) -> Callable[[str], str]:
+    """argparse's ``type`` for a choice option: the name itself, or one line naming the closest known one."""
+    def check(text: str) -> str:
+        if text not in names:
+            raise argparse.ArgumentTypeError(unknown(what, text, names))
+        return text
+    return check
+
+
+def _choices_help(names: dict) -> str:
+    """'name: its meaning; ...' for a registry of study/registry.py (or any name -> meaning table)."""
+    return "; ".join(f"{k}: {meaning(v)}" for k, v in names.items())
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -33,11 +58,10 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     for name in field_names():
         base, optional, is_tuple = field_type(name)
         default = getattr(defaults, name)
-        shown = ",".join(map(str, default)) if is_tuple else default
+        shown = ",".join(map(str, default)) if is_tuple else "none" if default is None else default
         if name in CHOICES:  # a name of study/registry.py: argparse lists and checks them
-            meanings = "; ".join(f"{k}: {meaning(v)}" for k, v in CHOICES[name].items())
             g.add_argument("--" + name.replace("_", "-"), dest="cfg_" + name, choices=list(CHOICES[name]),
-                           help=f"{meanings} (default: {shown})")
+                           type=_one_of(name, CHOICES[name]), help=f"{_choices_help(CHOICES[name])} (default: {shown})")
             continue
         kind = f"comma-separated {base.__name__}s" if is_tuple else base.__name__ + (" or none" if optional else "")
         g.add_argument("--" + name.replace("_", "-"), dest="cfg_" + name, metavar=base.__name__.upper(),
@@ -51,25 +75,29 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
+    # every check that needs no torch comes first: importing it takes seconds (half a minute on a busy machine)
+    cfg = config_from_args(args)
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0 (0: torch's own choice), got {args.threads}")
+    if args.save_model is not None and args.save_model == "" and not args.out:
+        raise ConfigError("--save-model without a path needs --out (the model goes to OUT/models/<trial_id>.pt)")
+    from .store.folder import check_writable
+    if args.out:
+        check_writable(args.out)  # before training, not after: a file or an unwritable --out is one line
+
     import torch
 
-    from .store.folder import check_writable
     from .store.lease import Lease
     from .store.parts import write_trial
+    from .sweep.launch import resolve_device
     from .trial import data, models
     from .trial.resources import check_memory, node_memory
     from .trial.run import run_trial
-    from .sweep.launch import resolve_device
     from .trial.saved import save_model
 
-    cfg = config_from_args(args)
     data.check(cfg)  # bad data settings fail here, before any compute
     models.check(cfg, data.pool_shape(cfg)[1:])
-    if args.save_model is not None and args.save_model == "" and not args.out:
-        raise ConfigError("--save-model without a path needs --out (the model goes to OUT/models/<trial_id>.pt)")
-    if args.out:
-        check_writable(args.out)  # before training, not after: a file or an unwritable --out is one line
-    if args.threads:
+    if args.threads:  # 1 by default, as a sweep's trial: torch's own choice (every core) is slower on a shared machine
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device, cuda_here=torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
@@ -106,12 +134,13 @@ def launch_from_args(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .sweep.driver import run_sweep
     from .sweep.grid import build_grid
+
+    grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)  # a bad flag: one line, first
+    launch = launch_from_args(args)
+    from .sweep.driver import run_sweep
     from .sweep.stops import SweepStopped
 
-    grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
-    launch = launch_from_args(args)
     mode = "force" if args.force else "resume" if args.resume else "repair" if args.repair else "auto"
     try:
         summary = run_sweep(grid, launch, preset=args.preset, mode=mode, verbose=args.verbose,
@@ -139,9 +168,9 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .sweep.grid import build_grid
-    from .sweep.plan import plan
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
+    from .sweep.plan import plan
     print(plan(grid, launch_from_args(args), preset=args.preset, show=args.show))
     return 0
 
@@ -166,19 +195,18 @@ def parse_depths(text: str) -> list[int]:
     try:
         if ":" in text:
             lo, hi = (int(t) for t in text.split(":"))
-            return list(range(lo, hi + 1))
-        return sorted({int(t) for t in text.split(",")})
+        else:
+            return sorted({int(t) for t in text.split(",")})
     except ValueError:
         raise ConfigError(f"--depths must look like 1:16 or 2,4,8, got {text!r}") from None
+    if lo > hi:
+        raise ConfigError(f"--depths {text}: the range is empty, its low end is above its high end "
+                          f"(did you mean {hi}:{lo}?)")
+    return list(range(lo, hi + 1))
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
-    from analysis.maps import memorized
-
-    from .sweep.driver import run_refine
     from .sweep.grid import build_grid
-    from .sweep.refine import INCOMPLETE
-    from .sweep.stops import SweepStopped
 
     grid = build_grid(args.preset, args.grid, args.set or [], args.max_configs)
     if args.depths is None and "depth" not in grid.axes:
@@ -190,6 +218,12 @@ def cmd_refine(args: argparse.Namespace) -> int:
         raise ConfigError(f"--coarse must be >= 1, got {args.coarse}")
     if not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold must be in (0, 1], got {args.threshold:g}")
+    from analysis.maps import memorized
+
+    from .sweep.driver import run_refine
+    from .sweep.refine import INCOMPLETE
+    from .sweep.stops import SweepStopped
+
     launch = launch_from_args(args)  # --out defaults to results/<preset>, as for run: run fills in the dense grid
     mode = "force" if args.force else "auto"
     try:
@@ -241,13 +275,15 @@ def summary(row: dict) -> str:
     return "\n".join(lines)
 
 
-def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
-    """The flags ``run`` and ``plan`` share: what to sweep, where, on what."""
+def _add_sweep_flags(p: argparse.ArgumentParser) -> None:
+    """The flags ``run``, ``plan`` and ``refine`` share: what to sweep, where, on what."""
     from .sweep.grid import MAX_CONFIGS
-    p.add_argument("--preset", help=f"a named grid: {', '.join(presets)}")
-    p.add_argument("--grid", metavar="FILE.toml", help="a grid file: [axes] field = [values], [fixed] field = value")
+    p.add_argument("--preset", metavar="NAME", help="a named grid, one of the presets listed below (default: none; "
+                                                    "give --preset, --grid or both)")
+    p.add_argument("--grid", metavar="FILE.toml", help="a grid file: [axes] field = [values], [fixed] field = value; "
+                                                       "with --preset, it overrides the preset (default: none)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="fix a field (depth=8) or make it an axis (depth=2,4,8); repeatable")
+                   help="fix a field (depth=8) or make it an axis (depth=2,4,8); repeatable (default: none)")
     p.add_argument("--out", help="results folder or URI (default: results/<preset>); with --address it must be "
                                  "shared storage (s3://..., gs://...) unless --shared-fs")
     p.add_argument("--address", help="join a running Ray cluster ('auto', or host:port); default: start a Ray of "
@@ -256,52 +292,91 @@ def _add_sweep_flags(p: argparse.ArgumentParser, presets) -> None:
                    help="with --address and a local --out: every node mounts that folder at the same path")
     p.add_argument("--cpus-per-trial", type=float, default=1.0,
                    help="CPUs (and torch threads) per trial (default 1: two 1-thread trials beat one 2-thread)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, e.g. 0.25 runs 4 per GPU")
-    p.add_argument("--device", choices=list(DEVICES),
-                   help="where trials train (default: cuda when --gpus-per-trial > 0, else cpu); a trial given a "
-                        "GPU that finds no CUDA is an error row, never a silent CPU run, unless --device cpu")
-    p.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs per trial, e.g. 0.25 runs 4 per GPU (default 0: none)")
+    p.add_argument("--device", choices=list(DEVICES), type=_one_of("device", DEVICES),
+                   help=f"where trials train: {_choices_help(DEVICES)} (default: cuda when --gpus-per-trial > 0, "
+                        "else cpu); a trial given a GPU that finds no CUDA is an error row, never a silent CPU run, "
+                        "unless --device cpu")
+    p.add_argument("--max-concurrent", type=int,
+                   help="cap on Tune trials running at once (default: no cap, as many as the free CPUs and GPUs "
+                        "hold at --cpus-per-trial and --gpus-per-trial)")
     p.add_argument("--max-configs", type=int, default=MAX_CONFIGS,
                    help="refuse a grid listing more configs than this, before building any (default %(default)s)")
-    p.add_argument("--max-failures", type=int, default=2, help="retries of a Tune trial whose process or node died")
+    p.add_argument("--max-failures", type=int, default=2,
+                   help="retries of a Tune trial whose process or node died (default %(default)s)")
     p.add_argument("--start-timeout", type=float, metavar="SECONDS",
                    help="stop when no trial has started after this long (default: 1200 on a cluster, none on "
                         "memsweep's own Ray; 0: wait forever)")
     p.add_argument("--log", default="tensorboard,csv", metavar="TRACKERS",
-                   help="Tune's loggers, comma-separated: tensorboard, csv, mlflow (MLFLOW_TRACKING_URI, else "
-                        "OUT/_mlflow), wandb, or none (default: tensorboard,csv); the Parquet tables are written "
-                        "either way")
+                   help="Tune's loggers, comma-separated: tensorboard: event files under OUT/_tune; csv: "
+                        "OUT/_tune/*/progress.csv; mlflow: a run per Tune trial at MLFLOW_TRACKING_URI, else "
+                        "OUT/_mlflow; wandb: a run per Tune trial in WANDB_PROJECT; none (default: "
+                        "%(default)s); the Parquet tables are written either way")
     p.add_argument("--no-batch", action="store_true",
                    help="train every config alone, not as a batch of models with the others of its shape (same "
                         "rows to float rounding; for checking that, or timing it)")
 
 
+def _presets_epilog() -> str:
+    """The presets, one a line with its meaning and size: the choices of ``--preset``."""
+    from .sweep.grid import grid_size
+    from .sweep.presets import ABOUT, PRESETS
+    width = max(map(len, PRESETS))
+    return "presets:\n" + "".join(f"  {name:<{width}}  {ABOUT[name]}, {grid_size(grid):,} configs\n"
+                                   for name, grid in PRESETS.items())
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with its errors in one line (its default prints the whole usage first)."""
+    """argparse with every error one line, ``memsweep: error: ...`` (its default prints the whole usage first),
+    and a mistyped subcommand or option answered with the closest known one (``config.unknown``)."""
+    commands: dict[str, argparse.ArgumentParser] = {}  # the subcommands' parsers (set on the top-level one)
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        hint = "" if "--help" in message else f" (see {self.prog} --help)"
+        self.exit(2, f"memsweep: error: {message}{hint}\n")
+
+    def parse_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        if self.commands and args and not args[0].startswith("-") and args[0] not in self.commands:
+            self.error(unknown("command", args[0], self.commands))
+        namespace, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = self.commands.get(getattr(namespace, "command", None), self)
+            flag = next((a.split("=")[0] for a in extra if a.startswith("-")), None)
+            if flag is None:
+                self.error(f"unrecognized arguments: {' '.join(extra)}")
+            options = dict.fromkeys(re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", command.format_help()))
+            self.error(unknown("option", flag, options, f"{command.prog} --help"))
+        return namespace
 
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="memsweep", description="Memorization in overparameterized autoencoders.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}",
+                   help="print the installed memsweep's version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("trial", help="train and probe one autoencoder", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--out", help="results folder: writes OUT/trials/<trial_id>.parquet and friends")
+    t.add_argument("--out", help="results folder: writes OUT/trials/<trial_id>.parquet and friends (default: none, "
+                                 "the summary is only printed)")
     t.add_argument("--save-model", nargs="?", const="", default=None, metavar="PATH",
-                   help="save weights + config + training examples (default path OUT/models/<trial_id>.pt)")
-    t.add_argument("--device", choices=["auto", *DEVICES], default="auto",
-                   help="auto (default): cuda when torch sees a GPU here, else cpu")
-    t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+                   help="save weights + config + training examples to PATH, or without PATH to "
+                        "OUT/models/<trial_id>.pt (default: not saved)")
+    devices = {"auto": "cuda when torch sees a GPU here, else cpu", **DEVICES}
+    t.add_argument("--device", choices=list(devices), type=_one_of("device", devices), default="auto",
+                   help=f"{_choices_help(devices)} (default: auto)")
+    t.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1, as each trial of a sweep; 0: torch's own choice, every core, "
+                        "which can be many times slower on a busy machine)")
     _add_config_flags(t)
     t.set_defaults(func=cmd_trial)
 
-    from .sweep.presets import PRESETS
-    r = sub.add_parser("run", help="run a sweep of trials with Ray Tune", epilog=EXAMPLES,
+    presets = _presets_epilog()
+    r = sub.add_parser("run", help="run a sweep of trials with Ray Tune", epilog=f"{presets}\n{EXAMPLES}",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_sweep_flags(r, PRESETS)
+    _add_sweep_flags(r)
     mx = r.add_mutually_exclusive_group()
     mx.add_argument("--resume", action="store_true", help="require an earlier sweep in --out and finish it")
     mx.add_argument("--force", action="store_true", help="discard what --out holds and start over")
@@ -318,17 +393,17 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compact)
 
     pl = sub.add_parser("plan", help="what a sweep would run, where, and an estimate of its cost (no Ray)",
-                        epilog="example:\n  memsweep plan --preset paper-fc --address auto --gpus-per-trial 0.25 "
+                        epilog=f"{presets}\nexample:\n  memsweep plan --preset paper-fc --address auto --gpus-per-trial 0.25 "
                                "--out s3://bucket/paper-fc", formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_sweep_flags(pl, PRESETS)
+    _add_sweep_flags(pl)
     pl.add_argument("--show", type=int, default=10, help="configs listed, most expensive first (default 10)")
     pl.set_defaults(func=cmd_plan)
 
     ref = sub.add_parser("refine", help="find each grid point's onset depth by bisection on Ray, instead of a "
                                         "dense grid (rounds of Tune trials; run it again to resume)",
-                         epilog="example:\n  memsweep refine --preset c2-local --depths 1:16 --coarse 4",
+                         epilog=f"{presets}\nexample:\n  memsweep refine --preset c2-local --depths 1:16 --coarse 4",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_sweep_flags(ref, PRESETS)
+    _add_sweep_flags(ref)
     ref.add_argument("--depths", help="candidate depths: 1:16 or 2,4,8 (default: the grid's depth axis)")
     ref.add_argument("--coarse", type=int, default=4, help="first pass over every COARSE-th depth (default 4)")
     ref.add_argument("--threshold", type=float, default=THRESHOLD,
@@ -346,6 +421,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-trajectories", action="store_true",
                      help="skip the trajectory figure (it re-trains one trial from its row)")
     rep.set_defaults(func=cmd_report)
+    p.commands = sub.choices
     return p
 
 

@@ -7,12 +7,13 @@ fields; nothing else about a trial is configurable.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import hashlib
 import json
 import math
 from dataclasses import dataclass, fields
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, Iterable, get_args, get_origin, get_type_hints
 
 from .registry import CHOICES, DATASETS
 
@@ -20,6 +21,19 @@ from .registry import CHOICES, DATASETS
 class ConfigError(ValueError):
     """A bad config value. The message names the field and what is allowed."""
 
+
+def unknown(what: str, name: Any, known: Iterable[str], see: str | None = None, where: str = "") -> str:
+    """The one message for a name that is not one of ``known`` (a preset, a config field, a registry name, a
+    grid file's key, a tracker, a subcommand or an option), ``where`` it was given (' in --set ...'):
+    ``unknown WHAT 'NAME'; did you mean 'X'?`` with the closest known name (difflib), then the known names,
+    or, for a long list, where they are listed (``see``: ``memsweep run --help``). With nothing close, the
+    known names themselves."""
+    known = list(known)
+    close = difflib.get_close_matches(str(name), known, n=1)
+    head, listed = f"unknown {what} {name!r}{where}", ", ".join(known)
+    if not close:
+        return f"{head}; known: {listed}"
+    return f"{head}; did you mean {close[0]!r}? ({f'every {what}: {see}' if see else 'known: ' + listed})"
 
 
 @dataclass(frozen=True)
@@ -157,14 +171,20 @@ class TrialConfig:
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> "TrialConfig":
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
-        if unknown:
-            raise ConfigError(f"unknown config field(s) {unknown}; known: {field_names()}")
+        check_fields(changes)
         return dataclasses.replace(self, **changes)
 
 
 def field_names() -> list[str]:
     return [f.name for f in fields(TrialConfig)]
+
+
+def check_fields(names: Iterable[str], where: str = "") -> None:
+    """Raise ConfigError naming the first of ``names`` that is no config field (``where``: ' in --set ...')."""
+    known = field_names()
+    for name in names:
+        if name not in known:
+            raise ConfigError(unknown("config field", name, known, "memsweep trial --help", where))
 
 
 @functools.lru_cache(maxsize=None)
@@ -183,8 +203,7 @@ def field_type(name: str) -> tuple[type, bool, bool]:
 
 def parse_value(name: str, text: str) -> Any:
     """Parse a command-line string for field ``name`` (``none`` for optional, commas for lists)."""
-    if name not in field_names():
-        raise ConfigError(f"unknown config field {name!r}; known: {field_names()}")
+    check_fields([name])
     base, optional, is_tuple = field_type(name)
     if optional and text.strip().lower() in ("none", "null", ""):
         return None
@@ -243,7 +262,7 @@ def _is(value: Any, base: type) -> bool:
 
 def _choice(cfg: TrialConfig, name: str, allowed: tuple[str, ...]) -> None:
     if getattr(cfg, name) not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(cfg, name)!r}")
+        raise ConfigError(unknown(name, getattr(cfg, name), allowed))
 
 
 def _at_least(cfg: TrialConfig, name: str, low: int) -> None:

@@ -4,11 +4,11 @@ import pytest
 from study.config import ConfigError, TrialConfig, parse_value
 
 BAD = [
-    (dict(arch="mlp"), "arch must be one of fc, conv, conv_down"),
-    (dict(activation="gelu"), "activation must be one of"),
-    (dict(dataset="imagenet"), "dataset must be one of"),
-    (dict(init="orthogonal"), "init must be one of"),
-    (dict(optimizer="sgd"), "optimizer must be one of adam, gd"),
+    (dict(arch="mlp"), "unknown arch 'mlp'; known: fc, conv, conv_down"),
+    (dict(activation="gelu"), "unknown activation 'gelu'"),
+    (dict(dataset="imagenet"), "unknown dataset 'imagenet'"),
+    (dict(init="orthogonal"), "unknown init 'orthogonal'"),
+    (dict(optimizer="sgd"), "unknown optimizer 'sgd'; did you mean 'gd'? (known: adam, gd)"),
     (dict(depth=0), "depth must be >= 1"),
     (dict(width=-3), "width must be >= 1"),
     (dict(n_train=0), "n_train must be >= 1"),

@@ -1,6 +1,7 @@
 """The docs match the code: every result column is documented, CI runs the README's test command,
 every memsweep run / refine / plan command in README.md, docs/*.md and REPRODUCTION.md names real
-presets, fields and values and a valid launch (the cluster commands: shared storage), every Python
+presets, fields and values and a valid launch (the cluster commands: shared storage), every memsweep
+trial command there and in the CLI's examples makes a valid config, every Python
 snippet runs, every relative link leads to a file, the README stays short, and the output the README
 shows of `make run` is what the code prints for that run's trials (kept in docs/results/local.parquet)."""
 import pathlib
@@ -48,7 +49,7 @@ def documented_commands() -> list[str]:
                                                                    flags=re.M)]
         for cmd in spans + lines + sbatch:
             cmd = " ".join(re.split(r"\s(?:#|&&|;)", cmd)[0].split())
-            if "--" in cmd:  # a command, not the subcommand's name in prose
+            if "--" in cmd and "--help" not in cmd:  # a command, not the subcommand's name or its help in prose
                 found.append(cmd)
     return sorted(set(found))
 
@@ -66,6 +67,22 @@ def test_documented_commands_name_real_presets_fields_and_values():
         assert validate(build_grid(args.preset, None, args.set or [])), cmd
         if args.command in ("run", "plan"):  # where it runs and what each trial asks for check out too
             assert launch_from_args(args).checked(), cmd
+
+
+def test_documented_trial_commands_make_valid_configs():
+    """Every `memsweep trial` command of the README, docs/*.md and the CLI's own examples parses and makes a
+    config its data and architecture accept (whether it converges as the docs say was measured by hand)."""
+    from study.cli import EXAMPLES, config_from_args, parser
+    from study.trial import data, models
+    text = "\n".join([*PAGES.values(), EXAMPLES])
+    found = re.findall(r"(?<!\$ )(memsweep trial\b[^`\n]*)", text)  # "$ memsweep trial ...": shown failing
+    commands = {" ".join(re.split(r"\s#", c)[0].split()) for c in found}
+    commands = {c for c in commands if "--" in c and "[" not in c and "--help" not in c}
+    assert any("conv_down" in c for c in commands) and len(commands) >= 4, commands
+    for cmd in sorted(commands):
+        cfg = config_from_args(parser().parse_args(cmd.split()[1:]))
+        data.check(cfg)
+        models.check(cfg, data.pool_shape(cfg)[1:])
 
 
 def test_every_python_snippet_in_the_readme_runs(smoke_results, smoke_out, tmp_path):

@@ -23,7 +23,7 @@ def test_the_config_accepts_exactly_the_registrys_names():
     for field, names in CHOICES.items():
         for name in names:
             assert getattr(TrialConfig(**{field: name, **NEEDS.get(name, {})}), field) == name
-        with pytest.raises(ConfigError, match=f"^{field} must be one of {', '.join(names)}; got 'nope'$"):
+        with pytest.raises(ConfigError, match=f"^unknown {field} 'nope'; known: {', '.join(names)}$"):
             TrialConfig(**{field: "nope"})
 
 

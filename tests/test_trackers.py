@@ -59,7 +59,8 @@ def test_unknown_or_missing_trackers_are_refused_in_one_line(tmp_path, monkeypat
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert trackers.parse("tensorboard, mlflow,tensorboard") == ("tensorboard", "mlflow")
     assert trackers.parse("none") == ()
-    with pytest.raises(ConfigError, match=r"^--log tensorbord: unknown tracker 'tensorbord'; trackers: "):
+    with pytest.raises(ConfigError, match=r"^--log tensorbord: unknown tracker 'tensorbord'; "
+                                          r"did you mean 'tensorboard'\? \(known: tensorboard, csv, "):
         trackers.parse("tensorbord")
     with pytest.raises(ConfigError, match="set MLFLOW_TRACKING_URI"):
         trackers.check(("mlflow",), "s3://bucket/x")

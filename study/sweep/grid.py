@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DATA_FIELDS, REPLICATE, ConfigError, TrialConfig, field_names, field_type, parse_value
+from ..config import DATA_FIELDS, REPLICATE, ConfigError, TrialConfig, check_fields, field_type, parse_value, unknown
 from .cost import estimated_costs
 
 try:
@@ -55,16 +55,11 @@ def _coerce(name: str, value: Any) -> Any:
     return tuple(value) if is_tuple and isinstance(value, list) else value
 
 
-def _check_names(names, where: str) -> None:
-    unknown = sorted(set(names) - set(field_names()))
-    if unknown:
-        raise ConfigError(f"unknown config field(s) {unknown} in {where}; known fields: {', '.join(field_names())}")
-
-
 # Bounds checked before any config is built: a grid is refused with one line when the product of its
 # axes exceeds max_configs (``--max-configs``), and a grid file larger than MAX_GRID_BYTES is not read.
 MAX_CONFIGS = 1_000_000
 MAX_GRID_BYTES = 1 << 20
+GRID_KEYS = ("axes", "fixed", "per_trial")  # a grid file's top-level keys
 
 
 def grid_size(grid: Grid) -> int:
@@ -85,14 +80,13 @@ def read_grid_file(path: str, base: Grid | None) -> Grid:
         raise ConfigError(f"--grid {path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
         raise ConfigError(f"--grid {path}: not a readable TOML file ({exc})") from None
-    extra = sorted(set(blob) - {"axes", "fixed", "per_trial"})
-    if extra:
-        raise ConfigError(f"--grid {path}: unknown top-level key(s) {extra}; allowed: axes, fixed, per_trial")
+    if extra := [key for key in blob if key not in GRID_KEYS]:
+        raise ConfigError(f"--grid {path}: {unknown('top-level key', extra[0], GRID_KEYS)}")
     axes, fixed = blob.get("axes", {}), blob.get("fixed", {})
     if not isinstance(axes, dict) or not isinstance(fixed, dict):
         raise ConfigError(f"--grid {path}: [axes] and [fixed] must be tables")
-    _check_names(axes, f"--grid {path} [axes]")
-    _check_names(fixed, f"--grid {path} [fixed]")
+    check_fields(axes, f" in --grid {path} [axes]")
+    check_fields(fixed, f" in --grid {path} [fixed]")
     for name, values in axes.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"--grid {path}: axis {name!r} must be a non-empty list, got {values!r}")
@@ -114,7 +108,7 @@ def apply_sets(grid: Grid, sets: list[str], max_configs: int = MAX_CONFIGS) -> G
         key = key.strip().replace("-", "_")
         if not sep:
             raise ConfigError(f"--set {item!r}: expected key=value")
-        _check_names([key], f"--set {item}")
+        check_fields([key], f" in --set {item}")
         _, _, is_tuple = field_type(key)
         if "," in text and not is_tuple:
             if text.count(",") >= max_configs:
@@ -134,13 +128,13 @@ def build_grid(preset: str | None, grid_file: str | None = None, sets: list[str]
     if preset is None and grid_file is None:
         raise ConfigError("give --preset NAME or --grid FILE.toml")
     if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        raise ConfigError(unknown("preset", preset, PRESETS, "memsweep run --help"))
     grid = PRESETS[preset] if preset else None
     if grid_file:
         grid = read_grid_file(grid_file, grid)
     grid = apply_sets(grid, list(sets), max_configs)
-    if grid.per_trial is not None and grid.per_trial not in field_names():
-        raise ConfigError(f"per_trial must be a config field or none, got {grid.per_trial!r}")
+    if grid.per_trial is not None:
+        check_fields([grid.per_trial], " as per_trial (a config field, or none)")
     size = grid_size(grid)
     if size > max_configs:
         raise ConfigError(f"the grid lists {size:,} configs (the product of its axes), over the limit "

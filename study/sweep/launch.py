@@ -9,7 +9,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from ..config import ConfigError
+from ..config import ConfigError, unknown
 from ..registry import DEVICES
 from ..store.uri import is_remote, one_line
 from . import trackers
@@ -25,7 +25,7 @@ def resolve_device(asked: str | None, gpus: float = 0.0, cuda_here: bool = False
     if asked in DEVICES:
         return asked
     if asked not in (None, "auto"):
-        raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {asked!r}")
+        raise ConfigError(f"--device: {unknown('device', asked, ['auto', *DEVICES])}")
     return "cuda" if gpus > 0 or cuda_here else "cpu"
 
 

@@ -135,3 +135,24 @@ PRESETS["boundary-conv"] = Grid(axes={"arch": ["conv", "conv_down"], "depth": [2
                                       "width": [16, 32, 64, 128], "n_train": [1, 10, 50], "seed": [0, 1, 2]},
                                 fixed={**_BOUNDARY_FULL, **_IMAGES["photos"]})
 
+
+# One line per preset, for `memsweep run --help` (which adds each grid's size)
+_CLAIMS = {"c1": "C1, single layers project onto the span",
+           "c2": "C2, deep fc nets contract at their examples",
+           "c3": "C3, conv nets need depth, less with downsampling",
+           "c3-linear": "C3's operator study, linear conv nets",
+           "c4": "C4, one example is stored as an attractor",
+           "c5": "C5, a net trained on a cycle stores it",
+           "c6": "C6, depth and width store more examples"}
+_BOUNDARIES = {"digits": "8x8 digits", "lfw": "25x25 faces", "photos": "32x32 photo tiles",
+               "random": "uniform pixels, 8-32 px", "conv": "conv nets on photo tiles"}
+_WHERE = (("-local", "2 CPU cores"), ("", "a GPU cluster"))
+ABOUT: dict[str, str] = {
+    "smoke": "tiny fc trials, for tests",
+    "local": "the README's job: fc and conv_down on digits",
+    "paper-fc": "the papers' fc grid, 28x28 images; a GPU cluster",
+    "paper-conv": "the papers' conv grid, 16x16 images; a GPU cluster",
+    **{f"{name}{size}": f"{text}; {where}" for name, text in _CLAIMS.items() for size, where in _WHERE},
+    **{f"boundary-{name}{size}": f"onset depth for refine, {text}; {where}"
+       for name, text in _BOUNDARIES.items() for size, where in _WHERE},
+}

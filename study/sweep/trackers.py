@@ -20,7 +20,7 @@ import functools
 import importlib.util
 import os
 
-from ..config import ConfigError
+from ..config import ConfigError, unknown
 from ..store.uri import is_remote
 
 TRACKERS = {"tensorboard": "tensorboardX", "csv": None, "mlflow": "mlflow", "wandb": "wandb"}  # name -> package
@@ -33,8 +33,8 @@ def parse(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if names == ("none",):
         return ()
-    if unknown := [n for n in names if n not in TRACKERS]:
-        raise ConfigError(f"--log {text}: unknown tracker {unknown[0]!r}; trackers: {', '.join(TRACKERS)}, or none")
+    if bad := [n for n in names if n not in TRACKERS]:
+        raise ConfigError(f"--log {text}: {unknown('tracker', bad[0], [*TRACKERS, 'none'])}")
     return names
 
 
