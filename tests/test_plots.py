@@ -16,7 +16,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import boundary, evidence, maps, plots, report  # noqa: E402
+from analysis import boundary, claims, evidence, maps, plots, report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTCOMES = ("same_frac", "any_frac", "spurious_frac", "none_frac")
@@ -333,23 +333,44 @@ def test_report_figures_are_named_captioned_and_drawable():
     assert list(report.figures(SimpleNamespace(trials=res.trials.iloc[:0]))) == []
 
 
+def results(**kw) -> SimpleNamespace:
+    """``sweep(**kw)`` as ``analysis.load`` gives it: every config field a column (its default where the
+    sweep does not set it), as the claims read them."""
+    from study.config import TrialConfig
+    res = sweep(**kw)
+    for field, value in TrialConfig().to_row().items():
+        if field not in res.trials:
+            res.trials[field] = [value] * len(res.trials)
+    return res
+
+
 def test_the_notebook_draws_the_report_figure_list():
     nb = nbformat.read(os.path.join(ROOT, "notebooks", "explore.ipynb"), as_version=4)
     nbformat.validate(nb)  # raises on anything that is not valid nbformat 4
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert any("report.figures(" in c for c in code)
-    # its code cells, in order, on a synthetic sweep standing in for analysis.load
+    for call in ("report.figures(", "claims.verdicts(", "boundary.trend_lines(", "_ax("):  # the report's own
+        assert any(call in c for c in code), call
+    # its code cells, in order, on a synthetic sweep of two widths standing in for analysis.load
     script = "\n".join([
         "import analysis, sys",
         f"sys.path.insert(0, {os.path.join(ROOT, 'tests')!r})",
-        "from test_plots import sweep",
-        "analysis.load = lambda path: sweep(depths=(2, 4), widths=(32, 64))",
+        "from test_plots import results",
+        "analysis.load = lambda path: results(depths=(2, 4), widths=(32, 64))",
         *code,
     ])
     out = subprocess.run([sys.executable, "-c", script], cwd=os.path.join(ROOT, "notebooks"), capture_output=True,
                          text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": ROOT})
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("(bars: ") == 2 and "Training loss curves" in out.stdout  # the captions it printed
+    assert "The memorization boundary" in out.stdout
+    # the report's verdicts and boundary trends, line for line
+    trials = results(depths=(2, 4), widths=(32, 64)).trials
+    printed = out.stdout.splitlines()
+    verdicts = [v.line() for v in claims.verdicts(trials)]
+    assert [v.split(" ")[0] for v in verdicts] == ["C1", "C2", "C3", "C3-linear", "C4", "C5", "C6"]
+    assert all(v in printed for v in verdicts)
+    trends = boundary.trend_lines(trials)
+    assert trends and all(f"boundary: {t}" in printed for t in trends)
 
 
 def test_a_figure_without_data_says_what_is_missing():
