@@ -101,11 +101,18 @@ def test_notebook_runs_on_smoke_results(smoke_results, monkeypatch):
     assert own and any("image/png" in o.get("data", {}) for o in own[0].outputs)
 
 
-@pytest.mark.parametrize("where", ["missing", "not results"])
+WITHOUT = {"missing": "no results folder at", "not results": "holds no memsweep results",
+           "just started": "holds no finished trials yet"}
+
+
+@pytest.mark.parametrize("where", WITHOUT)
 def test_notebook_without_results_stops_at_one_line(tmp_path, monkeypatch, where):
+    from study.store.folder import write_manifest
     folder = tmp_path / "sweep"
     if where == "not results":
         (folder / "notes").mkdir(parents=True)
+    if where == "just started":  # a sweep's record, no trial finished yet
+        write_manifest(str(folder), {"preset": "smoke", "grid": {"axes": {"depth": [2, 6]}}})
     cells, error = run_notebook(str(folder), monkeypatch)
     assert error is not None
     errors = [(i, o) for i, c in enumerate(cells) for o in c.outputs if o.output_type == "error"]
@@ -113,8 +120,7 @@ def test_notebook_without_results_stops_at_one_line(tmp_path, monkeypatch, where
     i, out = errors[0]
     shown = "\n".join(out.traceback)  # what Jupyter prints under the cell
     assert shown.count("\n") == 0 and "\x1b" not in shown and "Traceback" not in shown and ".py" not in shown
-    assert shown.startswith("ConfigError: ") and str(folder) in shown and "set MEMSWEEP_RESULTS" in shown
-    assert ("no results folder at" if where == "missing" else "holds no memsweep results") in shown
+    assert shown.startswith("ConfigError: ") and str(folder) in shown and WITHOUT[where] in shown
     # nothing else on the screen, and nothing run after it
     assert [o for c in cells for o in c.outputs if o.output_type == "stream" and o.name == "stderr"] == []
     assert all(not c.outputs for c in cells[i + 1:])
