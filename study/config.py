@@ -21,6 +21,11 @@ from .registry import CHOICES, DATASETS
 class ConfigError(ValueError):
     """A bad config value. The message names the field and what is allowed."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython and Jupyter show this in place of the traceback: bad input is one line in a
+        # notebook, as it is on the command line (study.cli), not a screen of library frames
+        return [f"{type(self).__name__}: {self}"]
+
 
 def unknown(what: str, name: Any, known: Iterable[str], see: str | None = None, where: str = "") -> str:
     """The one message for a name that is not one of ``known`` (a preset, a config field, a registry name, a

@@ -7,9 +7,10 @@ import nbformat
 import pandas as pd
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 import analysis
-from analysis import report
+from analysis import claims, evidence, report
 from study.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,14 +72,58 @@ def test_report_command(smoke_results, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
-def test_notebook_runs_on_smoke_results(smoke_results, monkeypatch):
-    monkeypatch.setenv("MEMSWEEP_RESULTS", str(smoke_results))
+def run_notebook(results: str, monkeypatch) -> tuple[list, str | None]:
+    """Run notebooks/explore.ipynb as Jupyter would, on MEMSWEEP_RESULTS=``results``; -> (its code
+    cells, the error it stopped at or None)."""
+    monkeypatch.setenv("MEMSWEEP_RESULTS", results)
     nb = nbformat.read(os.path.join(ROOT, "notebooks", "explore.ipynb"), as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}}).execute()
+    except CellExecutionError as exc:
+        return [c for c in nb.cells if c.cell_type == "code"], str(exc)
+    return [c for c in nb.cells if c.cell_type == "code"], None
+
+
+def test_notebook_runs_on_smoke_results(smoke_results, monkeypatch):
+    cells, error = run_notebook(str(smoke_results), monkeypatch)
+    assert error is None, error[-3000:]
+    outputs = [o for c in cells for o in c.outputs]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figures rendered
+    # the report's verdicts, its warnings, and what it says of the boundary (one width: none to show)
+    printed = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout").splitlines()
+    trials = analysis.load(str(smoke_results)).trials
+    verdicts = [v.line() for v in claims.verdicts(trials)]
+    assert verdicts and all(v in printed for v in verdicts)
+    assert all(f"warning: {n}" in printed for n in evidence.budget_notes(trials))
+    assert "boundary: not covered (the trials hold one width and one n_train)" in printed
+    own = [c for c in cells if "plots.phase_map_ax(" in c.source]  # a figure of one's own, of axes-level panels
+    assert own and any("image/png" in o.get("data", {}) for o in own[0].outputs)
+
+
+WITHOUT = {"missing": "no results folder at", "not results": "holds no memsweep results",
+           "just started": "holds no finished trials yet"}
+
+
+@pytest.mark.parametrize("where", WITHOUT)
+def test_notebook_without_results_stops_at_one_line(tmp_path, monkeypatch, where):
+    from study.store.folder import write_manifest
+    folder = tmp_path / "sweep"
+    if where == "not results":
+        (folder / "notes").mkdir(parents=True)
+    if where == "just started":  # a sweep's record, no trial finished yet
+        write_manifest(str(folder), {"preset": "smoke", "grid": {"axes": {"depth": [2, 6]}}})
+    cells, error = run_notebook(str(folder), monkeypatch)
+    assert error is not None
+    errors = [(i, o) for i, c in enumerate(cells) for o in c.outputs if o.output_type == "error"]
+    assert len(errors) == 1
+    i, out = errors[0]
+    shown = "\n".join(out.traceback)  # what Jupyter prints under the cell
+    assert shown.count("\n") == 0 and "\x1b" not in shown and "Traceback" not in shown and ".py" not in shown
+    assert shown.startswith("ConfigError: ") and str(folder) in shown and WITHOUT[where] in shown
+    # nothing else on the screen, and nothing run after it
+    assert [o for c in cells for o in c.outputs if o.output_type == "stream" and o.name == "stderr"] == []
+    assert all(not c.outputs for c in cells[i + 1:])
 
 
 def test_parts_written_before_a_config_field_existed_still_load(smoke_results, tmp_path):

@@ -16,7 +16,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import maps, plots, report  # noqa: E402
+from analysis import boundary, claims, evidence, maps, plots, report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTCOMES = ("same_frac", "any_frac", "spurious_frac", "none_frac")
@@ -208,6 +208,115 @@ def test_rho_distribution_boxes_every_example_with_a_line_at_one():
     assert "3 seeds x 4 examples" in fig.get_suptitle()
 
 
+# --- axes-level functions: one panel on an Axes of the reader's own figure --------------------------------
+
+def linear(trials: pd.DataFrame) -> pd.DataFrame:
+    """``trials`` as linear nets on 8x8 images: the operator keeps 2 x depth directions."""
+    return trials.assign(operator_near_one=trials.depth * 2.0, operator_rest_radius=0.5, span_dim=4, kernel_size=3,
+                         input_dim=64, channels=1, image_size=None)
+
+
+def lines_through(ax, y) -> bool:
+    return any(len(line.get_ydata()) == len(y) and np.allclose(line.get_ydata(), y) for line in ax.lines)
+
+
+def ticks(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_xticklabels()]
+
+
+# name: (draw one panel of sweep(widths=(32, 64)) on ax, what that panel must show)
+AXES_LEVEL = {
+    "phase_map_ax": (
+        lambda res, ax: plots.phase_map_ax(res.trials, ax=ax),
+        lambda ax: (ax.get_xlabel(), ax.get_ylabel()) == ("depth", "width") and ax.collections
+        and {"2/3", "3/3"} <= {t.get_text().split("\n")[-1] for t in ax.texts}
+        and len([p for p in ax.patches if p.get_gid() == "onset"]) == 2  # depth 2 at each width
+        and ax.figure.axes[-1].get_ylabel() == "memorization rate"),  # its colour bar
+    "metric_vs_depth_ax": (
+        lambda res, ax: plots.metric_vs_depth_ax(res.trials, "attractor_frac", ax=ax),
+        lambda ax: ax.get_ylabel() == "attractor_frac" and lines_through(ax, [0.5, 0.9])  # means over seeds
+        and ax.get_legend().get_title().get_text() == "width"
+        and [t.get_text() for t in ax.get_legend().get_texts()] == ["32", "64"]),
+    "retrieval_vs_sigma_ax": (
+        lambda res, ax: plots.retrieval_vs_sigma_ax(res.retrieval, res.trials, "any_frac", ax=ax),
+        lambda ax: ax.get_title().startswith("any:") and ax.get_xscale() == "log"
+        and ticks(ax) == ["0.05", "0.1", "0.2"] and len(ax.lines) >= 2),
+    "rho_distribution_ax": (
+        lambda res, ax: plots.rho_distribution_ax(res.examples, res.trials, ax=ax),
+        lambda ax: ticks(ax) == ["2", "4"] and lines_through(ax, [1.0, 1.0]) and len(ax.patches) >= 4
+        and {t.get_text() for t in ax.get_legend().get_texts()} == {"32", "64"}),
+    "loss_curves_ax": (
+        lambda res, ax: plots.loss_curves_ax(res.curves, res.trials[res.trials.width == 64], ax=ax),
+        lambda ax: (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+        and len([line for line in ax.lines if len(line.get_xdata()) == 3]) == 6),  # one line per trial
+    "boundary_ax": (
+        lambda res, ax: plots.boundary_ax(boundary.table(res.trials), ax=ax),
+        lambda ax: (ax.get_xlabel(), ax.get_ylabel()) == ("width (log2)", "onset depth") and ticks(ax) == ["32", "64"]
+        and lines_through(ax, [2, 2]) and "n_train=4" in [t.get_text() for t in ax.get_legend().get_texts()]),
+    "operator_study_ax": (
+        lambda res, ax: plots.operator_study_ax(linear(res.trials), ax=ax),
+        lambda ax: ax.get_title() == "8x8 images" and ax.get_ylabel() == plots.OPERATOR["operator_near_one"]
+        and lines_through(ax, [4.0, 8.0])),  # the median over seeds: 2 x depth
+}
+
+
+@pytest.mark.parametrize("name", AXES_LEVEL)
+def test_an_axes_level_function_draws_on_the_given_axes_of_a_figure_of_ones_own(name, monkeypatch):
+    monkeypatch.setattr(plots, "BAND", ("se", 1))  # spare the bootstrap its seconds
+    draw, shows = AXES_LEVEL[name]
+    fig, grid = plt.subplots(2, 2, figsize=(10, 8), layout="constrained")
+    target = grid[1][0]
+    figures = plt.get_fignums()
+    assert draw(sweep(depths=(2, 4), widths=(32, 64)), target) is target
+    assert plt.get_fignums() == figures  # no figure of its own
+    assert shows(target)
+    for other in (grid[0][0], grid[0][1], grid[1][1]):  # the reader's other panels stay as they were
+        assert not other.has_data() and not other.texts and not other.get_title() and other.get_legend() is None
+
+
+def test_an_axes_level_function_without_ax_draws_on_the_current_axes():
+    res = sweep(depths=(2, 4), widths=(32, 64))
+    fig, (left, right) = plt.subplots(1, 2)
+    plt.sca(left)
+    assert plots.rho_distribution_ax(res.examples, res.trials) is left and left.has_data() and not right.has_data()
+    plt.close("all")
+    ax = plots.boundary_ax(boundary.table(res.trials))  # no figure yet: pyplot's current Axes of a new one
+    assert ax is plt.gca() and ax.get_ylabel() == "onset depth"
+
+
+def test_an_axes_level_function_refuses_what_one_panel_cannot_keep_apart():
+    res = sweep(archs=("fc", "conv"), depths=(2, 4), widths=(32, 64))
+    with pytest.raises(ValueError, match=r"phase_map_ax draws one panel, but arch varies .*phase_map$"):
+        plots.phase_map_ax(res.trials)
+    with pytest.raises(ValueError, match="boundary_ax draws one panel, but arch varies"):
+        plots.boundary_ax(boundary.table(res.trials))
+    # a line plot keeps two axes apart on one Axes (colour, line style); a third would be averaged
+    ax = plots.metric_vs_depth_ax(res.trials, "attractor_frac")
+    assert {"arch", "fc", "conv", "width", "32", "64"} <= {t.get_text() for t in ax.get_legend().get_texts()}
+    three = sweep(archs=("fc", "conv"), activations=("relu", "tanh"), depths=(2, 4), widths=(32, 64)).trials
+    with pytest.raises(ValueError, match="activation varies"):
+        plots.metric_vs_depth_ax(three, "attractor_frac")
+    with pytest.raises(ValueError, match="one image side"):
+        plots.operator_study_ax(linear(res.trials).assign(input_dim=res.trials.width))
+
+
+def test_a_figure_draws_its_panels_with_its_axes_level_twin():
+    res = sweep(archs=("fc", "conv"), depths=(2, 4), widths=(32, 64),
+                status=lambda r: "diverged" if (r["arch"], r["depth"], r["seed"]) == ("conv", 4, 0) else "ok")
+    fig = plots.phase_map(res.trials)
+    conv = res.trials[res.trials.arch == "conv"]
+    ax = plots.phase_map_ax(conv, onset=evidence.onsets(res.trials), ax=plt.figure().gca())  # every panel's onsets
+    (panel,) = [p for p in panels(fig) if p.get_title() == "arch=conv"]
+    assert [t.get_text() for t in ax.texts] == [t.get_text() for t in panel.texts]
+    assert [(p.get_gid(), p.get_xy()) for p in ax.patches] == [(p.get_gid(), p.get_xy()) for p in panel.patches]
+    assert ax.get_title() == "arch=conv"
+    table = boundary.table(res.trials)
+    fig = plots.boundary(table)
+    ax = plots.boundary_ax(table[table.arch == "conv"], ax=plt.figure().gca())
+    (panel,) = [p for p in panels(fig) if p.get_title() == "arch=conv"]
+    assert [list(line.get_ydata()) for line in ax.lines] == [list(line.get_ydata()) for line in panel.lines]
+
+
 # --- the report and the notebook draw one list ------------------------------------------------------------
 
 def test_report_figures_are_named_captioned_and_drawable():
@@ -224,23 +333,44 @@ def test_report_figures_are_named_captioned_and_drawable():
     assert list(report.figures(SimpleNamespace(trials=res.trials.iloc[:0]))) == []
 
 
+def results(**kw) -> SimpleNamespace:
+    """``sweep(**kw)`` as ``analysis.load`` gives it: every config field a column (its default where the
+    sweep does not set it), as the claims read them."""
+    from study.config import TrialConfig
+    res = sweep(**kw)
+    for field, value in TrialConfig().to_row().items():
+        if field not in res.trials:
+            res.trials[field] = [value] * len(res.trials)
+    return res
+
+
 def test_the_notebook_draws_the_report_figure_list():
     nb = nbformat.read(os.path.join(ROOT, "notebooks", "explore.ipynb"), as_version=4)
     nbformat.validate(nb)  # raises on anything that is not valid nbformat 4
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert any("report.figures(" in c for c in code)
-    # its code cells, in order, on a synthetic sweep standing in for analysis.load
+    for call in ("report.figures(", "claims.verdicts(", "boundary.trend_lines(", "_ax("):  # the report's own
+        assert any(call in c for c in code), call
+    # its code cells, in order, on a synthetic sweep of two widths standing in for analysis.load
     script = "\n".join([
         "import analysis, sys",
         f"sys.path.insert(0, {os.path.join(ROOT, 'tests')!r})",
-        "from test_plots import sweep",
-        "analysis.load = lambda path: sweep(depths=(2, 4), widths=(32, 64))",
+        "from test_plots import results",
+        "analysis.load = lambda path: results(depths=(2, 4), widths=(32, 64))",
         *code,
     ])
     out = subprocess.run([sys.executable, "-c", script], cwd=os.path.join(ROOT, "notebooks"), capture_output=True,
                          text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": ROOT})
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("(bars: ") == 2 and "Training loss curves" in out.stdout  # the captions it printed
+    assert "The memorization boundary" in out.stdout
+    # the report's verdicts and boundary trends, line for line
+    trials = results(depths=(2, 4), widths=(32, 64)).trials
+    printed = out.stdout.splitlines()
+    verdicts = [v.line() for v in claims.verdicts(trials)]
+    assert [v.split(" ")[0] for v in verdicts] == ["C1", "C2", "C3", "C3-linear", "C4", "C5", "C6"]
+    assert all(v in printed for v in verdicts)
+    trends = boundary.trend_lines(trials)
+    assert trends and all(f"boundary: {t}" in printed for t in trends)
 
 
 def test_a_figure_without_data_says_what_is_missing():
