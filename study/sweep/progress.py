@@ -208,13 +208,15 @@ class Progress(tune.Callback):
         self.why = self.why_waiting() if self.shown[1] else None
         if self.tty:
             from tqdm import tqdm
-            if self.bar is None:
+            if self.bar is None:  # the line's text goes in tqdm's free-text field, desc
                 self.bar = tqdm(total=self.total, initial=self.already, file=sys.stderr, dynamic_ncols=True,
-                                desc="[memsweep]", bar_format="{desc} {n_fmt}/{total_fmt} trials done |{bar:20}| "
-                                                             "{postfix}", mininterval=0.5)
+                                bar_format="[memsweep] {n_fmt}/{total_fmt} trials done |{bar:20}| {desc}")
+            moved = self.bar.n != self.already + self.done
             self.bar.n = self.already + self.done
-            self.bar.set_postfix_str(self.text(trials), refresh=True)
-            self.last_line = time.time()
+            self.bar.set_description_str(self.text(trials), refresh=False)
+            if moved or line or time.time() - self.last_line >= 0.5:  # redraw at most twice a second
+                self.bar.refresh()
+                self.last_line = time.time()
         elif line:
             self.write(f"{self.already + self.done}/{self.total} trials done, {self.text(trials)}")
 
