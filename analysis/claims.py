@@ -63,7 +63,8 @@ STATEMENTS = {  # what each claim of the papers says, in one line (the functions
     "C3-linear": "a linear conv net can act as the projection onto its training data only once its receptive "
                  "field covers the image, and downsampling gets there sooner",
     "C4": "a net trained on one example stores it as an attractor",
-    "C5": "a net trained on a cycle of images stores it, exactly when the cycle is stable",
+    "C5": "a net trained on a cycle of images stores it; the cycle is stable, and retrieved, exactly when the "
+          "product of its Jacobians has spectral radius below 1",
     "C6": "more width makes the map more contractive around its examples, so more of them are stored",
 }
 
@@ -90,6 +91,11 @@ class Part:
         return _rule(self)[1]
 
     def text(self) -> str:
+        return "; ".join(self.lines())
+
+    def lines(self) -> list[str]:
+        """The part in words: its pooled test and group counts, then each group's numbers, then any
+        contradiction (``text`` joins them with '; ')."""
         n = len(self.groups)
         tested = [g for g in self.groups if g.outcome != UNTESTABLE]
         counts = ", ".join(f"{sum(g.outcome == o for g in tested)} {o}" for o in (YES, NO, AGAINST, UNSURE, LEVEL_)
@@ -100,7 +106,7 @@ class Part:
         parts = [f"{head}{pooled}{len(tested)} of {n} groups tested ({counts}), {n - len(tested)} untestable"
                  + (f" ({self.why()})" if self.why() else "")]
         parts += [f"{g.label}: {g.text}" if g.label else g.text for g in self.groups]
-        return "; ".join(parts + ([self.contradicted] if self.contradicted else []))
+        return parts + ([self.contradicted] if self.contradicted else [])
 
 
 @dataclass
@@ -132,9 +138,13 @@ class Verdict:
         every = [g for p in self.parts for g in p.groups]
         return sum(g.outcome != UNTESTABLE for g in every), len(every)
 
-    def line(self) -> str:
+    def evidence_text(self) -> str:
+        """What the verdict rests on: 'min seeds per cell 5; excluded: 1 did not interpolate'."""
         gone = ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items()))
-        tail = f" [{self.seed_text()}; excluded: {gone or 'none'}]" if self.status != NOT_COVERED else ""
+        return f"{self.seed_text()}; excluded: {gone or 'none'}"
+
+    def line(self) -> str:
+        tail = f" [{self.evidence_text()}]" if self.status != NOT_COVERED else ""
         return f"{self.claim} [{self.status}]: {self.text}{tail}"
 
 
