@@ -47,6 +47,26 @@ from .stats import AGAINST, LEVEL_, NO, UNSURE, YES
 REPRODUCED, PARTLY, NOT_REPRODUCED, INSUFFICIENT, NOT_COVERED = ("reproduced", "partly", "not reproduced",
                                                                   "insufficient evidence", "not covered")
 UNTESTABLE = "untestable"
+STATUS_MEANING = {  # a claim's status in words (``judge``, ``combine``), as the report explains it
+    REPRODUCED: "every pooled test says yes, no group says no or points the other way, every group could be tested",
+    PARTLY: "a pooled test says yes, but some group says no, points the other way or could not be tested",
+    NOT_REPRODUCED: "a pooled test says no (its interval lies at or below no effect), or a theorem is contradicted",
+    INSUFFICIENT: "too few groups could be tested (fewer than half, or none), or the pooled test cannot decide",
+    NOT_COVERED: "the grid holds no trials in the claim's setting",
+}
+STATEMENTS = {  # what each claim of the papers says, in one line (the functions below test it)
+    "C1": "a single layer trained by gradient descent sees only the span of its training data and stores no "
+          "attractor",
+    "C2": "deep fc autoencoders trained to interpolation are contractive at their training examples",
+    "C3": "for nonlinear conv autoencoders depth is necessary and sufficient to memorize, and downsampling "
+          "memorizes at smaller depth",
+    "C3-linear": "a linear conv net can act as the projection onto its training data only once its receptive "
+                 "field covers the image, and downsampling gets there sooner",
+    "C4": "a net trained on one example stores it as an attractor",
+    "C5": "a net trained on a cycle of images stores it; the cycle is stable, and retrieved, exactly when the "
+          "product of its Jacobians has spectral radius below 1",
+    "C6": "more width makes the map more contractive around its examples, so more of them are stored",
+}
 
 
 @dataclass
@@ -71,6 +91,11 @@ class Part:
         return _rule(self)[1]
 
     def text(self) -> str:
+        return "; ".join(self.lines())
+
+    def lines(self) -> list[str]:
+        """The part in words: its pooled test and group counts, then each group's numbers, then any
+        contradiction (``text`` joins them with '; ')."""
         n = len(self.groups)
         tested = [g for g in self.groups if g.outcome != UNTESTABLE]
         counts = ", ".join(f"{sum(g.outcome == o for g in tested)} {o}" for o in (YES, NO, AGAINST, UNSURE, LEVEL_)
@@ -81,7 +106,7 @@ class Part:
         parts = [f"{head}{pooled}{len(tested)} of {n} groups tested ({counts}), {n - len(tested)} untestable"
                  + (f" ({self.why()})" if self.why() else "")]
         parts += [f"{g.label}: {g.text}" if g.label else g.text for g in self.groups]
-        return "; ".join(parts + ([self.contradicted] if self.contradicted else []))
+        return parts + ([self.contradicted] if self.contradicted else [])
 
 
 @dataclass
@@ -89,13 +114,37 @@ class Verdict:
     claim: str
     status: str          # reproduced | partly | not reproduced | insufficient evidence | not covered
     text: str            # the pooled tests, the group counts and every group's numbers
-    seeds: int = 0       # the fewest usable seeds of a cell any tested group read (0: none)
+    seeds: int = 0       # the fewest usable seeds of a tested cell (0: no cell is tested)
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> trials left out
     parts: list[Part] = field(default_factory=list)
+    cells: int = 0       # cells (grid points but the seed) in the claim's setting
+    tested: int = 0      # of them, those with at least MIN_SEEDS usable seeds
+    usable: tuple[int, int] = (0, 0)  # the fewest and the most usable seeds of a cell, tested or not
+
+    def seed_text(self) -> str:
+        """The seeds behind the verdict, counted as every table counts them (``evidence.seed_counts``):
+        'min seeds per cell 5', 'min seeds per tested cell 5; 1 of 6 cells untested (...)', or 'no cell
+        tested: at most 2 usable seeds in a cell, 3 needed'."""
+        if not self.tested:
+            have = f"at most {self.usable[1]} usable seeds in a cell" if self.usable[1] else "no usable trial"
+            return f"no cell tested: {have}, {MIN_SEEDS} needed"
+        if self.tested == self.cells:
+            return f"min seeds per cell {self.seeds}"
+        return (f"min seeds per tested cell {self.seeds}; {self.cells - self.tested} of {self.cells} cells untested "
+                f"(fewer than {MIN_SEEDS} usable seeds)")
+
+    def groups(self) -> tuple[int, int]:
+        """(groups tested, groups) over the claim's parts."""
+        every = [g for p in self.parts for g in p.groups]
+        return sum(g.outcome != UNTESTABLE for g in every), len(every)
+
+    def evidence_text(self) -> str:
+        """What the verdict rests on: 'min seeds per cell 5; excluded: 1 did not interpolate'."""
+        gone = ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items()))
+        return f"{self.seed_text()}; excluded: {gone or 'none'}"
 
     def line(self) -> str:
-        gone = ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items()))
-        tail = f" [min seeds per cell {self.seeds}; excluded: {gone or 'none'}]" if self.status != NOT_COVERED else ""
+        tail = f" [{self.evidence_text()}]" if self.status != NOT_COVERED else ""
         return f"{self.claim} [{self.status}]: {self.text}{tail}"
 
 
@@ -155,11 +204,12 @@ def decide(part: Part) -> Part:
 def verdict(claim: str, parts: list[Part], space: pd.DataFrame) -> Verdict:
     """The claim's verdict from its parts, over ``space``: the claim's trials before exclusions."""
     parts = [decide(p) for p in parts]
-    axes = evidence.cell_axes(space)
-    ev = evidence.tested_rows(space)
-    seeds = int(ev.groupby(axes, dropna=False).size().min() if axes else len(ev)) if len(ev) else 0
-    return Verdict(claim, combine([p.status for p in parts]), " | ".join(p.text() for p in parts), seeds,
-                   evidence.excluded(space), parts)
+    counts = evidence.seed_counts(space)
+    tested = counts[counts.tested]
+    return Verdict(claim, combine([p.status for p in parts]), " | ".join(p.text() for p in parts),
+                   int(tested.n_usable.min()) if len(tested) else 0, evidence.excluded(space), parts,
+                   cells=len(counts), tested=len(tested),
+                   usable=(int(counts.n_usable.min()), int(counts.n_usable.max())) if len(counts) else (0, 0))
 
 
 # --- the evidence a claim reads -------------------------------------------------------------------------

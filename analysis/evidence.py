@@ -85,26 +85,40 @@ def line_axes(trials: pd.DataFrame) -> list[str]:
     return [c for c in cell_axes(trials) if c != "depth"]
 
 
+def _by_cell(df: pd.DataFrame, axes: list[str], **agg) -> pd.DataFrame:
+    """``df`` aggregated per cell of ``axes`` (one row for the whole table when there are none)."""
+    out = (df.groupby(axes, dropna=False) if axes else df.groupby(lambda _: 0)).agg(**agg)
+    return out.reset_index() if axes else out.reset_index(drop=True)
+
+
+def seed_counts(trials: pd.DataFrame, axes: list[str] | None = None) -> pd.DataFrame:
+    """How many seeds each cell (``axes``, default ``cell_axes``) has, the one count every table, figure
+    and verdict reads: n_trials (seeds run), n_usable (``usable`` seeds), tested (n_usable >= MIN_SEEDS)."""
+    axes = cell_axes(trials) if axes is None else axes
+    out = _by_cell(trials.assign(_usable=usable(trials).astype(int)), axes, n_trials=("_usable", "size"),
+                   n_usable=("_usable", "sum"))
+    out["tested"] = out.n_usable >= rules.MIN_SEEDS
+    return out
+
+
 def cells(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
           axes: list[str] | None = None) -> pd.DataFrame:
-    """One row per cell (``axes``, default ``cell_axes``):
-    n_trials (seeds run), n_usable, n_memorized (of the usable seeds), tested (n_usable >= MIN_SEEDS),
-    rate = n_memorized / n_usable where tested, else NaN (``rules.cell_rate``), and its exact
-    Clopper-Pearson interval rate_low, rate_high at ``rules.LEVEL`` (``stats.share``);
-    attractor_frac, attractor_min, attractor_max: mean, min, max over the usable seeds;
+    """One row per cell (``axes``, default ``cell_axes``): ``seed_counts``' n_trials, n_usable and tested,
+    n_memorized (of the usable seeds), rate = n_memorized / n_usable where tested, else NaN
+    (``rules.cell_rate``), and its exact Clopper-Pearson interval rate_low, rate_high at ``rules.LEVEL``
+    (``stats.share``); attractor_frac, attractor_min, attractor_max: mean, min, max over the usable seeds;
     n_not_converged, n_diverged, n_error: the cell's trials with that status."""
     axes = cell_axes(trials) if axes is None else axes
     ok = usable(trials)
     st = status(trials)
-    df = trials.assign(_usable=ok.astype(int), _memorized=(maps.memorized(trials, criterion) & ok).astype(int),
+    df = trials.assign(_memorized=(maps.memorized(trials, criterion) & ok).astype(int),
                        _attractor=trials["attractor_frac"].astype(float).where(ok),
                        **{f"n_{s}": (st == s).astype(int) for s in STATUSES})
-    out = (df.groupby(axes, dropna=False) if axes else df.groupby(lambda _: 0))
-    out = out.agg(n_trials=("_usable", "size"), n_usable=("_usable", "sum"), n_memorized=("_memorized", "sum"),
-                  attractor_frac=("_attractor", "mean"), attractor_min=("_attractor", "min"),
-                  attractor_max=("_attractor", "max"), **{f"n_{s}": (f"n_{s}", "sum") for s in STATUSES})
-    out = out.reset_index() if axes else out.reset_index(drop=True)
-    out["tested"] = out.n_usable >= rules.MIN_SEEDS
+    rest = _by_cell(df, axes, n_memorized=("_memorized", "sum"), attractor_frac=("_attractor", "mean"),
+                    attractor_min=("_attractor", "min"), attractor_max=("_attractor", "max"),
+                    **{f"n_{s}": (f"n_{s}", "sum") for s in STATUSES})
+    counts = seed_counts(trials, axes)  # the same groups in the same (sorted) order
+    out = pd.concat([counts.drop(columns="tested"), rest.drop(columns=axes), counts.tested], axis=1)
     out["rate"] = rules.cell_rate(out.n_memorized, out.n_usable)
     tests = [share(k, n) if t else None for k, n, t in zip(out.n_memorized, out.n_usable, out.tested)]
     out["rate_low"] = [t.low if t else np.nan for t in tests]
@@ -136,8 +150,9 @@ def onsets(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT, by: l
     -> by..., onset_depth (NaN unless reached or at most), status (``rules.onsets``), first_some and
     first_all (the first tested depth at which some usable seed, and every one, memorizes: the seeds'
     own spread around the onset; NaN if none), n_seeds (fewest usable seeds at a tested depth; 0 if
-    none is tested), depths (trained), untested (trained, too few usable seeds), evidence (every
-    depth's memorized / usable seeds, in words)."""
+    none is tested), fewest_usable and most_usable (the fewest and most usable seeds at a trained depth,
+    tested or not: ``seed_counts``), depths (trained), untested (trained, too few usable seeds),
+    evidence (every depth's memorized / usable seeds, in words)."""
     by = line_axes(trials) if by is None else by
     c = cells(trials, criterion, [*by, "depth"])
     rows = []
@@ -153,6 +168,7 @@ def onsets(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT, by: l
                      "status": stat, "first_some": float(some.min()) if len(some) else np.nan,
                      "first_all": float(every.min()) if len(every) else np.nan,
                      "n_seeds": int(tested.n_usable.min()) if len(tested) else 0,
+                     "fewest_usable": int(g.n_usable.min()), "most_usable": int(g.n_usable.max()),
                      "depths": [int(d) for d in depths], "untested": [int(d) for d in g[~g.tested].depth],
                      "evidence": ", ".join(f"{r.depth}: {cell_text(r._asdict())}" for r in g.itertuples())})
     return pd.DataFrame(rows)

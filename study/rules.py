@@ -13,11 +13,14 @@ import numpy as np
 from .registry import ACTIVATIONS
 
 # How a trial ended: the ``status`` column of its row. Only an ``ok`` trial interpolated.
-OK = "ok"                        # the training loss reached loss_tol: the net interpolates
-NOT_CONVERGED = "not_converged"  # max_steps ran out first
-DIVERGED = "diverged"            # the loss blew up (train.DIVERGE_FACTOR): nothing to probe
-ERROR = "error"                  # an exception (the row's ``error`` says which): a fault of the run, run again
+OK, NOT_CONVERGED, DIVERGED, ERROR = "ok", "not_converged", "diverged", "error"
 STATUSES = (OK, NOT_CONVERGED, DIVERGED, ERROR)
+STATUS_MEANING = {  # each status in words, defined here once (a report's status table shows these)
+    OK: "the training loss reached loss_tol: the net interpolates its training examples",
+    NOT_CONVERGED: "max_steps ran out before the loss reached loss_tol: the net did not interpolate",
+    DIVERGED: "the loss blew up during training (train.DIVERGE_FACTOR): nothing to probe",
+    ERROR: "the trial raised an exception (its row's error column says which): a fault of the run, run it again",
+}
 
 THRESHOLD = 0.5   # a grid point memorizes at a depth when at least this share of its usable seeds do
 MIN_SEEDS = 3     # usable seeds a cell needs before its rate is read at all; fewer: "too few", untested
@@ -62,6 +65,13 @@ def acts_like_projection(near_one, near_one_in_span, span_dim, rest_radius):
 # --- the onset of a rate curve over depth -------------------------------------------------------------
 REACHED, BOUND, NOT_MONOTONE, NOT_REACHED, NO_EVIDENCE = "reached", "at most", "not monotone", "not reached", \
     "no evidence"
+ONSET_MEANING = {  # the status of an onset (``onsets``), in words
+    REACHED: "every tested depth from the onset on stays >= the threshold, none before it untested",
+    BOUND: "as reached, but the trained depth just before it is untested: the onset may lie there",
+    NOT_MONOTONE: "a deeper tested depth falls back below the threshold: no clean onset",
+    NOT_REACHED: "no tested depth reaches the threshold",
+    NO_EVIDENCE: "no depth is tested",
+}
 
 
 def onsets(rates, threshold: float = THRESHOLD, trained=None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +79,8 @@ def onsets(rates, threshold: float = THRESHOLD, trained=None) -> tuple[np.ndarra
     order of depth, NaN where a depth is untested (trained, but fewer than MIN_SEEDS usable seeds).
     ``trained`` (boolean, like ``rates``) marks the depths trained; others are absent, not untested.
 
-    onset index = the first tested depth whose rate is >= ``threshold`` (-1: none), and a status:
-      reached       every tested depth from the onset on stays >= threshold, none before it untested;
-      at most       as reached, but the trained depth just before it is untested: the onset may lie there;
-      not monotone  a deeper tested depth falls back below the threshold: no clean onset;
-      not reached   no tested depth reaches the threshold;
-      no evidence   no depth is tested.
+    onset index = the first tested depth whose rate is >= ``threshold`` (-1: none), and a status,
+    ``ONSET_MEANING``: reached, at most, not monotone, not reached, no evidence.
     -> (index array, status array), of the shape of ``rates`` without its last axis."""
     r = np.asarray(rates, dtype=float)
     tested = ~np.isnan(r)

@@ -93,6 +93,10 @@ def test_a_memorizing_cell_short_of_seeds_is_no_onset():
               status=lambda a, w, d, s: "not_converged" if d == 12 and s else "ok")
     on = evidence.onsets(t).iloc[0]
     assert on.status == rules.NOT_REACHED and np.isnan(on.onset_depth) and on.untested == [12]
+    # its depths' usable seeds, untested ones included: what the report's onset table shows
+    assert (on.n_seeds, on.fewest_usable, on.most_usable) == (3, 1, 3)
+    counts = evidence.seed_counts(t).set_index("depth")
+    assert counts.n_usable.to_dict() == {2: 3, 4: 3, 8: 3, 12: 1} and counts.tested.to_dict()[12] is False
     assert evidence.describe_onset(on) == "> 8 (not reached by the deepest tested depth); untested (too few seeds): 12"
     # the boundary's table is the same table: one onset per cell on every page
     assert boundary.table(t).drop(columns=[]).iloc[0].status == rules.NOT_REACHED

@@ -365,7 +365,10 @@ def test_a_verdict_line_counts_groups_exclusions_and_the_fewest_seeds():
     assert "3 of 3 groups tested" not in v.text and "2 of 3 groups tested (2 yes, 0 no, 0 against, 0 insufficient), " \
         "1 untestable (partly: 1 untestable)" in v.text
     assert "activation elu: untestable: fewer than two depth values with 3 usable seeds (depth 8: 2 of 2 usable)" in v.text
-    assert v.line().endswith(" [min seeds per cell 5; excluded: 1 did not interpolate, 2 diverged]")
+    # the elu cell (two usable seeds) is read by no test, and the line says it is there
+    assert v.line().endswith(" [min seeds per tested cell 5; 1 of 5 cells untested (fewer than 3 usable seeds); "
+                             "excluded: 1 did not interpolate, 2 diverged]")
+    assert (v.cells, v.tested, v.usable, v.groups()) == (5, 4, (2, 5), (2, 3))
 
 
 def test_an_axis_missing_from_older_trials_is_a_group_of_its_own():
@@ -374,8 +377,20 @@ def test_an_axis_missing_from_older_trials_is_a_group_of_its_own():
     assert "lr nan: " in v.text and v.status != REPRODUCED, v.line()
 
 
+def test_cells_of_two_seeds_are_counted_not_read_as_zero_seeds():
+    # the smoke preset: two depths, two seeds each, every one usable; no cell is tested, none is empty
+    v = verdict([row(depth=d, seed=s, attractor=0.9 * (d > 2)) for d in (2, 6) for s in range(2)], "C2")
+    assert v.status == INSUFFICIENT and (v.cells, v.tested, v.usable) == (2, 0, (2, 2)), v.line()
+    assert v.line().endswith("[no cell tested: at most 2 usable seeds in a cell, 3 needed; excluded: none]")
+    assert "seeds per cell 0" not in v.line()
+    nothing = verdict([row(depth=d, seed=s, status="diverged") for d in (2, 6) for s in range(3)], "C2")
+    assert "[no cell tested: no usable trial, 3 needed; excluded: 6 diverged]" in nothing.line()
+
+
 def test_the_fewest_seeds_is_that_of_a_tested_cell():
     rows = [row(depth=8, seed=s, attractor=0.9) for s in range(4)] + [row(depth=2, seed=s) for s in range(6)]
     rows += [row(depth=4, seed=s) for s in range(2)]  # an untested cell is read by nothing, counted by nothing
-    assert verdict(rows, "C2").seeds == 4
+    v = verdict(rows, "C2")
+    assert v.seeds == 4 and v.usable == (2, 6) and v.line().endswith(
+        "[min seeds per tested cell 4; 1 of 3 cells untested (fewer than 3 usable seeds); excluded: none]")
     assert np.isnan(stats.share(0, 0).estimate)
