@@ -307,7 +307,12 @@ def phase_map_ax(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT,
 
 def _phase_title(cells: pd.DataFrame, value: str, criterion: maps.Criterion) -> str:
     ns = sorted(set(cells[cells.tested].n_usable))
-    seeds = f"{'/'.join(map(str, ns)) or 'no'} usable seeds per coloured cell"
+    most = int(cells.n_usable.max()) if len(cells) else 0
+    # nothing coloured: say why, not "no usable seeds" (the cells may each have some)
+    untested = f"no cell tested: each has fewer than the {rules.MIN_SEEDS} usable seeds a cell needs (at most {most})"
+    if not ns and value != "attractor_frac":
+        return untested[0].upper() + untested[1:]
+    seeds = f"{'/'.join(map(str, ns))} usable seeds per coloured cell" if ns else untested
     if value == "attractor_frac":
         return f"Share of training examples that are attractors: mean over the usable seeds ({seeds})"
     keys = "; ".join(f"{k}/{n} -> {share(k, n).low:.2f}-{share(k, n).high:.2f}" for n in ns[:1] for k in range(n + 1))

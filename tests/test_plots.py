@@ -110,6 +110,13 @@ def test_a_cell_short_of_usable_seeds_is_blank_and_says_too_few():
     assert not [p for p in ax.patches if p.get_gid() == "onset"]  # no onset from one seed
 
 
+def test_a_phase_map_with_no_tested_cell_says_why_not_that_there_are_no_seeds():
+    fig = plots.phase_map(sweep(seeds=(0, 1)).trials)  # two usable seeds per cell, three needed
+    title = fig.get_suptitle()
+    assert title.startswith("No cell tested: each has fewer than the 3 usable seeds") and "(at most 2)" in title
+    assert "Clopper-Pearson intervals:" not in title and "no usable seeds" not in title
+
+
 def test_phase_map_of_trials_with_probe_values_only_loses_the_marks():
     """Why the report passes every trial: the diverged seed is invisible once it is filtered out."""
     res = sweep(depths=(4,), status=lambda r: "diverged" if r["seed"] == 1 else "ok")
@@ -172,6 +179,8 @@ def test_panels_wrap_at_four_columns_and_every_varying_axis_is_drawn_apart_or_na
     for axis in [c for c in maps.varying(res.trials) if c != "seed"]:
         assert axis in text, f"{name} averages over {axis} without saying so"
     assert "seed" in fig.get_suptitle()
+    if name == "phase_map" and fig.get_suptitle().startswith("No cell tested"):
+        return  # 2 seeds a cell: nothing coloured, nothing pooled, and the title says why
     if name != "loss_curves":  # one line per trial there: nothing pooled, the seeds overlaid
         assert any(word in fig.get_suptitle() for word in ("interval", "pool", "mean over"))
 
