@@ -260,6 +260,21 @@ def test_oscillation_is_a_cycle_and_divergence_is_no_limit():
     assert not flip.converged.any() and not grow.converged.any()
 
 
+def test_an_iterate_that_outgrows_the_starts_a_thousandfold_has_diverged_long_before_overflow():
+    # f = 1.01 x never overflows within the budget (float32 would after ~8,900 steps): the bound decides.
+    # It is 1e3 x the farthest start's RMS, here 10: 10 * 1.01^t > 1e4 first at t = 695, 1.01^t > 1e4 at 926
+    starts = torch.stack([torch.ones(4), 10 * torch.ones(4)])
+    assert probes.divergence_bound(starts) == pytest.approx(1e4)
+    lim = probes.iterate(lambda x: 1.01 * x, starts, max_steps=1000, tol=1e-6)
+    assert (lim.outcome == probes.DIVERGED).all() and lim.steps.tolist() == [926, 695]
+    # the last iterate kept is the first one beyond the bound: finite, not an overflow
+    assert torch.isfinite(lim.x).all() and (lim.x.flatten(1).norm(dim=1) / 2 > 1e4).all()
+    # where every start is 0 there is no scale: only a non-finite iterate diverges, and x + 1 keeps moving
+    zeros = torch.zeros(2, 4)
+    assert probes.divergence_bound(zeros) == math.inf
+    assert (probes.iterate(lambda x: x + 1, zeros, max_steps=50, tol=1e-6).outcome == probes.CAPPED).all()
+
+
 def test_noisy_and_masked_starts():
     X = torch.rand(4, 100)
     g = torch.Generator().manual_seed(0)
