@@ -417,6 +417,44 @@ def classify(limits: Limits, mem: Memories, match_tol: float) -> tuple[torch.Ten
     return nearest, kind
 
 
+# The census of where each start ended: exactly one class per start, so the classes partition the starts
+AT_MEMORY, AT_SPURIOUS, ON_CYCLE, ESCAPED, MOVING = 0, 1, 2, 3, 4
+CENSUS = ("memory", "spurious point", "cycle", "diverged", "moving")
+
+
+def census(limits: Limits, kind: torch.Tensor) -> torch.Tensor:
+    """Each start's census class, from its outcome (``iterate``) and its kind (``classify``):
+    AT_MEMORY: its confirmed limit is a memory (kind TRAIN); AT_SPURIOUS: its confirmed limit is a fixed
+    point that is no memory; ON_CYCLE: it ended on a cycle (near a memory or not); ESCAPED: it diverged
+    (``divergence_bound``); MOVING: still moving when iteration stopped (capped, or a stop whose
+    confirmation failed). Every start is in exactly one.   -> [m] long."""
+    out = torch.full_like(limits.outcome, MOVING)
+    out[limits.converged] = AT_SPURIOUS
+    out[limits.converged & (kind == TRAIN)] = AT_MEMORY
+    out[limits.outcome == CYCLE] = ON_CYCLE
+    out[limits.outcome == DIVERGED] = ESCAPED
+    return out
+
+
+@torch.no_grad()
+def spurious_points(y: torch.Tensor, X: torch.Tensor, share: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """The distinct points among spurious limits y (class AT_SPURIOUS), and how image-like they are.
+    The limits are grouped by ``_clusters`` (taken in order, each ungrouped one heads the ungrouped
+    limits within relative distance ``share`` of it, ||y_i - y_r|| <= share ||y_r||), one point per
+    group, its head p_k. For each: a_k = min_i RMS(p_k - x_i), its distance to the nearest training
+    example, and b_k = RMS(p_k - xbar), to the training set's mean xbar = (1/n) sum_i x_i.
+    y: [m, ...], X: [n, ...] -> (points [k, ...], a [k], b [k])."""
+    if len(y) == 0:
+        return y, np.zeros(0), np.zeros(0)
+    rep = _clusters(y, share, -torch.arange(len(y), dtype=torch.float64))  # in order: the first start heads
+    p = y[torch.unique(rep)]
+    P, T = p.flatten(1).double(), X.flatten(1).double().to(p.device)
+    root_d = P.shape[1] ** 0.5
+    to_train = torch.cdist(P, T, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values / root_d
+    to_mean = (P - T.mean(dim=0)).norm(dim=1) / root_d
+    return p, to_train.cpu().numpy(), to_mean.cpu().numpy()
+
+
 def noisy_starts(X: torch.Tensor, sigmas: tuple[float, ...], per_example: int,
                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """x_i + sigma * eps, eps ~ N(0, I), ``per_example`` draws per (sigma, i).
