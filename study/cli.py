@@ -267,7 +267,10 @@ def summary(row: dict) -> str:
             f" masked same {f('masked_same_frac')}; basin radius median {f('basin_radius_median', '.2f')}",
             f"held-out -> memory  {f('heldout_to_train_frac')};  random -> memory {f('random_to_train_frac')};"
             f"  spurious {f('spurious_frac')}",
-            f"iteration           cycles {f('cycle_frac')}, capped {f('capped_frac')} of the starts; "
+            f"spurious points     {f('spurious_points', 'd')} distinct; median RMS to the nearest image "
+            f"{f('spurious_train_rms_median')}, to the mean image {f('spurious_mean_rms_median')}",
+            f"iteration           cycles {f('cycle_frac')}, diverged {f('diverged_frac')}, capped "
+            f"{f('capped_frac')} of the starts; "
             f"steps median {f('iter_steps_median', '.0f')}, max {f('iter_steps_max', 'd')}",
             f"span residual       {f('span_residual_mean')}   (|(I-P_X) f(h)| / |f(h)| on held-out h)",
             f"probes took {f('probe_seconds', '.2f')} s",

@@ -79,7 +79,8 @@ class TrialConfig:
     starts_per_example: int = 8      # noisy starts per (training example, sigma); masked starts per example
                                      # (8: all probes stay under half the default trial's training time)
     mask_frac: float = 0.25          # masked starts: this fraction of pixels replaced by uniform noise
-    n_random_starts: int = 50
+    n_random_starts: int = 50        # uniform random starts; with the held-out ones, the census of where iteration
+                                     # ends (1,000 or more for a census: all starts iterate in one batch)
     iter_steps: int = 1000           # x <- f(x) steps every start gets; one still contracting then goes on ...
     iter_max_steps: int = 20000      # ... while it can converge within this many (probes.iterate)
     iter_tol: float = 1e-5           # a start stops when RMS(x_{t+1} - x_t) < iter_tol ...

@@ -48,7 +48,7 @@ def planted_results(tmp_path_factory):
                          "memory_rho_spread": None, "attractor_unsure": False} for i in range(10)]
             retrieval = [{"trial_id": tid, "start": start, "sigma": sigma, "n_starts": 8, "same_frac": 0.5,
                           "any_frac": 0.75, "spurious_frac": 0.25, "none_frac": 0.0, "cycle_frac": 0.0,
-                          "capped_frac": 0.0}
+                          "capped_frac": 0.0, "spurious_point_frac": 0.25, "diverged_frac": 0.0, "moving_frac": 0.0}
                          for start, sigma in [("noisy", 0.05), ("noisy", 0.1), ("masked", 0.25), ("random", None)]]
             curve = [{"trial_id": tid, "step": k, "loss": 1.0 / (k + 1)} for k in range(100)]
             parts.write_trial(str(out), SimpleNamespace(trial=trial, examples=examples, retrieval=retrieval,

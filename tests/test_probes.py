@@ -260,6 +260,110 @@ def test_oscillation_is_a_cycle_and_divergence_is_no_limit():
     assert not flip.converged.any() and not grow.converged.any()
 
 
+def test_an_iterate_that_outgrows_the_starts_a_thousandfold_has_diverged_long_before_overflow():
+    # f = 1.01 x never overflows within the budget (float32 would after ~8,900 steps): the bound decides.
+    # It is 1e3 x the farthest start's RMS, here 10: 10 * 1.01^t > 1e4 first at t = 695, 1.01^t > 1e4 at 926
+    starts = torch.stack([torch.ones(4), 10 * torch.ones(4)])
+    assert probes.divergence_bound(starts) == pytest.approx(1e4)
+    lim = probes.iterate(lambda x: 1.01 * x, starts, max_steps=1000, tol=1e-6)
+    assert (lim.outcome == probes.DIVERGED).all() and lim.steps.tolist() == [926, 695]
+    # the last iterate kept is the first one beyond the bound: finite, not an overflow
+    assert torch.isfinite(lim.x).all() and (lim.x.flatten(1).norm(dim=1) / 2 > 1e4).all()
+    # where every start is 0 there is no scale: only a non-finite iterate diverges, and x + 1 keeps moving
+    zeros = torch.zeros(2, 4)
+    assert probes.divergence_bound(zeros) == math.inf
+    assert (probes.iterate(lambda x: x + 1, zeros, max_steps=50, tol=1e-6).outcome == probes.CAPPED).all()
+
+
+def census_map():
+    """Eight cells in R^8, each the points nearest its centre c (3 e_k or so), with known dynamics:
+    x_0 = 3 e_0 and x_1 = 3 e_1, the training images, and q_1 = 3 e_2, q_2 = 6 e_3, attract (f = c +
+    (x - c) / 2): q_1 and q_2 are spurious fixed points; a = 3 e_4 and b = -3 e_4 swap (near a, f = b +
+    (x - a) / 2, and back): a stable 2-cycle; near 3 e_5, f = 2 x: a start diverges; near 3 e_6, f =
+    x + 1e-3 e_7: a start drifts for ever, still moving. -> (f, X, centres)"""
+    E = 3 * torch.eye(8, dtype=torch.float64)
+    centres = torch.stack([E[0], E[1], E[2], 2 * E[3], E[4], -E[4], E[5], E[6]])
+    goes_to = torch.tensor([0, 1, 2, 3, 5, 4])  # the attracting cells, and the cycle's swap a <-> b
+
+    def f(x):
+        j = torch.cdist(x, centres).argmin(dim=1)
+        c = centres[j]
+        settle = centres[goes_to[j.clamp_max(5)]] + 0.5 * (x - c)
+        out = torch.where((j == 6)[:, None], 2 * x, settle)
+        return torch.where((j == 7)[:, None], x + 1e-3 * E[7] / 3, out)
+    return f, E[:2], centres
+
+
+def census_starts(centres: torch.Tensor, per_cell: list[int]) -> torch.Tensor:
+    """``per_cell[k]`` starts within 0.05 (per coordinate, at most) of centre k, for each k."""
+    g = torch.Generator().manual_seed(0)
+    return torch.cat([centres[k] + 0.05 * (2 * torch.rand(m, 8, generator=g, dtype=torch.float64) - 1)
+                      for k, m in enumerate(per_cell)])
+
+
+def test_the_census_puts_every_start_in_the_one_class_its_cell_decides():
+    f, X, centres = census_map()
+    starts = census_starts(centres, [2, 2, 3, 2, 2, 1, 2, 2])
+    mem, nearest, kind, lim = retrieve(f, X, starts, max_steps=200)
+    assert mem.found.all()
+    where = probes.census(lim, probes.classify(lim, mem, 1e-3)[1])[len(X):]
+    assert where.tolist() == ([probes.AT_MEMORY] * 4 + [probes.AT_SPURIOUS] * 5 + [probes.ON_CYCLE] * 3
+                              + [probes.ESCAPED] * 2 + [probes.MOVING] * 2)
+    assert nearest[:4].tolist() == [0, 0, 1, 1]
+    # the divergent starts pass 1e3 x the farthest start's RMS (6 / sqrt(8), q_2's) after ~11 doublings,
+    # not at a float64 overflow (~1,000 doublings, beyond the budget: they would be counted still moving)
+    outcome = lim.outcome[len(X):]
+    assert (outcome[12:14] == probes.DIVERGED).all() and (lim.steps[len(X):][12:14] <= 12).all()
+    assert (outcome[14:] == probes.CAPPED).all() and (outcome[9:12] == probes.CYCLE).all()
+    # the census refines classify: kind SPURIOUS is a spurious point or a cycle away from every memory,
+    # NONE is a divergence or a start still moving
+    assert ((kind == probes.SPURIOUS) == ((where == probes.AT_SPURIOUS) | (where == probes.ON_CYCLE))).all()
+    assert ((kind == probes.NONE) == ((where == probes.ESCAPED) | (where == probes.MOVING))).all()
+
+
+def test_the_distinct_spurious_points_and_how_far_they_lie_from_the_images_and_their_mean():
+    f, X, centres = census_map()
+    starts = census_starts(centres, [1, 1, 3, 2, 0, 0, 0, 0])  # three starts settle on q_1, two on q_2
+    mem, _, kind, lim = retrieve(f, X, starts)
+    where = probes.census(lim, probes.classify(lim, mem, 1e-3)[1])
+    points, to_train, to_mean = probes.spurious_points(lim.x[where == probes.AT_SPURIOUS], X, 1e-3)
+    torch.testing.assert_close(points, centres[[2, 3]], atol=1e-6, rtol=0)  # the first start of each heads it
+    # q_1 = 3 e_2: |q_1 - x_0|^2 = 18, |q_1 - xbar|^2 = 1.5^2 + 1.5^2 + 9 = 13.5 (xbar = 1.5 e_0 + 1.5 e_1);
+    # q_2 = 6 e_3: 9 + 36 = 45 and 4.5 + 36 = 40.5; RMS divides by sqrt(d) = sqrt(8)
+    np.testing.assert_allclose(to_train, np.sqrt([18 / 8, 45 / 8]), rtol=1e-5)
+    np.testing.assert_allclose(to_mean, np.sqrt([13.5 / 8, 40.5 / 8]), rtol=1e-5)
+
+
+def test_spurious_limits_within_share_of_an_earlier_head_are_one_point_and_none_are_none():
+    p = torch.tensor([[4.0, 0.0], [4.0625, 0.0], [0.0, 8.125], [0.0, 8.0], [0.0, 8.25]], dtype=torch.float64)
+    X = torch.tensor([[4.0, 2.0], [0.0, 0.0]], dtype=torch.float64)
+    # share 2^-6: (4.0625, 0) lies 0.0625 = share |(4, 0)| from the first (inclusive): one point, headed by
+    # the first. (0, 8.125) comes first of its three and reaches both others (0.125 <= 0.127): one point,
+    # though (0, 8) and (0, 8.25) lie 0.25 apart (taken the other way round they would make two)
+    points, to_train, to_mean = probes.spurious_points(p, X, 2 ** -6)
+    assert points.tolist() == [[4.0, 0.0], [0.0, 8.125]]
+    # nearest images: (4, 2) for both, at 2 and hypot(4, 6.125). The mean is (2, 1). RMS divides by sqrt(2)
+    np.testing.assert_allclose(to_train, np.array([2, math.hypot(4, 6.125)]) / math.sqrt(2))
+    np.testing.assert_allclose(to_mean, np.array([math.hypot(2, 1), math.hypot(2, 7.125)]) / math.sqrt(2))
+    points, to_train, to_mean = probes.spurious_points(p[:0], X, 2 ** -6)
+    assert len(points) == len(to_train) == len(to_mean) == 0
+
+
+def test_census_classes_from_outcomes_and_kinds():
+    # one start of each: a memory, a fixed point that is no memory, a cycle about a memory and one away from
+    # all, a divergence, a capped start and a stop whose confirmation failed
+    X = 3 * torch.eye(4, dtype=torch.float64)[:1]
+    mem = probes.Memories(X, np.zeros(1), np.ones(1, dtype=bool))
+    L = torch.stack([X[0], 2 * X[0], X[0] + 1e-4, -X[0], X[0] + 1e6, X[0], X[0]])
+    outcome = torch.tensor([probes.CONVERGED, probes.CONVERGED, probes.CYCLE, probes.CYCLE, probes.DIVERGED,
+                            probes.CAPPED, probes.UNCONFIRMED])
+    lim = probes.Limits(L, outcome == probes.CONVERGED, torch.ones(7, dtype=torch.long), outcome)
+    where = probes.census(lim, probes.classify(lim, mem, match_tol=1e-2)[1])
+    assert where.tolist() == [probes.AT_MEMORY, probes.AT_SPURIOUS, probes.ON_CYCLE, probes.ON_CYCLE,
+                              probes.ESCAPED, probes.MOVING, probes.MOVING]
+    assert len(probes.CENSUS) == 5 and sorted(set(where.tolist())) == list(range(5))
+
+
 def test_noisy_and_masked_starts():
     X = torch.rand(4, 100)
     g = torch.Generator().manual_seed(0)

@@ -165,6 +165,63 @@ def test_a_stable_two_cycle_beside_an_example_is_counted_as_a_cycle_and_as_spuri
     assert noisy["none_frac"] == 0.0
 
 
+class Regions(nn.Module):
+    """Five regions, by the largest of coordinates 10..14 (region 0 also wherever all five lie below 0.1:
+    the training images, the held-out ones and the points just beside them), each kept by its dynamics:
+    0: f contracts onto the nearest x_j, a memory; 1: onto s_a = e_11 + e_15 / 4 where x_15 < 1/2, else onto
+    s_b = e_11 + 3 e_15 / 4, two spurious fixed points; 2: a stable 2-cycle between a = e_12 and b = e_12 +
+    e_15; 3: f = 2 x, divergence; 4: f = x + 1e-3 e_15, for ever moving. A uniform random start on [0, 1]^16
+    lands in the region of its largest coordinate among 10..14."""
+
+    def forward(self, x):
+        e = torch.eye(D, dtype=x.dtype)
+        tail = x[:, 10:15]
+        region = torch.where(tail.max(dim=1).values < 0.1, 0, tail.argmax(dim=1))[:, None]
+        j = ((x[:, None, :] - X[None]) ** 2).sum(-1).argmin(dim=1)
+        s = torch.where(x[:, 15:16] < 0.5, e[11] + 0.25 * e[15], e[11] + 0.75 * e[15])
+        a, b = e[12], e[12] + e[15]
+        nearer_a = ((x - a) ** 2).sum(-1, keepdim=True) < ((x - b) ** 2).sum(-1, keepdim=True)
+        out = X[j] + 0.5 * (x - X[j])
+        out = torch.where(region == 1, s + 0.5 * (x - s), out)
+        out = torch.where(region == 2, torch.where(nearer_a, b + 0.5 * (x - a), a + 0.5 * (x - b)), out)
+        out = torch.where(region == 3, 2 * x, out)
+        return torch.where(region == 4, x + 1e-3 * e[15], out)
+
+
+def test_the_census_of_random_and_heldout_starts_counts_every_class_and_the_spurious_points():
+    result = finish(Regions(), n_random_starts=200)
+    row, cfg = result.trial, result.config
+    rows = {r["start"]: r for r in result.retrieval if r["start"] in ("heldout", "random")}
+    # the trial's random starts, drawn as probe() draws them: their regions decide their classes
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    probes.noisy_starts(X, cfg.noise_levels, cfg.starts_per_example, gen)
+    probes.masked_starts(X, cfg.mask_frac, cfg.starts_per_example, 0.0, 1.0, gen)
+    random = torch.rand((cfg.n_random_starts, D), generator=gen, dtype=X.dtype)
+    region = random[:, 10:15].argmax(dim=1)
+    share = np.bincount(region.numpy(), minlength=5) / len(random)
+    assert (share > 0.1).all()  # every class is there
+    classes = ("any_frac", "spurious_point_frac", "cycle_frac", "diverged_frac", "moving_frac")  # regions 0..4
+    assert set(trial_run.CENSUS_COLUMNS) == set(classes)
+    assert [rows["random"][c] for c in classes] == pytest.approx(share.tolist(), abs=1e-12)
+    assert [rows["heldout"][c] for c in classes] == [1.0, 0.0, 0.0, 0.0, 0.0]  # both to x_0, x_1
+    assert rows["random"]["n_starts"] == 200 and rows["heldout"]["n_starts"] == 2
+    # every row's census sums to 1, and refines its kinds: spurious = spurious point + cycle, none = the rest
+    for r in result.retrieval:
+        assert sum(r[c] for c in trial_run.CENSUS_COLUMNS) == pytest.approx(1.0, abs=1e-12), r
+        assert r["spurious_frac"] == pytest.approx(r["spurious_point_frac"] + r["cycle_frac"], abs=1e-12), r
+        assert r["none_frac"] == pytest.approx(r["diverged_frac"] + r["moving_frac"], abs=1e-12), r
+    # the trial's diverged_frac counts every probe start, as its retrieval rows do
+    assert row["diverged_frac"] == pytest.approx(sum(r["n_starts"] * r["diverged_frac"] for r in result.retrieval)
+                                                 / sum(r["n_starts"] for r in result.retrieval))
+    # two distinct spurious points, s_a and s_b: from x_j = 10 e_j, |s - x_j|^2 = 100 + 1 + s_15^2; from the
+    # mean 2.5 (e_0 + ... + e_3), 4 * 6.25 + 1 + s_15^2; RMS divides by sqrt(16)
+    assert (random[region == 1, 15] < 0.5).any() and (random[region == 1, 15] >= 0.5).any()
+    assert row["spurious_points"] == 2
+    s15 = np.array([0.25, 0.75])
+    assert row["spurious_train_rms_median"] == pytest.approx(np.median(np.sqrt(101 + s15 ** 2) / 4), rel=1e-5)
+    assert row["spurious_mean_rms_median"] == pytest.approx(np.median(np.sqrt(26 + s15 ** 2) / 4), rel=1e-5)
+
+
 class Leaves(nn.Module):
     """Within ``radius`` of x_j: f(x) = x_j + v + (x - x_j) / 2, a contraction (rho = 1/2) that moves x_j
     by |v| = 0.9% of |x_j| toward a fixed point 2 v away, beyond ``radius``; outside, f expands away from
@@ -210,6 +267,7 @@ def test_a_contraction_about_every_example_fills_every_row_and_the_result():
         assert e["spectral_radius"] == pytest.approx(0.5) and e["top_singular_value"] == pytest.approx(0.5)
     assert row["top_singular_median"] == pytest.approx(0.5) and row["spectral_failures"] == 0
     assert row["spurious_frac"] == row["unconverged_frac"] == 0.0  # held-out and random starts all reach a memory
+    assert row["spurious_points"] == 0 and row["spurious_train_rms_median"] is row["spurious_mean_rms_median"] is None
     assert [(r["sigma"], r["n_starts"], r["same_frac"]) for r in result.retrieval if r["start"] == "noisy"] == [
         (0.05, N * 4, 1.0), (0.1, N * 4, 1.0)]
     assert {r["start"]: r["n_starts"] for r in result.retrieval if r["start"] != "noisy"} == {
@@ -333,6 +391,9 @@ def test_without_heldout_or_random_starts_their_fractions_are_empty_not_nan():
     assert [(r["start"], r["n_starts"], r["same_frac"], r["any_frac"], r["spurious_frac"], r["none_frac"])
             for r in result.retrieval if r["start"] in ("heldout", "random")] == [
         ("heldout", 0, None, None, None, None), ("random", 0, None, None, None, None)]
+    assert all(r[c] is None for r in result.retrieval if r["start"] in ("heldout", "random")
+               for c in trial_run.CENSUS_COLUMNS)
+    assert row["spurious_points"] == 0 and row["spurious_train_rms_median"] is None
     assert row["memory_frac"] == row["retrieval_same_frac"] == 1.0  # the rest is probed as ever
 
 

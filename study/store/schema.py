@@ -20,10 +20,12 @@ import pyarrow as pa
 from ..config import TrialConfig, field_type
 from ..rules import STATUSES
 
-SCHEMA_VERSION = "6"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
+SCHEMA_VERSION = "7"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
                       # (memory_*, bottleneck_side, confirmed limits, monotone basin radius); 5: list-valued
                       # config fields stored as strings; 6: attractors by their dynamics (decided at the
-                      # memory x_i*), cycles, capped starts, kink spread
+                      # memory x_i*), cycles, capped starts, kink spread; 7: the census of where starts end
+                      # (diverged by a bound, not only at overflow; spurious_point_, diverged_, moving_frac
+                      # per start kind; the distinct spurious points and their distances)
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -89,6 +91,14 @@ TRIAL_METRICS: dict[str, tuple[pa.DataType, str]] = {
     "cycle_frac": (pa.float64(), "probe starts (all but the memories' own) that ended on a cycle of period 2-8"),
     "capped_frac": (pa.float64(), "probe starts still moving when iteration stopped (iter_steps, then "
                                   "iter_max_steps for contracting starts): the budget decided them"),
+    "diverged_frac": (pa.float64(), "probe starts whose iterate diverged: non-finite, or RMS(x_t) > 1e3 x the "
+                                    "largest start's RMS (probes.divergence_bound)"),
+    "spurious_points": (pa.int64(), "distinct spurious fixed points p_k among the held-out + random starts' "
+                                    "limits (limits within match_tol of one another are one point)"),
+    "spurious_train_rms_median": (pa.float64(), "median_k min_i RMS(p_k - x_i): how far the distinct spurious "
+                                                "points lie from the nearest training image (null: none found)"),
+    "spurious_mean_rms_median": (pa.float64(), "median_k RMS(p_k - mean_i x_i): how far they lie from the "
+                                               "training set's mean image (null: none found)"),
     "iter_steps_median": (pa.float64(), "median steps until each start's outcome was known"),
     "iter_steps_max": (pa.int64(), "the most steps any start took"),
     "span_residual_mean": (pa.float64(), "mean over held-out h of |(I-P_X) f(h)| / |f(h)|"),
@@ -134,6 +144,7 @@ RETRIEVAL_SCHEMA = pa.schema([
     ("trial_id", pa.string()), ("start", pa.string()), ("sigma", pa.float64()), ("n_starts", pa.int64()),
     ("same_frac", pa.float64()), ("any_frac", pa.float64()), ("spurious_frac", pa.float64()),
     ("none_frac", pa.float64()), ("cycle_frac", pa.float64()), ("capped_frac", pa.float64()),
+    ("spurious_point_frac", pa.float64()), ("diverged_frac", pa.float64()), ("moving_frac", pa.float64()),
 ])
 
 CURVE_SCHEMA = pa.schema([("trial_id", pa.string()), ("step", pa.int64()), ("loss", pa.float64())])

@@ -148,6 +148,10 @@ CONVERGED, DIVERGED, CYCLE, CAPPED, UNCONFIRMED = 0, 1, 2, 3, 4
 OUTCOMES = ("converged", "diverged", "cycle", "capped", "unconfirmed")
 PERIOD_MAX = 8  # cycles of period 2 .. PERIOD_MAX are detected (period 1 is a fixed point)
 WINDOW = 20     # steps over which a still-moving start's contraction rate is measured
+# An iterate this many times farther from 0 (RMS) than the farthest start has diverged: no image-like
+# limit lies there, and waiting for a float overflow would spend the step budget on a start already
+# decided (one growing by 1% a step overflows float32 after ~9,000 steps, and was counted capped)
+DIVERGE_FACTOR = 1e3
 
 
 @dataclass
@@ -175,6 +179,17 @@ def _rms_step(f: Map, x: torch.Tensor) -> torch.Tensor:
     return _rms(f(x), x)
 
 
+def divergence_bound(starts: torch.Tensor) -> float:
+    """B = DIVERGE_FACTOR * max_k RMS(s_k) over the starts s_k: an iterate with RMS(x_t) > B (or a
+    non-finite one) has diverged. Infinite where every start is 0 (no scale: only a non-finite iterate
+    diverges). In a trial the starts include the training images and the noisy starts about them, so
+    B is a thousand times the data's own scale.   starts: [m, ...]."""
+    if starts.numel() == 0:
+        return float("inf")
+    scale = float((starts.flatten(1).double().norm(dim=1) / starts[0].numel() ** 0.5).max())
+    return DIVERGE_FACTOR * scale if scale > 0 else float("inf")
+
+
 @torch.inference_mode()
 def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_steps: int = 0,
             share: float = 1e-3, max_total: int | None = None, period_max: int = PERIOD_MAX) -> Limits:
@@ -183,7 +198,8 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
 
     Outcomes, with RMS(v) = ||v|| / sqrt(d):
     - *converged*: RMS(x_{t+1} - x_t) < tol, then confirmed (below);
-    - *diverged*: the iterate became non-finite;
+    - *diverged*: the iterate became non-finite, or RMS(x_t) exceeded ``divergence_bound(starts)``
+      (DIVERGE_FACTOR times the farthest start's RMS);
     - *cycle* of period p (2 <= p <= ``period_max``): RMS(x_{t+1} - x_{t+1-p}) < tol at p steps in a
       row, a whole period repeated;
     - *capped*: still moving. Every start gets ``max_steps`` steps. After that a start goes on only
@@ -219,11 +235,13 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
     strikes = torch.zeros(m, dtype=torch.long, device=x.device)  # decisions in a row that found a start too slow
     due = x.new_full((m,), float("inf"))  # its projected finish step
     move0, t0 = x.new_zeros(m), 0  # the step at step t0, <= WINDOW ago
+    bound = divergence_bound(starts)
     for t in range(1, max_total + 1):
         nxt = f(cur)
         move = _rms(nxt, cur)
-        finite = torch.isfinite(move)
-        done = (move < tol) & finite
+        size = nxt.flatten(1).norm(dim=1) / nxt[0].numel() ** 0.5
+        bounded = torch.isfinite(move) & (size <= bound)  # else diverged: non-finite or beyond the bound
+        done = (move < tol) & bounded
         have = min(t - 1, lags)  # lags with an iterate behind them
         cycle = torch.zeros_like(done)
         per = torch.zeros_like(idx)
@@ -231,7 +249,7 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
             close = _rms(nxt.unsqueeze(0).expand(have, *nxt.shape).flatten(0, 1),
                          past[:have].flatten(0, 1)).view(have, -1).T < tol
             runs[:, :have] = torch.where(close, runs[:, :have] + 1, 0)
-            hit = (runs[:, :have] >= periods[:have]) & (~done & finite)[:, None]
+            hit = (runs[:, :have] >= periods[:have]) & (~done & bounded)[:, None]
             cycle = hit.any(dim=1)
             per = torch.where(cycle, periods[hit.int().argmax(dim=1)], 0)  # the smallest period that repeats
         give_up = torch.zeros_like(done)
@@ -249,13 +267,13 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
                 give_up = strikes >= 2  # two windows in a row: one larger step is no verdict
             else:
                 give_up = torch.ones_like(done)
-            give_up &= finite & ~done & ~cycle
-        stop = done | ~finite | cycle | give_up
+            give_up &= bounded & ~done & ~cycle
+        stop = done | ~bounded | cycle | give_up
         if stop.any():
             x[idx[stop]] = nxt[stop]
             steps[idx[stop]] = t
             outcome[idx[done]] = CONVERGED
-            outcome[idx[~finite]] = DIVERGED
+            outcome[idx[~bounded]] = DIVERGED
             outcome[idx[cycle]] = CYCLE
             period[idx[cycle]] = per[cycle]
             keep = ~stop
@@ -397,6 +415,44 @@ def classify(limits: Limits, mem: Memories, match_tol: float) -> tuple[torch.Ten
         kind[limits.converged & near] = TRAIN
         kind[cycle & near] = NONE
     return nearest, kind
+
+
+# The census of where each start ended: exactly one class per start, so the classes partition the starts
+AT_MEMORY, AT_SPURIOUS, ON_CYCLE, ESCAPED, MOVING = 0, 1, 2, 3, 4
+CENSUS = ("memory", "spurious point", "cycle", "diverged", "moving")
+
+
+def census(limits: Limits, kind: torch.Tensor) -> torch.Tensor:
+    """Each start's census class, from its outcome (``iterate``) and its kind (``classify``):
+    AT_MEMORY: its confirmed limit is a memory (kind TRAIN); AT_SPURIOUS: its confirmed limit is a fixed
+    point that is no memory; ON_CYCLE: it ended on a cycle (near a memory or not); ESCAPED: it diverged
+    (``divergence_bound``); MOVING: still moving when iteration stopped (capped, or a stop whose
+    confirmation failed). Every start is in exactly one.   -> [m] long."""
+    out = torch.full_like(limits.outcome, MOVING)
+    out[limits.converged] = AT_SPURIOUS
+    out[limits.converged & (kind == TRAIN)] = AT_MEMORY
+    out[limits.outcome == CYCLE] = ON_CYCLE
+    out[limits.outcome == DIVERGED] = ESCAPED
+    return out
+
+
+@torch.no_grad()
+def spurious_points(y: torch.Tensor, X: torch.Tensor, share: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """The distinct points among spurious limits y (class AT_SPURIOUS), and how image-like they are.
+    The limits are grouped by ``_clusters`` (taken in order, each ungrouped one heads the ungrouped
+    limits within relative distance ``share`` of it, ||y_i - y_r|| <= share ||y_r||), one point per
+    group, its head p_k. For each: a_k = min_i RMS(p_k - x_i), its distance to the nearest training
+    example, and b_k = RMS(p_k - xbar), to the training set's mean xbar = (1/n) sum_i x_i.
+    y: [m, ...], X: [n, ...] -> (points [k, ...], a [k], b [k])."""
+    if len(y) == 0:
+        return y, np.zeros(0), np.zeros(0)
+    rep = _clusters(y, share, -torch.arange(len(y), dtype=torch.float64))  # in order: the first start heads
+    p = y[torch.unique(rep)]
+    P, T = p.flatten(1).double(), X.flatten(1).double().to(p.device)
+    root_d = P.shape[1] ** 0.5
+    to_train = torch.cdist(P, T, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values / root_d
+    to_mean = (P - T.mean(dim=0)).norm(dim=1) / root_d
+    return p, to_train.cpu().numpy(), to_mean.cpu().numpy()
 
 
 def noisy_starts(X: torch.Tensor, sigmas: tuple[float, ...], per_example: int,

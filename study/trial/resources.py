@@ -58,9 +58,11 @@ def memory_bytes(cfg: TrialConfig, shape: tuple[int, int, int]) -> int:
                                           activation; x_t, x_t+1, the PERIOD_MAX - 1 past iterates,
                                           their lags, and the allocator's slack (measured: 28 copies
                                           of the starts)
+        clusters  9 * m^2                 the stop points' pairwise distances (float64) and their
+                                          comparison (``probes._clusters``): 8 GB at 30,000 starts
         spectra   n * d * (12d + 4M)      dense Jacobians (d <= DENSE_MAX_DIM) in float32 and float64,
                                           d tangents through the net; a linear net's d x d operator too
-        peak = training + max(probes, spectra)
+        peak = training + max(probes, clusters, spectra)
 
     On every net of ``benchmarks/memory_bench.md`` it lies at or below the measured peak (0.37-1.00 of
     it for nets of hundreds of MB; conv layers' workspaces are not all counted), so a config it refuses
@@ -74,7 +76,7 @@ def memory_bytes(cfg: TrialConfig, shape: tuple[int, int, int]) -> int:
     training = 4 * (4 * p + 2 * n * a + n * unfold)
     iteration = 4 * m * (3 * big + 30 * d)
     dense = (n if d <= probes.DENSE_MAX_DIM else 0) + (1 if linear_operator(cfg, d) else 0)
-    return training + max(iteration, dense * d * (12 * d + 4 * big))
+    return training + max(iteration, 9 * m * m, dense * d * (12 * d + 4 * big))
 
 
 def node_memory(device: torch.device | str = "cpu") -> int:

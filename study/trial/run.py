@@ -186,7 +186,15 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     random = low + (high - low) * torch.rand((cfg.n_random_starts, *x.shape[1:]), generator=gen, dtype=x.dtype)
     groups = {"noisy": noisy, "masked": masked, "heldout": heldout.cpu(), "random": random}
     mem, limits, nearest, kind = recall(f, x, torch.cat(list(groups.values())), cfg, gen)
+    where = probes.census(limits, kind).cpu().numpy()
     nearest, kind, outcome = nearest.cpu().numpy(), kind.cpu().numpy(), limits.outcome.cpu().numpy()
+    bounds = np.cumsum([0] + [len(g) for g in groups.values()])
+    part = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(groups)}
+    # the census starts (held-out and random) that settled on a fixed point that is no memory: its
+    # distinct points, resolved as finely as a memory is (match_tol)
+    census_rows = np.r_[part["heldout"], part["random"]]
+    spurious = torch.as_tensor(census_rows[where[census_rows] == probes.AT_SPURIOUS], device=limits.x.device)
+    _, to_train, to_mean = probes.spurious_points(limits.x[spurious], x, cfg.match_tol)
     timings["iteration"] = time.perf_counter() - t0
 
     # the attractor is decided at the memory x_i*, where the dynamics go, and its rho checked for kinks
@@ -204,13 +212,11 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     attractor = probes.attractors(mem.found, rho_mem, cfg.rho_margin)
     timings["spectra"] += time.perf_counter() - t0
 
-    bounds = np.cumsum([0] + [len(g) for g in groups.values()])
-    part = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(groups)}
     origins = {"noisy": n_origin.numpy(), "masked": m_origin.numpy()}
     sigma = n_sigma.numpy()
     # a start returns when its confirmed limit is its own example's memory
     same = {name: (kind[part[name]] == probes.TRAIN) & (nearest[part[name]] == origins[name]) for name in origins}
-    retrieval = _retrieval_rows(cfg, kind, outcome, part, same, sigma)
+    retrieval = _retrieval_rows(cfg, kind, outcome, where, part, same, sigma)
 
     metrics: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -222,7 +228,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
     timings["span"] = time.perf_counter() - t0
 
     head = sigma == cfg.headline_sigma
-    outside = kind[np.r_[part["heldout"], part["random"]]]
+    outside = kind[census_rows]
     basin = probes.basin_radius(same["noisy"].astype(float), origins["noisy"], sigma, n)
     fixed = resid < cfg.fixed_point_tol
     metrics.update({
@@ -246,6 +252,10 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
         "unconverged_frac": _frac(outside == probes.NONE),
         "cycle_frac": _frac(outcome == probes.CYCLE),
         "capped_frac": _frac(outcome == probes.CAPPED),
+        "diverged_frac": _frac(outcome == probes.DIVERGED),
+        "spurious_points": len(to_train),
+        "spurious_train_rms_median": _nanstat(np.median, to_train),
+        "spurious_mean_rms_median": _nanstat(np.median, to_mean),
         "iter_steps_median": float(limits.steps.float().median().item()),
         "iter_steps_max": int(limits.steps.max().item()),
         "span_residual_mean": _nanstat(np.mean, span_res),
@@ -278,12 +288,17 @@ def recall(f, x: torch.Tensor, starts: torch.Tensor, cfg: TrialConfig, gen: torc
     return mem, rest, nearest[k:], kind[k:]
 
 
-def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, outcome: np.ndarray, part: dict[str, slice],
-                    same: dict[str, np.ndarray], sigma: np.ndarray) -> list[dict[str, Any]]:
-    """One row per start kind (and per sigma for noisy starts): where those starts' limits went."""
+# the retrieval columns of the census classes (probes.CENSUS, in its order): per row they sum to 1
+CENSUS_COLUMNS = ("any_frac", "spurious_point_frac", "cycle_frac", "diverged_frac", "moving_frac")
+
+
+def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, outcome: np.ndarray, where: np.ndarray,
+                    part: dict[str, slice], same: dict[str, np.ndarray], sigma: np.ndarray) -> list[dict[str, Any]]:
+    """One row per start kind (and per sigma for noisy starts): where those starts' limits went, by
+    kind (``probes.classify``: any, spurious, none) and by census class (``probes.census``)."""
     rows = []
     for name in ("noisy", "masked", "heldout", "random"):
-        k, o = kind[part[name]], outcome[part[name]]
+        k, o, c = kind[part[name]], outcome[part[name]], where[part[name]]
         levels = np.unique(sigma) if name == "noisy" else [None]
         for level in levels:
             at = sigma == level if name == "noisy" else np.ones(len(k), bool)
@@ -292,8 +307,8 @@ def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, outcome: np.ndarray, par
                 "sigma": float(level) if level is not None else (cfg.mask_frac if name == "masked" else None),
                 "n_starts": int(at.sum()),
                 "same_frac": float(same[name][at].mean()) if name in same and at.any() else None,
-                "any_frac": _frac(k[at] == probes.TRAIN), "spurious_frac": _frac(k[at] == probes.SPURIOUS),
-                "none_frac": _frac(k[at] == probes.NONE), "cycle_frac": _frac(o[at] == probes.CYCLE),
+                "spurious_frac": _frac(k[at] == probes.SPURIOUS), "none_frac": _frac(k[at] == probes.NONE),
+                **{col: _frac(c[at] == cls) for cls, col in enumerate(CENSUS_COLUMNS)},
                 "capped_frac": _frac(o[at] == probes.CAPPED)})
     return rows
 
