@@ -169,9 +169,9 @@ class Limits:
             self.period = torch.zeros_like(self.steps)
 
 
-def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """RMS(a - b) = ||a - b|| / sqrt(d) per row."""
-    return (a - b).flatten(1).norm(dim=1) / a[0].numel() ** 0.5
+def _rms(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """RMS(a - b) = ||a - b|| / sqrt(d) per row (RMS(a) without ``b``)."""
+    return (a if b is None else a - b).flatten(1).norm(dim=1) / a[0].numel() ** 0.5
 
 
 def _rms_step(f: Map, x: torch.Tensor) -> torch.Tensor:
@@ -186,7 +186,7 @@ def divergence_bound(starts: torch.Tensor) -> float:
     B is a thousand times the data's own scale.   starts: [m, ...]."""
     if starts.numel() == 0:
         return float("inf")
-    scale = float((starts.flatten(1).double().norm(dim=1) / starts[0].numel() ** 0.5).max())
+    scale = float(_rms(starts.double()).max())
     return DIVERGE_FACTOR * scale if scale > 0 else float("inf")
 
 
@@ -239,8 +239,7 @@ def iterate(f: Map, starts: torch.Tensor, max_steps: int, tol: float, confirm_st
     for t in range(1, max_total + 1):
         nxt = f(cur)
         move = _rms(nxt, cur)
-        size = nxt.flatten(1).norm(dim=1) / nxt[0].numel() ** 0.5
-        bounded = torch.isfinite(move) & (size <= bound)  # else diverged: non-finite or beyond the bound
+        bounded = torch.isfinite(move) & (_rms(nxt) <= bound)  # else diverged: non-finite or beyond the bound
         done = (move < tol) & bounded
         have = min(t - 1, lags)  # lags with an iterate behind them
         cycle = torch.zeros_like(done)
