@@ -120,10 +120,7 @@ class Progress(tune.Callback):
         was_started, self.started = self.started, self.started or any(t.status == "RUNNING" for t in trials)
         if self.started:
             self.first_run = self.first_run or now
-        waiting = self.state(trials)[1]
-        why = self.why_waiting() if waiting else None
-        self.show(trials, line=self.shown is None or self.started != was_started or why != self.why
-                  or now - self.last_line >= HEARTBEAT_S)
+        self.show(trials, line=self.shown is None or self.started != was_started or now - self.last_line >= HEARTBEAT_S)
         if self.start_timeout and not self.started and now - self.start > self.start_timeout:
             raise StartTimeout(f"no trial started within {self.start_timeout:g} s: "
                                f"{self.waiting_text(trials)}; see `ray status` on the head (or the "
@@ -186,16 +183,18 @@ class Progress(tune.Callback):
             return "no node has it yet"
         return "being placed" if fits(self.request, self.free) else "every node that has it is busy"
 
-    def waiting_text(self, trials) -> str:
-        """'N waiting for {...}: why', N in configs."""
-        return f"{self.state(trials)[1]} waiting for {resources_text(self.request)}: {self.why_waiting()}"
+    def waiting_text(self, trials, waiting: int | None = None) -> str:
+        """'N waiting for {...}: why', N in configs (``waiting``, when the caller has counted them)."""
+        waiting = self.state(trials)[1] if waiting is None else waiting
+        return f"{waiting} waiting for {resources_text(self.request)}: {self.why_waiting()}"
 
-    def text(self, trials) -> str:
-        """The progress line, without its count of done trials (the bar shows that itself)."""
-        running, waiting = self.state(trials)
+    def text(self, trials, state: tuple[int, int] | None = None) -> str:
+        """The progress line, without its count of done trials (the bar shows that itself); ``state``:
+        (running, waiting), when the caller has counted them."""
+        running, waiting = state or self.state(trials)
         parts = [f"{running} running"]
         if waiting:
-            parts.append(self.waiting_text(trials))
+            parts.append(self.waiting_text(trials, waiting))
         parts.append(f"{self.failed} failed")
         if self.retried:
             parts.append(f"{self.retried} retried")
@@ -203,9 +202,11 @@ class Progress(tune.Callback):
         return ", ".join(parts)
 
     def show(self, trials=(), line: bool = True) -> None:
-        """On a terminal, redraw the bar; in a log, print the line if ``line``."""
-        self.shown = self.state(trials)
-        self.why = self.why_waiting() if self.shown[1] else None
+        """On a terminal, redraw the bar; in a log, print the line if ``line`` or if what the waiting
+        trials lack has changed since the last time."""
+        state = self.state(trials)
+        why = self.why_waiting() if state[1] else None
+        line, self.shown, self.why = line or why != self.why, state, why
         if self.tty:
             from tqdm import tqdm
             if self.bar is None:  # the line's text goes in tqdm's free-text field, desc
@@ -213,12 +214,12 @@ class Progress(tune.Callback):
                                 bar_format="[memsweep] {n_fmt}/{total_fmt} trials done |{bar:20}| {desc}")
             moved = self.bar.n != self.already + self.done
             self.bar.n = self.already + self.done
-            self.bar.set_description_str(self.text(trials), refresh=False)
+            self.bar.set_description_str(self.text(trials, state), refresh=False)
             if moved or line or time.time() - self.last_line >= 0.5:  # redraw at most twice a second
                 self.bar.refresh()
                 self.last_line = time.time()
         elif line:
-            self.write(f"{self.already + self.done}/{self.total} trials done, {self.text(trials)}")
+            self.write(f"{self.already + self.done}/{self.total} trials done, {self.text(trials, state)}")
 
     def say(self, text: str) -> None:
         """An event line: always on a line of its own (above the bar, on a terminal)."""
