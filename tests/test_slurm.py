@@ -18,11 +18,13 @@ import tempfile
 import time
 
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pytest
 
-from bed import BIN, ROOT, free_port, kill_session, parts, raylets, readme_commands, wait_for
+from bed import BIN, ROOT, free_port, kill_session, parts, raylets, readme_commands, session_pids, wait_for
 from study.sweep.presets import PRESETS
 
+LOCAL = pafs.LocalFileSystem()
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo")
 missing = [d for d in DAEMONS if not (shutil.which(d) or shutil.which(d, path="/usr/sbin"))]
 pytestmark = [
@@ -110,7 +112,6 @@ PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
         return [p for p in found if p not in self._daemon_pids()]
 
     def _daemon_pids(self) -> set[int]:
-        from bed import session_pids
         return {pid for sid in self.sessions for pid in session_pids(sid)}
 
     def stop(self) -> None:
@@ -159,7 +160,7 @@ def test_readme_slurm_commands_run_the_sweep_through_a_dead_node(slurm, tmp_path
         job = wait_for(lambda: [p.name.split("-")[1].split(".")[0] for p in tmp_path.glob("memsweep-*.log")], 60)
         assert job, "sbatch started no job"
         job = job[0]
-        wait_for(lambda: [p for p in parts(_local(), str(out / "trials")) if p.endswith(".parquet")], 180)
+        wait_for(lambda: [p for p in parts(LOCAL, str(out / "trials")) if p.endswith(".parquet")], 180)
         t_result = time.time() - start
         held = wait_for(lambda: (hold / "held").exists() and (hold / "held").read_text(), 120)
         assert held, "no trial held on a worker node"
@@ -181,7 +182,7 @@ def test_readme_slurm_commands_run_the_sweep_through_a_dead_node(slurm, tmp_path
     trials = ds.dataset(str(out / "trials"), format="parquet").to_table().to_pandas()
     assert sorted(trials.trial_id) == sorted(expected)  # no row lost, none duplicated
     assert (trials.status == "ok").all()
-    assert sorted(parts(_local(), str(out / "trials")))[0].startswith("compacted-")
+    assert sorted(parts(LOCAL, str(out / "trials")))[0].startswith("compacted-")
     left = wait_for(lambda: not slurm.job_pids(job), 60)
     assert left, f"the job left processes: {slurm.job_pids(job)}"
 
@@ -192,8 +193,3 @@ def test_readme_slurm_commands_run_the_sweep_through_a_dead_node(slurm, tmp_path
     print(f"\nslurm test bed: first result {t_result:.1f} s after sbatch; job done {t_done:.1f} s; rows "
           f"{len(trials)} of {len(expected)} (duplicated {len(trials) - trials.trial_id.nunique()}); "
           f"Tune trials retried {retried}")
-
-
-def _local():
-    import pyarrow.fs as pafs
-    return pafs.LocalFileSystem()
