@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from study import run_trial
+from study import rules, run_trial
 from study.config import TrialConfig
 from study.trial import data, models
 from study.trial import run as trial_run
@@ -40,13 +40,13 @@ def main() -> None:
         wall = time.perf_counter() - t0
         rnd = next(r for r in probed.retrieval if r["start"] == "random")
         rows.append((m, wall, probed.metrics["iteration_seconds"], probed.metrics["iter_steps_max"],
-                     [rnd[k] for k in trial_run.CENSUS_COLUMNS], probed.metrics["spurious_points"]))
+                     [rnd[k] for k in rules.CENSUS_COLUMNS], probed.metrics["spurious_points"]))
         print(rows[-1], flush=True)
     lines = [f"# Census cost on the default trial ({cfg.trial_id}), {args.threads} thread(s)", "",
              f"{platform.processor() or platform.machine()}, torch {torch.__version__}; trained in "
              f"{result.trial['train_seconds']:.2f} s ({result.trial['steps']} steps).", "",
              "| random starts | all probes (s) | iteration (s) | most steps | random: " +
-             " / ".join(c.removesuffix("_frac") for c in trial_run.CENSUS_COLUMNS) + " | spurious points |",
+             " / ".join(c.removesuffix("_frac") for c in rules.CENSUS_COLUMNS) + " | spurious points |",
              "|---|---|---|---|---|---|"]
     for m, wall, it, steps, census, points in rows:
         lines.append(f"| {m} | {wall:.2f} | {it:.2f} | {steps} | " + " / ".join(f"{v:.3f}" for v in census)

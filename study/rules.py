@@ -28,6 +28,11 @@ ALPHA = 0.05      # one-sided error rate of every test (a "yes" and a "no" each)
 LEVEL = 1 - 2 * ALPHA  # two-sided level of every interval: 0.9, one ALPHA in each tail
 CAPPED_WARN = 0.05  # a report warns when more than this share of the probe starts ended still moving
 
+# The census of where a start's iteration ended (``probes.census``): exactly one class per start, and
+# the column of each class's share in the retrieval table, in the same order; per row they sum to 1
+CENSUS = ("memory", "spurious point", "cycle", "diverged", "moving")
+CENSUS_COLUMNS = ("any_frac", "spurious_point_frac", "cycle_frac", "diverged_frac", "moving_frac")
+
 
 def usable(status, attractor_frac):
     """A trial is evidence when it interpolated (status ok: the training loss reached loss_tol) and its

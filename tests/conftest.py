@@ -45,7 +45,7 @@ def planted_results(tmp_path_factory):
             examples = [{"trial_id": tid, "example": i, "fixed_point_residual": 1e-4 * i, "spectral_radius": 0.1 * i,
                          "top_singular_value": 0.2 * i, "basin_radius": 0.1, "attractor": i < depth,
                          "memory_found": True, "memory_offset": 1e-3, "memory_spectral_radius": 0.1 * i,
-                         "memory_rho_spread": None, "attractor_unsure": False} for i in range(10)]
+                         "memory_top_singular_value": 0.2 * i, "memory_rho_spread": None, "attractor_unsure": False} for i in range(10)]
             retrieval = [{"trial_id": tid, "start": start, "sigma": sigma, "n_starts": 8, "same_frac": 0.5,
                           "any_frac": 0.75, "spurious_frac": 0.25, "none_frac": 0.0, "cycle_frac": 0.0,
                           "capped_frac": 0.0, "spurious_point_frac": 0.25, "diverged_frac": 0.0, "moving_frac": 0.0}

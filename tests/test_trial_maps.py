@@ -19,6 +19,7 @@ from study.trial import resources
 from study.trial import run as trial_run
 from study.trial import train
 from study.config import TrialConfig
+from study import rules
 
 N, D = 4, 16
 X = 10 * torch.eye(D, dtype=torch.float64)[:N]  # four well separated training points
@@ -201,13 +202,13 @@ def test_the_census_of_random_and_heldout_starts_counts_every_class_and_the_spur
     share = np.bincount(region.numpy(), minlength=5) / len(random)
     assert (share > 0.1).all()  # every class is there
     classes = ("any_frac", "spurious_point_frac", "cycle_frac", "diverged_frac", "moving_frac")  # regions 0..4
-    assert set(trial_run.CENSUS_COLUMNS) == set(classes)
+    assert set(rules.CENSUS_COLUMNS) == set(classes)
     assert [rows["random"][c] for c in classes] == pytest.approx(share.tolist(), abs=1e-12)
     assert [rows["heldout"][c] for c in classes] == [1.0, 0.0, 0.0, 0.0, 0.0]  # both to x_0, x_1
     assert rows["random"]["n_starts"] == 200 and rows["heldout"]["n_starts"] == 2
     # every row's census sums to 1, and refines its kinds: spurious = spurious point + cycle, none = the rest
     for r in result.retrieval:
-        assert sum(r[c] for c in trial_run.CENSUS_COLUMNS) == pytest.approx(1.0, abs=1e-12), r
+        assert sum(r[c] for c in rules.CENSUS_COLUMNS) == pytest.approx(1.0, abs=1e-12), r
         assert r["spurious_frac"] == pytest.approx(r["spurious_point_frac"] + r["cycle_frac"], abs=1e-12), r
         assert r["none_frac"] == pytest.approx(r["diverged_frac"] + r["moving_frac"], abs=1e-12), r
     # the trial's diverged_frac counts every probe start, as its retrieval rows do
@@ -392,7 +393,7 @@ def test_without_heldout_or_random_starts_their_fractions_are_empty_not_nan():
             for r in result.retrieval if r["start"] in ("heldout", "random")] == [
         ("heldout", 0, None, None, None, None), ("random", 0, None, None, None, None)]
     assert all(r[c] is None for r in result.retrieval if r["start"] in ("heldout", "random")
-               for c in trial_run.CENSUS_COLUMNS)
+               for c in rules.CENSUS_COLUMNS)
     assert row["spurious_points"] == 0 and row["spurious_train_rms_median"] is None
     assert row["memory_frac"] == row["retrieval_same_frac"] == 1.0  # the rest is probed as ever
 

@@ -20,12 +20,13 @@ import pyarrow as pa
 from ..config import TrialConfig, field_type
 from ..rules import STATUSES
 
-SCHEMA_VERSION = "7"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
+SCHEMA_VERSION = "8"  # 2: operator_* and span_dim columns; 3: operator_rest_radius; 4: retrieval of memories
                       # (memory_*, bottleneck_side, confirmed limits, monotone basin radius); 5: list-valued
                       # config fields stored as strings; 6: attractors by their dynamics (decided at the
                       # memory x_i*), cycles, capped starts, kink spread; 7: the census of where starts end
                       # (diverged by a bound, not only at overflow; spurious_point_, diverged_, moving_frac
-                      # per start kind; the distinct spurious points and their distances)
+                      # per start kind; the distinct spurious points and their distances); 8: sigma_1 at
+                      # the memory (memory_top_singular_value)
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -136,7 +137,8 @@ EXAMPLE_SCHEMA = pa.schema([
     ("trial_id", pa.string()), ("example", pa.int64()), ("fixed_point_residual", pa.float64()),
     ("spectral_radius", pa.float64()), ("top_singular_value", pa.float64()),
     ("basin_radius", pa.float64()), ("attractor", pa.bool_()), ("memory_found", pa.bool_()),
-    ("memory_offset", pa.float64()), ("memory_spectral_radius", pa.float64()), ("memory_rho_spread", pa.float64()),
+    ("memory_offset", pa.float64()), ("memory_spectral_radius", pa.float64()),
+    ("memory_top_singular_value", pa.float64()), ("memory_rho_spread", pa.float64()),
     ("attractor_unsure", pa.bool_()),
 ])
 

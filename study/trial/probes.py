@@ -17,7 +17,7 @@ import scipy.sparse.linalg as sla
 import torch
 from torch.func import jacfwd, linearize, vjp, vmap
 
-from ..rules import acts_like_projection
+from ..rules import CENSUS, acts_like_projection
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 
@@ -417,8 +417,7 @@ def classify(limits: Limits, mem: Memories, match_tol: float) -> tuple[torch.Ten
 
 
 # The census of where each start ended: exactly one class per start, so the classes partition the starts
-AT_MEMORY, AT_SPURIOUS, ON_CYCLE, ESCAPED, MOVING = 0, 1, 2, 3, 4
-CENSUS = ("memory", "spurious point", "cycle", "diverged", "moving")
+AT_MEMORY, AT_SPURIOUS, ON_CYCLE, ESCAPED, MOVING = range(len(CENSUS))  # rules.CENSUS, in its order
 
 
 def census(limits: Limits, kind: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..config import TrialConfig
-from ..rules import DIVERGED, ERROR
+from ..rules import CENSUS_COLUMNS, DIVERGED, ERROR
 from ..store.parts import write_trial
 from ..store.reader import finished_ids
 from ..store.schema import TRIAL_METRICS
@@ -199,7 +199,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
 
     # the attractor is decided at the memory x_i*, where the dynamics go, and its rho checked for kinks
     t0 = time.perf_counter()
-    rho_mem = np.full(n, np.nan)
+    rho_mem, s1_mem = np.full(n, np.nan), np.full(n, np.nan)
     if mem.found.any():
         # the stop point lies up to iter_tol / (1 - rho) from the fixed point, on a ReLU-like net possibly
         # across a kink from it: settle it further (to 1/100 of the step, within iter_steps) before reading
@@ -207,7 +207,7 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
         keep = torch.as_tensor(mem.found, device=mem.x.device)
         mem.x = mem.x.clone()  # iterate's limits are inference tensors: not to be written to, nor differentiated
         mem.x[keep] = probes.iterate(f, mem.x[keep], cfg.iter_steps, cfg.iter_tol / 100).x.clone()
-        rho_mem[mem.found], _ = probes.spectra(f, mem.x[keep])
+        rho_mem[mem.found], s1_mem[mem.found] = probes.spectra(f, mem.x[keep])
     spread, unsure = probes.kink_spread(f, mem.x, rho_mem, cfg.rho_margin, gen)
     attractor = probes.attractors(mem.found, rho_mem, cfg.rho_margin)
     timings["spectra"] += time.perf_counter() - t0
@@ -267,7 +267,8 @@ def probe(f, x: torch.Tensor, heldout: torch.Tensor, low: float, high: float, cf
                  "spectral_radius": float(rho[i]), "top_singular_value": float(s1[i]),
                  "basin_radius": float(basin[i]), "attractor": bool(attractor[i]),
                  "memory_found": bool(mem.found[i]), "memory_offset": float(mem.offset[i]),
-                 "memory_spectral_radius": float(rho_mem[i]), "memory_rho_spread": float(spread[i]),
+                 "memory_spectral_radius": float(rho_mem[i]), "memory_top_singular_value": float(s1_mem[i]),
+                 "memory_rho_spread": float(spread[i]),
                  "attractor_unsure": bool(unsure[i])} for i in range(n)]
     return Probed(metrics, examples, retrieval, timings)
 
@@ -286,10 +287,6 @@ def recall(f, x: torch.Tensor, starts: torch.Tensor, cfg: TrialConfig, gen: torc
     k = len(head)
     rest = probes.Limits(lim.x[k:], lim.converged[k:], lim.steps[k:], lim.outcome[k:], lim.period[k:])
     return mem, rest, nearest[k:], kind[k:]
-
-
-# the retrieval columns of the census classes (probes.CENSUS, in its order): per row they sum to 1
-CENSUS_COLUMNS = ("any_frac", "spurious_point_frac", "cycle_frac", "diverged_frac", "moving_frac")
 
 
 def _retrieval_rows(cfg: TrialConfig, kind: np.ndarray, outcome: np.ndarray, where: np.ndarray,
