@@ -177,7 +177,8 @@ def trend_line(rng, seeds, effect=0.0, widths=(256, 512, 1024), depths=tuple(ran
 def test_rate(kind: str, seeds: int, effect: float = 0.0, sims: int = 500, seed: int = 0) -> float:
     """Share of ``sims`` draws in which one test says yes (a trend: falls). ``kind``: paired (one pair of
     cells, paired by seed), unpaired (one pair of cells of distinct networks), pooled (four paired pairs,
-    stratified), share (k of ``seeds`` networks against 1/2, the share being 1/2 + ``effect``), trend
+    stratified), share (k of ``seeds`` networks against 1/2, the share being 1/2 + ``effect``), median (one
+    value per network, N(``effect``, 0.3) clipped to [-1, 1], its median against 0), trend
     (one line of three widths, the onset moving ``effect`` depths per doubling)."""
     rng = np.random.default_rng(seed)
     yes = 0
@@ -188,6 +189,8 @@ def test_rate(kind: str, seeds: int, effect: float = 0.0, sims: int = 500, seed:
             yes += stats.compare(two_sample(rng, seeds, effect, groups=4)).outcome == stats.YES
         elif kind == "share":
             yes += stats.share(rng.binomial(seeds, 0.5 + effect), seeds).outcome == stats.YES
+        elif kind == "median":  # one correlation-like value per network, spread like the headline run's
+            yes += stats.median(np.clip(rng.normal(effect, 0.3, seeds), -1, 1)).outcome == stats.YES
         elif kind == "trend":
             t = trend_line(rng, seeds, effect)
             m, present, widths, depths = evidence.profiles(t, "width")

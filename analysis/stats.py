@@ -205,3 +205,27 @@ def share(k: int, n: int, null: float = 0.5) -> Test:
     low = 0.0 if k == 0 else _solve(lambda p: _upper_tail(k, n, p), ALPHA)
     high = 1.0 if k == n else _solve(lambda p: _upper_tail(k + 1, n, p), 1 - ALPHA)
     return Test(k / n, low, high, _upper_tail(k, n, null), 1 - _upper_tail(k + 1, n, null), null, n)
+
+
+# --- the median of one value per network -----------------------------------------------------------
+
+def median(values, null: float = 0.0) -> Test:
+    """The median over networks of one value each (a per-network correlation, say): is it above ``null``?
+
+    Sign test, exact for any continuous distribution of networks: with k of the m networks above
+    ``null`` and j below (ties dropped), p_up = P(Bin(k + j, 1/2) >= k), p_down = P(Bin(k + j, 1/2) >= j).
+    Interval: the order statistics [v_(r), v_(m+1-r)], r the largest with P(Bin(m, 1/2) <= r - 1) <= ALPHA,
+    which covers the true median with probability >= LEVEL; (-inf, +inf) when no r works (m < 5 at ALPHA
+    0.05: three networks cannot bound a median). NaN values (not measured) are dropped first."""
+    v = np.sort(np.asarray(values, dtype=float))
+    v = v[~np.isnan(v)]
+    m = len(v)
+    if m == 0:
+        return Test(float("nan"), -math.inf, math.inf, 1.0, 1.0, null, 0)
+    r = 0
+    while r + 1 <= m and 1 - _upper_tail(r + 1, m, 0.5) <= ALPHA:  # P(Bin(m, 1/2) <= r) <= ALPHA
+        r += 1
+    low, high = (v[r - 1], v[m - r]) if r else (-math.inf, math.inf)
+    above, below = int((v > null + _EPS).sum()), int((v < null - _EPS).sum())
+    return Test(float(np.median(v)), float(low), float(high), _upper_tail(above, above + below, 0.5),
+                _upper_tail(below, above + below, 0.5), null, m)

@@ -24,6 +24,7 @@ def report(capsys, text: str) -> None:
 # kind, seeds, sims under no effect, effect size, sims with it, the power it must at least reach
 TESTS = [("paired", 5, 2000, 0.3, 400, 0.3), ("unpaired", 3, 2000, 0.3, 400, 0.15), ("unpaired", 5, 2000, 0.3, 400, 0.3),
          ("pooled", 3, 1000, 0.3, 200, 0.8), ("pooled", 5, 500, 0.3, 200, 0.9), ("share", 5, 4000, 0.4, 1000, 0.4),
+         ("median", 5, 4000, 0.3, 1000, 0.3), ("median", 18, 4000, 0.3, 1000, 0.8),
          ("trend", 3, 400, 1.0, 200, 0.03), ("trend", 5, 100, 1.0, 60, 0.1)]
 
 

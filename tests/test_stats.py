@@ -95,3 +95,17 @@ def test_a_share_of_networks_is_an_exact_binomial_test_with_clopper_pearson_boun
 def test_a_permutation_p_value_is_taken_over_the_defined_relabellings():
     up, down = stats.permutation_p(-1.0, np.array([-1.0, 0.0, 1.0, np.nan]))
     assert (up, down) == (1.0, 1 / 3)
+
+
+def test_the_median_of_networks_has_the_sign_tests_order_statistic_interval():
+    # 18 networks: P(Bin(18, 1/2) <= 5) = 0.048 <= ALPHA < P(<= 6) = 0.119, so r = 6: [v_(6), v_(13)]
+    v = np.arange(1.0, 19.0) - 4.5  # -3.5 .. 13.5: 4 below 0, 14 above
+    t = stats.median(np.random.default_rng(0).permutation(v))
+    assert (t.estimate, t.low, t.high, t.n) == (np.median(v), v[5], v[12], 18)
+    assert sp.binom.cdf(5, 18, 0.5) <= ALPHA < sp.binom.cdf(6, 18, 0.5)
+    assert t.p_up == pytest.approx(sp.binom.sf(13, 18, 0.5)) and t.p_down == pytest.approx(sp.binom.sf(3, 18, 0.5))
+    assert t.outcome == "yes"
+    # five networks: P(Bin(5, 1/2) = 0) = 1/32 <= ALPHA, so [min, max]; four cannot bound a median at all
+    assert (stats.median([3, -1, 2, 5, 4]).low, stats.median([3, -1, 2, 5, 4]).high) == (-1, 5)
+    four = stats.median([0.1, 0.2, 0.3, np.nan, 0.4])
+    assert (four.low, four.high, four.n, four.outcome) == (-np.inf, np.inf, 4, "insufficient")
