@@ -57,7 +57,7 @@ DATASETS = {
     "digits": Dataset("sklearn's 8x8 handwritten digits, shipped in its wheel"),
     "gaussian": Dataset("N(0, 1) pixels, 8x8 unless image_size says otherwise", generated=True),
     "uniform": Dataset("U(0, 1) pixels, 8x8 unless image_size says otherwise", generated=True),
-    "lfw": Dataset("200 faces of Labeled Faces in the Wild at 25x25, shipped in scikit-image"),
+    "lfw": Dataset("scikit-image's Labeled Faces in the Wild subset at 25x25: 100 faces, then 100 background patches"),
     "photos": Dataset("32x32 colour tiles of four photographs shipped in scikit-image"),
     "mnist": Dataset("MNIST from IDX files in data_dir", reads_files=True),
     "cifar10": Dataset("CIFAR-10 from its python batches in data_dir", reads_files=True),

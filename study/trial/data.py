@@ -31,9 +31,9 @@ with ``interpolate`` (``area`` when shrinking, i.e. block means; ``bilinear`` wh
 enlarging). ``channels=1`` on colour data takes luminance (0.299 R + 0.587 G + 0.114 B);
 ``channels=3`` on grayscale repeats the plane. Both keep values in [0, 1].
 
-Native data sets: digits (sklearn, 1797 x 1 x 8 x 8, ships in the wheel); lfw (200 faces,
-1 x 25 x 25) and photos (32 x 32 colour tiles of four sample photos) need scikit-image;
-mnist (IDX files) and cifar10 (python pickle batches) are read from ``cfg.data_dir``.
+Native data sets: digits (sklearn, 1797 x 1 x 8 x 8, ships in the wheel); lfw (scikit-image's subset:
+100 faces, then 100 background patches of the same photographs, 1 x 25 x 25) and photos (32 x 32 colour
+tiles of four sample photos) need scikit-image; mnist (IDX files) and cifar10 (python pickle batches) are read from ``cfg.data_dir``.
 """
 from __future__ import annotations
 
