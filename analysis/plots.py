@@ -785,3 +785,108 @@ def savefig(fig: plt.Figure, path: str) -> str:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+# --- the headline at scale: stored share, census, robustness (analysis/census.py) ----------------------
+
+def stored_share_ax(trials: pd.DataFrame, x: str = "n_train", hue: str = "dataset",
+                    ax: plt.Axes | None = None) -> plt.Axes:
+    """The share of its training images each net of the evidence (``evidence.tested_rows``) stores as
+    attractors (attractor_frac), one dot per net, against ``x`` (n_train or depth), one colour per ``hue``
+    value, a line through the medians; on ``ax`` (the current Axes if None) -> that Axes."""
+    t = evidence.tested_rows(trials)
+    if t.empty:
+        raise ValueError("no usable trial in a tested cell: nothing to draw")
+    ax = _target(ax)
+    order = sorted(t[hue].unique()) if hue in t else None
+    palette, apart = _palette(order, numeric=False), bool(order) and len(order) > 1
+    sns.stripplot(data=t, x=x, y="attractor_frac", hue=hue if order else None, hue_order=order, palette=palette,
+                  dodge=apart, jitter=0.15, size=5, alpha=0.8, ax=ax)
+    sns.pointplot(data=t, x=x, y="attractor_frac", hue=hue if order else None, hue_order=order, palette=palette,
+                  estimator="median", errorbar=None, dodge=0.55 if apart else False, markers="_", linestyles=":",
+                  ax=ax, legend=False)
+    ax.set(ylim=(-0.03, 1.03), ylabel="stored share (attractor_frac)", xlabel=x)
+    return ax
+
+
+def stored_share(trials: pd.DataFrame, x: str = "n_train", hue: str = "dataset") -> plt.Figure:
+    """``stored_share_ax``, one panel per value of the other cell axes (depth, width, arch where they vary)."""
+    t = evidence.tested_rows(trials)
+    facets = [a for a in evidence.cell_axes(trials) if a not in (x, hue)]
+    panels = _panels(t, facets)
+    fig, axes = _grid(len(panels), size=(3.4, 2.8), sharey=True)
+    for ax, (title, g) in zip(axes, panels):
+        stored_share_ax(g, x, hue, ax=ax)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"Stored share: training images that are attractors, one dot per net ({_seeds(trials)}); "
+                 "dotted: median", fontsize=9)
+    return fig
+
+
+CENSUS_COLOURS = ("#4c72b0", "#dd8452", "#8172b3", "#c44e52", "#bbbbbb")  # memory, spurious, cycle, diverged, moving
+
+
+def census_ax(census_counts: pd.DataFrame, by: tuple[str, ...] = ("dataset", "n_train"),
+              ax: plt.Axes | None = None) -> plt.Axes:
+    """Where held-out and random starts ended (``census.counts``), pooled per group ``by``: one stacked bar
+    of the five census classes' shares per group; on ``ax`` -> that Axes."""
+    from . import census
+    by = [b for b in by if b in census_counts]
+    s = census.shares(census_counts, by)
+    ax = _target(ax)
+    labels = [" ".join(str(r[b]) for b in by) for _, r in s.iterrows()]
+    bottom = np.zeros(len(s))
+    for name, col, colour in zip(rules.CENSUS, census.CLASSES, CENSUS_COLOURS):
+        ax.bar(labels, s[col], bottom=bottom, color=colour, label=name, width=0.7)
+        bottom += s[col].to_numpy()
+    for i, r in s.reset_index(drop=True).iterrows():
+        ax.text(i, 1.01, f"{int(r.starts)}", ha="center", va="bottom", fontsize=7)
+    ax.set(ylim=(0, 1.08), ylabel="share of the census starts", xlabel=" / ".join(by))
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return ax
+
+
+def census_bar(census_counts: pd.DataFrame, by: tuple[str, ...] = ("dataset", "n_train")) -> plt.Figure:
+    """``census_ax`` as a figure, titled with what it pools."""
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * max(3, len(census_counts.groupby(
+        [b for b in by if b in census_counts]).size())), 3.0))
+    census_ax(census_counts, by, ax=ax)
+    fig.suptitle(f"Census: where iteration from held-out and random starts ended, pooled over "
+                 f"{census_counts.trial_id.nunique()} nets (number of starts above each bar)", fontsize=9)
+    return fig
+
+
+def robustness_ax(trials: pd.DataFrame, examples: pd.DataFrame, against: str = "memory_spectral_radius",
+                  hue: str = "dataset", ax: plt.Axes | None = None) -> plt.Axes:
+    """Basin radius against ``against`` (rho or sigma_1 of J_f at the memory), one dot per training example
+    with a memory in a usable net (basin radii jittered: they take the few tested sigmas), one colour per
+    ``hue`` value; on ``ax`` -> that Axes."""
+    from . import census
+    t = evidence.tested_rows(trials)
+    ex = examples[examples.trial_id.isin(t.trial_id) & examples.memory_found.astype(bool)].dropna(
+        subset=[against, "basin_radius"]).merge(t[["trial_id", *([hue] if hue in t else [])]], on="trial_id")
+    if ex.empty:
+        raise ValueError("no training example with a memory in a usable trial of a tested cell: nothing to draw")
+    ax = _target(ax)
+    order = sorted(ex[hue].unique()) if hue in ex else None
+    jitter = np.random.default_rng(0).uniform(-0.006, 0.006, len(ex))
+    sns.scatterplot(x=ex[against], y=ex.basin_radius + jitter, hue=ex[hue] if order else None, hue_order=order,
+                    palette=_palette(order, numeric=False), s=10, alpha=0.5, linewidth=0, ax=ax)
+    if against == "memory_spectral_radius":
+        ax.axvline(1.0, color="0.4", ls="--", lw=0.8)
+    ax.set(xlabel=f"{census.JACOBIAN[against]} of J_f at the memory", ylabel="basin radius (sigma)")
+    return ax
+
+
+def robustness(trials: pd.DataFrame, examples: pd.DataFrame, hue: str = "dataset") -> plt.Figure:
+    """Basin radius against rho and against sigma_1 at the memory, side by side (``robustness_ax``), each
+    panel titled with ``census.robustness``' median per-net Spearman correlation and its interval."""
+    from . import census
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), sharey=True)
+    for ax, corr in zip(axes, census.robustness(trials, examples)):
+        robustness_ax(trials, examples, corr.against, hue, ax=ax)
+        ax.set_title(corr.summary(), fontsize=8)
+    fig.suptitle("Robustness against the Jacobian at the memory: one dot per training example with a memory",
+                 fontsize=9)
+    return fig

@@ -40,6 +40,7 @@ from study.store import folder
 from study.store import uri
 
 from . import boundary as boundary_mod
+from . import census as census_mod
 from . import claims as claims_mod
 from . import evidence, maps, plots
 from .load import Results, load
@@ -77,6 +78,14 @@ def figures(res: Results, criterion: maps.Criterion = maps.DEFAULT, onset: pd.Da
         yield ("retrieval_sigma.png", "Retrieval from noisy starts vs noise sigma: back at the same example, at any, "
                "at a limit that is no memory (spurious), or at none (usable trials of tested cells)",
                lambda: plots.retrieval_vs_sigma(res.retrieval, ev))
+        if census_mod.covered(t, res.retrieval):
+            yield ("stored_share.png", "The share of its training images each net stores as attractors, against "
+                   "n_train (usable trials of tested cells; analysis/census.py)", lambda: plots.stored_share(t))
+            yield ("census.png", "Census: where iteration from held-out and random starts ended (usable trials of "
+                   "tested cells)", lambda: plots.census_bar(census_mod.counts(t, res.retrieval)))
+            yield ("robustness.png", "Basin radius against rho and sigma_1 of J_f at the memory, per training "
+                   "example with a memory (usable trials of tested cells)",
+                   lambda: plots.robustness(t, res.examples))
         if "operator_near_one" in ev and ev.operator_near_one.notna().any():
             yield ("operator_study.png", "Linear nets: the operator's kept directions and the rest of its spectrum "
                    "vs depth (C3; usable trials of tested cells)", lambda: plots.operator_study(ev))
@@ -214,6 +223,21 @@ FIGURES: dict[str, tuple[str, str]] = {  # PNG name -> (title, alt text: what th
         f"Line plots against the noise level sigma (log axis), one column per outcome of iterating from a noisy "
         f"start (back at its own example, at any example, at a limit that is no memory, at no limit) and a row per "
         f"value of the other grid axes, a line per depth: the mean share of starts over seeds, with a {_LEVEL} band."),
+    "stored_share.png": (
+        "Stored images",
+        "Dots, one per net, of the share of its training images that are attractors (0 to 1) against n_train, a "
+        "colour per data set, a dotted line through each group's median; a panel per value of the other grid axes."),
+    "census.png": (
+        "The census of where iteration ends",
+        "Stacked bars, one per data set and n_train, of the share of held-out and random starts whose iteration "
+        "ended at a memory, a spurious fixed point, a cycle, diverged, or was still moving, with the number of "
+        "starts above each bar."),
+    "robustness.png": (
+        "Robustness against the Jacobian",
+        "Two scatter plots, one dot per training example with a memory: its basin radius (the largest noise "
+        "sigma it still returns from) against the spectral radius of the Jacobian at its memory (dashed at 1), "
+        "and against the top singular value there; a colour per data set; titles give the median per-net "
+        "rank correlation with its interval."),
     "operator_study.png": (
         "Linear nets: the operator",
         "Line plots against depth for linear nets, a column per image side: above, the number of the operator's "
@@ -235,6 +259,7 @@ FIGURES: dict[str, tuple[str, str]] = {  # PNG name -> (title, alt text: what th
         "x <- f(x) at steps 0, 1, 5 and 20, the limit, and the nearest stored memory; under each row, where its "
         "limit is."),
 }
+CENSUS_FILE = "census.txt"  # the census section's lines, one per line, as REPRODUCTION.md quotes them
 SETTINGS_FILE = "settings.json"  # sweep.json as the report read it, beside the page (never sweep.json itself:
 #                                  --out may be the results folder)
 
@@ -403,6 +428,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
 
     claims = claims_mod.verdicts(t, criterion)
     trends = boundary_mod.trend_lines(t, criterion) if boundary_mod.covered(t) else []
+    headline = census_mod.lines(t, res.examples, res.retrieval) if census_mod.covered(t, res.retrieval) else []
     notes = evidence.budget_notes(t)
     manifest = res.manifest or {}
     settings = os.path.join(out, SETTINGS_FILE)
@@ -419,6 +445,7 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     counts = evidence.seed_counts(t)
     sections = [("summary", "Summary"), ("status", "Status of the trials"), ("claims", "Claims in full"),
                 ("onset", "Onset depth"), *([("boundary", "The boundary")] if trends else []),
+                *([("census", "Stored images and the census")] if headline else []),
                 ("figures", "Figures"), ("settings", "Sweep settings")]
     parts = [
         "<!doctype html><html lang='en'><meta charset='utf-8'>"
@@ -472,6 +499,17 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
             "or rises when an exact permutation test (profiles relabelled across widths within each seed) gives a "
             f"one-sided p of at most {rules.ALPHA:g} (analysis/boundary.py).</p><ul>"
             + "".join(f"<li>{html.escape(x)}</li>" for x in trends) + "</ul></section>")
+    if headline:
+        parts.append(
+            "<section id='census'><h2>Stored images and the census</h2><p>Per cell, the share of the training images "
+            "each net stores as attractors (median and range over its usable nets); per data set and n_train, where "
+            "iteration from the held-out and random starts ended (each start in exactly one class; the counts add up "
+            "to the starts of every net) and the distinct spurious fixed points found; and, per training example "
+            "with a memory, whether its basin radius tracks rho or sigma_1 of J_f at the memory: each net's "
+            f"Spearman correlation over its examples, and their median over nets with the sign test's exact {_LEVEL} "
+            "interval (the net is the unit; the pooled correlation over all examples is a description only; "
+            f"analysis/census.py). <a href='{CENSUS_FILE}'>{CENSUS_FILE}</a> holds the same lines.</p><ul>"
+            + "".join(f"<li>{html.escape(x)}</li>" for x in headline) + "</ul></section>")
     parts.append("<section id='figures'><h2>Figures</h2>"
                  + "".join(f"<figure id='fig-{n.removesuffix('.png')}'><h3>{html.escape(FIGURES[n][0])}</h3>"
                            + (f"<p class='missing'>({html.escape(why)})</p>" if why else
@@ -490,6 +528,13 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
     page = os.path.join(out, "report.html")
     with open(page, "w") as fh:
         fh.write("\n".join(parts) + "\n</html>\n")
+    census_txt = os.path.join(out, CENSUS_FILE)
+    if headline:
+        with open(census_txt, "w") as fh:
+            fh.write("\n".join(headline) + "\n")
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(census_txt)
     with open(os.path.join(out, "claims.txt"), "w") as fh:
         fh.write("\n".join([*(v.line() for v in claims), *(f"boundary: {x}" for x in trends),
                              *(f"warning: {n}" for n in notes)]) + "\n")

@@ -48,9 +48,10 @@ def test_damaged_part_fails_clearly_or_is_skipped_when_asked(smoke_results, tmp_
 def test_report_holds_figures_table_and_verdicts(smoke_results, tmp_path):
     page = report.build(str(smoke_results), str(tmp_path / "rep"))
     text = open(page).read()
-    for name in ("phase_map", "attractor_frac", "spectral_radius", "retrieval_sigma", "loss_curves", "trajectories"):
+    for name in ("phase_map", "attractor_frac", "spectral_radius", "retrieval_sigma", "stored_share", "census",
+                 "robustness", "loss_curves", "trajectories"):
         assert os.path.getsize(tmp_path / "rep" / f"{name}.png") > 1000
-    assert text.count("data:image/png;base64,") == 6 and "not drawn" not in text
+    assert text.count("data:image/png;base64,") == 9 and "not drawn" not in text
     assert "<h2>Onset depth</h2>" in text and "<table" in text
     lines = open(tmp_path / "rep" / "claims.txt").read().splitlines()
     claims = [c for c in lines if not c.startswith("warning: ")]
@@ -197,7 +198,7 @@ def test_report_never_retrains_a_row_on_files_the_row_names(smoke_results, tmp_p
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "reads its data from data_dir" in page and "re-trained only on bundled or generated data" in page
     assert not marker.exists() and not (tmp_path / "rep" / "trajectories.png").exists()
-    assert page.count("data:image/png;base64,") == 5  # every other figure
+    assert page.count("data:image/png;base64,") == 8  # every other figure
 
 
 def test_report_draws_trajectories_from_a_saved_model_without_training(smoke_results, tmp_path, monkeypatch):

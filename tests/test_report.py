@@ -1,6 +1,7 @@
 """The report as a newcomer reads it, top to bottom: a summary first, tables with a legend under each
 that explains every column, alt text on every image, the settings as a table with the whole record
 one link away, no figure left over from an earlier build, and seeds counted as every table counts them."""
+import html
 import json
 import os
 import shutil
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 import analysis
-from analysis import plots, report
+from analysis import census, plots, report
+from analysis.load import load
 from study.store import parts, schema
 
 
@@ -96,7 +98,7 @@ def rows(t: dict) -> list[dict]:
 
 def test_sections_come_in_reading_order_with_the_summary_first(built):
     _, page, text = built
-    assert page.sections == ["summary", "status", "claims", "onset", "figures", "settings"]
+    assert page.sections == ["summary", "status", "claims", "onset", "census", "figures", "settings"]
     assert text.index("<h1>") < text.index("<section id='summary'>") < text.index("<h2>")
     summary = page.text["summary"]
     # what was run, in a line; how much of it is evidence; the verdicts with their evidence counts
@@ -110,6 +112,17 @@ def test_sections_come_in_reading_order_with_the_summary_first(built):
     assert (c2["groups tested"], c2["cells tested"], c2["usable seeds per cell"], c2["trials left out"]) == \
         ("1 of 1", "2 of 2", "3", "none")
     assert verdicts[0]["verdict"] == "not covered" and "no depth-1 trials" in verdicts[0]["pooled test"]
+
+
+def test_the_census_section_and_census_txt_hold_the_census_modules_lines(built, smoke_results):
+    out, page, _ = built
+    res = load(str(smoke_results))
+    lines = census.lines(res.trials, res.examples, res.retrieval)
+    assert [x.split(":")[0] for x in lines] == ["stored", "stored", "census", "robustness", "robustness"]
+    assert open(os.path.join(out, report.CENSUS_FILE)).read().splitlines() == lines
+    assert all(html.unescape(x) in page.text["census"] for x in lines)
+    for png in ("stored_share.png", "census.png", "robustness.png"):
+        assert os.path.getsize(os.path.join(out, png)) > 10_000
 
 
 def test_status_is_a_table_not_json(built):
@@ -148,7 +161,7 @@ def test_every_column_of_every_table_is_explained_under_it(built):
 
 def test_every_image_has_alt_text(built):
     _, page, _ = built
-    assert len(page.images) == 5
+    assert len(page.images) == 8
     for img in page.images:
         assert img.get("alt", "").strip() and img["src"].startswith("data:image/png;base64,")
     assert {img["alt"] for img in page.images} <= {alt for _, alt in report.FIGURES.values()}
