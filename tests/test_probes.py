@@ -33,7 +33,7 @@ def rotation(r: float, theta: float) -> np.ndarray:
     return r * np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
 
 
-@pytest.mark.parametrize("method", ["dense", "arpack"])
+@pytest.mark.parametrize("method", ["dense", "arpack", "batched"])
 def test_dominant_complex_pair(method):
     # |0.95 e^{+-i 0.7}| = 0.95 dominates real eigenvalues 0.9, -0.8, ...: power iteration would oscillate
     blocks = [rotation(0.95, 0.7), np.array([[0.9]]), np.array([[-0.8]])] + [np.array([[0.1 * k]]) for k in range(8)]
@@ -44,7 +44,7 @@ def test_dominant_complex_pair(method):
     np.testing.assert_allclose(s1, np.linalg.norm(A.numpy(), 2), rtol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["dense", "arpack"])
+@pytest.mark.parametrize("method", ["dense", "arpack", "batched"])
 def test_contractive_spectrum_but_expanding_norm(method):
     # upper-triangular: eigenvalues 0.5 (rho < 1) yet sigma_1 ~ 10 (> 1): the two conditions differ
     d = 12
@@ -79,9 +79,10 @@ def test_matrix_free_equals_dense_on_random_nets(net):
     for p in model.parameters():
         p.requires_grad_(False)
     rho_d, s1_d = probes.spectra(model, X, "dense")
-    rho_m, s1_m = probes.spectra(model, X, "arpack")
-    np.testing.assert_allclose(rho_m, rho_d, rtol=1e-4)
-    np.testing.assert_allclose(s1_m, s1_d, rtol=1e-4)
+    for method in ("arpack", "batched"):
+        rho_m, s1_m = probes.spectra(model, X, method)
+        np.testing.assert_allclose(rho_m, rho_d, rtol=1e-4)
+        np.testing.assert_allclose(s1_m, s1_d, rtol=1e-4)
     assert (rho_d <= s1_d + 1e-6).all()  # rho <= sigma_1 always
     assert not np.allclose(rho_d, rho_d[0])  # the Jacobian really depends on the point
 
@@ -441,9 +442,31 @@ def test_tiny_maps_get_exact_spectra_and_spectra_dispatches_by_method_and_size(m
     calls = []
     monkeypatch.setattr(probes, "spectra_dense", lambda f, X: calls.append(("dense", X.shape[1])))
     monkeypatch.setattr(probes, "spectra_matrix_free", lambda f, X: calls.append(("arpack", X.shape[1])))
-    for d, method in [(probes.DENSE_MAX_DIM, "auto"), (probes.DENSE_MAX_DIM + 1, "auto"), (4, "arpack"), (300, "dense")]:
+    monkeypatch.setattr(probes, "spectra_batched", lambda f, X: calls.append(("batched", X.shape[1])))
+    for d, method in [(probes.DENSE_MAX_DIM, "auto"), (probes.DENSE_MAX_DIM + 1, "auto"), (4, "arpack"), (300, "dense"),
+                      (5, "batched")]:
         probes.spectra(lambda x: x, torch.zeros(1, d), method)
-    assert calls == [("dense", 256), ("arpack", 257), ("arpack", 4), ("dense", 300)]
+    assert calls == [("dense", 256), ("batched", 257), ("arpack", 4), ("dense", 300), ("batched", 5)]
+
+
+def test_batched_spectra_settle_most_points_at_once_and_send_the_rest_to_arpack(monkeypatch):
+    # three points of one map whose Jacobian differs per point: J(x) = diag(1 + x) A; the top of A's spectrum
+    # is a near-tie (1 and 0.999999) that 6 Krylov steps cannot separate, but 60 can for a well-separated top
+    tie, _ = with_spectrum([np.array([[1.0]]), np.array([[0.999999]])] + [np.array([[0.99 - 0.001 * k]])
+                                                                            for k in range(60)], seed=5)
+    f = lambda x: (1 + x) * (x @ tie.T)  # at x = 0: J = A
+    X = torch.zeros(3, tie.shape[0], dtype=torch.float64)
+    sent = []
+    arpack = probes.spectra_matrix_free
+    monkeypatch.setattr(probes, "spectra_matrix_free", lambda f, X: (sent.append(len(X)), arpack(f, X))[1])
+    rho, s1 = probes.spectra_batched(f, X, steps=6)
+    assert sent == [3]  # none settled in 6 steps: every point is done again by ARPACK, whose answer stands
+    np.testing.assert_allclose(rho, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(s1, np.linalg.norm(tie.numpy(), 2), rtol=1e-6)
+    A, _ = with_spectrum([rotation(0.95, 0.7), np.array([[0.5]])] + [np.array([[0.03 * k]]) for k in range(1, 30)])
+    sent.clear()
+    rho, s1 = probes.spectra_batched(linear_map(A), torch.zeros(4, A.shape[0], dtype=torch.float64))
+    assert sent == [] and np.allclose(rho, 0.95, rtol=1e-8)  # settled in the batch: ARPACK never ran
 
 
 def test_arpack_failure_is_nan_not_an_exception():
