@@ -9,6 +9,8 @@
 #   make boundary   the boundary presets through `memsweep refine` (under 2 hours on 2 cores), their
 #               reports, the trials tables REPRODUCTION.md's boundary section quotes, and its figure
 #               (docs/figures/boundary.png: onset depth against width, natural and random images)
+#   make headline   the headline-local preset (about N on 2 cores), its report, and the tables and
+#               figures REPRODUCTION.md's headline section quotes (docs/results/headline-local*.parquet)
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
 # accident; override it for a GPU machine, e.g.  make run TORCH="torch==2.13.0 --index-url ..."
 PYTHON ?= python3
@@ -19,7 +21,7 @@ BIN := $(VENV)/bin
 LOCAL_PRESETS ?= c1-local c2-local c3-local c3-linear-local c4-local c5-local c6-local
 BOUNDARY_PRESETS ?= boundary-digits-local boundary-lfw-local boundary-random-local boundary-photos-local
 
-.PHONY: run test setup reproduction boundary mutation
+.PHONY: run test setup reproduction boundary headline mutation
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -49,6 +51,12 @@ reproduction: setup
 boundary: setup
 	$(call each_preset,refine,$(BOUNDARY_PRESETS))
 	$(BIN)/python -m analysis.snapshot --boundary docs/figures/boundary.png $(BOUNDARY_PRESETS:%=docs/results/%.parquet)
+
+headline: setup
+	$(BIN)/memsweep run --preset headline-local --out results/headline-local
+	$(BIN)/memsweep report results/headline-local --no-trajectories
+	$(BIN)/python -m analysis.snapshot --census results/headline-local docs/results/headline-local.parquet \
+	  docs/figures/headline
 
 mutation: setup
 	$(BIN)/python -m pip install -q -e ".[mutation]"

@@ -4,12 +4,17 @@
     python -m analysis.snapshot RESULTS_DIR OUT.parquet      a results folder's trials table as one file
     python -m analysis.snapshot --boundary FIG.png TRIALS.parquet ...
                                                              the boundary figure of several runs
+    python -m analysis.snapshot --census RESULTS_DIR OUT.parquet FIG_PREFIX
+                                                             a census run: its trials, examples and
+                                                             retrieval tables and its three figures
 
 REPRODUCTION.md quotes the report's verdict lines for each ``-local`` preset; the trials tables they
 were computed from are kept in ``docs/results/``, so a test recomputes every quoted line. The
 ``error`` column (tracebacks, which name local paths) is dropped; a verdict never reads it. The
 boundary figure puts several boundary runs side by side (natural and random images at three
-sizes): one panel per image side and data set, the onsets of ``analysis.boundary.table``.
+sizes): one panel per image side and data set, the onsets of ``analysis.boundary.table``. A census
+run (``headline-local``) keeps its examples and retrieval tables too (``OUT-examples.parquet``,
+``OUT-retrieval.parquet``), which the census lines read, and its figures as ``FIG_PREFIX_<name>.png``.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import sys
 
 import pandas as pd
 
-from . import boundary, plots
+from . import boundary, census, plots
 from .load import load
 
 
@@ -27,6 +32,21 @@ def snapshot(path: str, out: str) -> int:
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     trials.to_parquet(out, index=False)
     return len(trials)
+
+
+def census_snapshot(path: str, out: str, figures: str) -> list[str]:
+    """The trials, examples and retrieval tables of a census run beside one another (OUT, OUT-examples,
+    OUT-retrieval), and its stored-share, census and robustness figures (FIGURES_stored_share.png, ...)."""
+    res = load(path)
+    stem = out.removesuffix(".parquet")
+    snapshot(path, out)
+    res.examples.to_parquet(f"{stem}-examples.parquet", index=False)
+    res.retrieval.to_parquet(f"{stem}-retrieval.parquet", index=False)
+    t = res.trials
+    drawn = {"stored_share": lambda: plots.stored_share(t),
+             "census": lambda: plots.census_bar(census.counts(t, res.retrieval)),
+             "robustness": lambda: plots.robustness(t, res.examples)}
+    return [plots.savefig(draw(), f"{figures}_{name}.png") for name, draw in drawn.items()]
 
 
 def boundary_figure(tables: list[str], out: str) -> str:
@@ -38,8 +58,11 @@ def boundary_figure(tables: list[str], out: str) -> str:
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--boundary":
         print(boundary_figure(sys.argv[3:], sys.argv[2]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "--census":
+        print("\n".join(census_snapshot(*sys.argv[2:])))
     elif len(sys.argv) == 3 and not sys.argv[1].startswith("-"):
         print(f"{snapshot(sys.argv[1], sys.argv[2])} trials -> {sys.argv[2]}")
     else:
         sys.exit("usage: python -m analysis.snapshot RESULTS_DIR OUT.parquet\n"
-                 "       python -m analysis.snapshot --boundary FIG.png TRIALS.parquet ...")
+                 "       python -m analysis.snapshot --boundary FIG.png TRIALS.parquet ...\n"
+                 "       python -m analysis.snapshot --census RESULTS_DIR OUT.parquet FIG_PREFIX")

@@ -5,8 +5,11 @@
    The two must agree; the ratio is dense time / matrix-free time.
 2. The default trial (``TrialConfig()``): probe time vs training time, split into its parts,
    after one warm-up trial in the same process (as in a sweep, where workers are reused).
+3. n = 100: the ``headline-local`` preset's nets (fc width 512, depth 6, 25x25 images, 1,000 random
+   starts for the census), one per data set at n_train 100, seed 0: probes vs training (about 15
+   minutes on one core; ``--headline 0`` skips it).
 
-    python benchmarks/probe_bench.py [--threads 1] [--seeds 3] [--out benchmarks/probe_bench.md]
+    python benchmarks/probe_bench.py [--threads 1] [--seeds 3] [--headline 1] [--out benchmarks/probe_bench.md]
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ import torch
 from torch import nn
 
 from study import run_trial
-from study.trial import probes
 from study.config import TrialConfig
+from study.sweep.presets import PRESETS
+from study.trial import probes
 
 
 def time_it(fn, repeat: int = 1):
@@ -68,6 +72,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (sweeps run 1 per trial)")
     ap.add_argument("--seeds", type=int, default=3, help="default trials to time")
+    ap.add_argument("--headline", type=int, default=1, help="1: time the headline-local nets at n = 100; 0: skip")
     ap.add_argument("--out", help="also write the tables to this Markdown file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -98,11 +103,29 @@ def main() -> None:
                      f"{t['iteration_seconds']:.3f} | {t['span_seconds']:.4f} | {ratios[-1]:.2f} |")
     total = sum(t["probe_seconds"] for t in trials) / sum(t["train_seconds"] for t in trials)
     lines += ["", f"All seeds together: probes / train = {total:.2f} (median per seed {statistics.median(ratios):.2f})."]
+    if args.headline:
+        lines += headline_rows()
     text = "\n".join(lines)
     print(text)
     if args.out:
         with open(args.out, "w") as fh:
             fh.write("Written by `python benchmarks/probe_bench.py`.\n\n" + text + "\n")
+
+
+def headline_rows() -> list[str]:
+    """The headline-local preset's nets at n_train = 100, seed 0, one per data set, each trained and probed
+    alone (``run_trial``): its census included, the probes' share of the training time."""
+    grid = PRESETS["headline-local"]
+    cfgs = [c for c in grid.configs() if c.n_train == 100 and c.seed == 0]
+    lines = ["", "## n = 100: the headline-local nets (fc width 512, depth 6, 25x25 images), seed 0", "",
+             "| dataset | status | steps | train (s) | spectra (s) | iteration (s) | census starts | probes / train |",
+             "|---|---|---|---|---|---|---|---|"]
+    for cfg in cfgs:
+        t = run_trial(cfg).trial
+        lines.append(f"| {cfg.dataset} | {t['status']} | {t['steps']} | {t['train_seconds']:.1f} | "
+                     f"{t['spectra_seconds']:.1f} | {t['iteration_seconds']:.1f} | {cfg.n_random_starts + cfg.n_heldout} | "
+                     f"{t['probe_seconds'] / t['train_seconds']:.2f} |")
+    return lines
 
 
 if __name__ == "__main__":

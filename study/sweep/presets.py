@@ -136,6 +136,33 @@ PRESETS["boundary-conv"] = Grid(axes={"arch": ["conv", "conv_down"], "depth": [2
                                 fixed={**_BOUNDARY_FULL, **_IMAGES["photos"]})
 
 
+# The papers' headline (PNAS): a large net trained to interpolation stores many real images as attractors,
+# with few spurious ones. Faces (lfw: scikit-image's subset, 100 faces and 100 background patches, 25x25),
+# grayscale photo tiles and uniform random images (the control), all at 25x25 = 625 dims; n_train 100 and
+# 190 (lfw's 200 images less the 10 held out); 1,000 random starts per net for the census, with the 10
+# held-out ones. Adam at the papers' lr 1e-4 (3e-4 stalls at MSE 7e-5 on 100 faces) to MSE 1e-6: an RMS
+# error of 1e-3, a relative residual ~2e-3, five times inside fixed_point_tol (1e-7 about doubles the
+# steps). Measured on one core: fc width 512, depth 6 fits 100 faces in ~9,000 steps (205 s) and stores
+# 19% of them; width 1024 fits them in ~4,900 steps (255 s), but its probes took as long as its training;
+# at 32x32 (1024 dims) width 1024 was still at MSE 4e-5 on 100 photo tiles after 8,000 steps (467 s); and
+# conv_down (width 64, depth 6) costs 0.46 s a step on 100 tiles and needs thousands of steps. So locally
+# one fc shape at 625 dims; the GPU sizes (headline, headline-conv for conv_down) add 1024 dims, depths,
+# widths and n = 500. One noisy start per (example, sigma) and one masked start per example, and 500
+# iteration steps before the iteration rule's extension, keep the probes under half the training time
+_HEADLINE_LOCAL = {"arch": "fc", "image_size": 25, "channels": 1, "width": 512, "depth": 6, "lr": 1e-4,
+                   "loss_tol": 1e-6, "max_steps": 15000, "starts_per_example": 1, "n_random_starts": 1000,
+                   "iter_steps": 500}
+PRESETS["headline-local"] = Grid(axes={"dataset": ["lfw", "photos", "uniform"], "n_train": [100, 190],
+                                       "seed": [0, 1, 2]}, fixed=_HEADLINE_LOCAL)
+_HEADLINE = {**_HEADLINE_LOCAL, "image_size": 32, "loss_tol": 1e-8, "max_steps": 100000, "starts_per_example": 4,
+             "n_random_starts": 2000, "iter_steps": 1000}  # the GPU size: 1024 dims, the papers' loss, more starts
+_HEADLINE_AXES = {"dataset": ["photos", "uniform"], "n_train": [100, 200, 500], "depth": [4, 6, 8, 12],
+                  "seed": [0, 1, 2]}  # lfw has 200 images: the GPU size uses photo tiles
+PRESETS["headline"] = Grid(axes={**_HEADLINE_AXES, "width": [256, 512, 1024, 2048]}, fixed=_HEADLINE)
+PRESETS["headline-conv"] = Grid(axes={**_HEADLINE_AXES, "width": [32, 64, 128]},  # 2 noisy starts: within 24 GiB
+                                fixed={**_HEADLINE, "arch": "conv_down", "starts_per_example": 2})
+
+
 # One line per preset, for `memsweep run --help` (which adds each grid's size)
 _CLAIMS = {"c1": "C1, single layers project onto the span",
            "c2": "C2, deep fc nets contract at their examples",
@@ -152,6 +179,9 @@ ABOUT: dict[str, str] = {
     "local": "the README's job: fc and conv_down on digits",
     "paper-fc": "the papers' fc grid, 28x28 images; a GPU cluster",
     "paper-conv": "the papers' conv grid, 16x16 images; a GPU cluster",
+    "headline-local": "the headline: 100-190 faces, tiles, random images stored; census; 2 CPU cores",
+    "headline": "the headline: up to 500 images, fc widths to 2048; a GPU cluster",
+    "headline-conv": "the headline for conv_down, up to 500 images; a GPU cluster",
     **{f"{name}{size}": f"{text}; {where}" for name, text in _CLAIMS.items() for size, where in _WHERE},
     **{f"boundary-{name}{size}": f"onset depth for refine, {text}; {where}"
        for name, text in _BOUNDARIES.items() for size, where in _WHERE},
