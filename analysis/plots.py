@@ -886,7 +886,7 @@ def robustness(trials: pd.DataFrame, examples: pd.DataFrame, hue: str = "dataset
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), sharey=True)
     for ax, corr in zip(axes, census.robustness(trials, examples)):
         robustness_ax(trials, examples, corr.against, hue, ax=ax)
-        ax.set_title(corr.summary(), fontsize=8)
+        ax.set_title(corr.summary().replace(" (", "\n(", 1), fontsize=8)
     fig.suptitle("Robustness against the Jacobian at the memory: one dot per training example with a memory",
                  fontsize=9)
     return fig
