@@ -61,9 +61,25 @@ def counts(trials: pd.DataFrame, retrieval: pd.DataFrame) -> pd.DataFrame:
     if len(off):
         raise ValueError(f"census of {off.trial_id.iloc[0]}: {int(off[list(CLASSES)].iloc[0].sum())} classified "
                          f"of {int(off.starts.iloc[0])} starts")
-    cols = ["trial_id", *evidence.cell_axes(trials), "seed", "spurious_points", "spurious_train_rms_median",
-            "spurious_mean_rms_median"]
+    cols = ["trial_id", *evidence.cell_axes(trials), "seed", "attractor_frac", "steps", "train_seconds",
+            "probe_seconds", "spurious_points", "spurious_train_rms_median", "spurious_mean_rms_median"]
     return t[[c for c in dict.fromkeys(cols) if c in t]].merge(per, on="trial_id")
+
+
+def per_net(trials: pd.DataFrame, retrieval: pd.DataFrame) -> pd.DataFrame:
+    """``counts`` as a table to read, one row per net: the cell axes that vary, the seed, its stored share, each
+    census class's count of its starts, its distinct spurious points, and its probes' time over its training
+    time (a batch of nets trained together charges each its share of the wall time)."""
+    c = counts(trials, retrieval)
+    axes = [a for a in evidence.cell_axes(trials) if a in c and trials[a].nunique() > 1]
+    out = c[[*axes, "seed"]].copy()
+    out["stored"] = c.attractor_frac.map(lambda v: f"{v:.2f}")
+    out["census starts"] = c.starts
+    for name, col in zip(rules.CENSUS, CLASSES):
+        out[name] = c[col]
+    out["distinct spurious points"] = c.spurious_points.astype(int)
+    out["probes / training"] = (c.probe_seconds / c.train_seconds).map(lambda v: f"{v:.2f}")
+    return out.sort_values([*axes, "seed"]).reset_index(drop=True).astype(str)
 
 
 def shares(census: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -115,6 +115,12 @@ def onset_table(onset: pd.DataFrame) -> pd.DataFrame:
         "usable seeds per depth": [_span(a, b) for a, b in zip(onset.fewest_usable, onset.most_usable)]})
 
 
+def markdown(df: pd.DataFrame) -> str:
+    """A table as Markdown, every cell as its text, as REPRODUCTION.md quotes the report's tables."""
+    return "\n".join(["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+                     + ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)])
+
+
 def onset_markdown(trials: pd.DataFrame, criterion: maps.Criterion = maps.DEFAULT) -> str:
     """The onset table as Markdown, as REPRODUCTION.md quotes it (and tests/test_reproduction.py checks):
     one row per line, its varying axes, the onset in words and every depth's memorized / usable seeds."""
@@ -169,6 +175,19 @@ COLUMNS: dict[str, str] = {
                                           f"usable, fewer than {rules.MIN_SEEDS}: that depth is untested",
     "usable seeds per depth": f"the fewest and the most usable seeds at a depth of this line; a depth with fewer "
                               f"than {rules.MIN_SEEDS} is untested",
+    # the census table, one row per net
+    "seed": "the seed: one trained network per row",
+    "stored": "the share of the net's training images that are attractors by their dynamics (attractor_frac)",
+    "census starts": "the net's held-out and random starts, each counted in exactly one of the next five columns",
+    "memory": "census starts whose iteration converged to a memory of a training image",
+    "spurious point": "census starts that converged to a stable fixed point that is no memory",
+    "cycle": "census starts that ended on a cycle of period 2 to 8",
+    "diverged": "census starts whose iterate went beyond 1,000 times the largest start's RMS, or non-finite",
+    "moving": "census starts still moving when iteration stopped (the iteration budget bound them)",
+    "distinct spurious points": "the distinct fixed points among the spurious limits (within match_tol of each other: "
+                                "one point)",
+    "probes / training": "the net's probe time over its training time (batch-trained nets: each its share of the "
+                         "batch's wall time)",
     # the settings table
     "setting": "what sweep.json records: the preset, the grid's axes (every combination of their values is a "
                "trial) and its fixed values (every other config field keeps its default, study/config.py), "
@@ -509,7 +528,8 @@ def build(path: str, out: str | None = None, trajectories: bool = True,
             f"Spearman correlation over its examples, and their median over nets with the sign test's exact {_LEVEL} "
             "interval (the net is the unit; the pooled correlation over all examples is a description only; "
             f"analysis/census.py). <a href='{CENSUS_FILE}'>{CENSUS_FILE}</a> holds the same lines.</p><ul>"
-            + "".join(f"<li>{html.escape(x)}</li>" for x in headline) + "</ul></section>")
+            + "".join(f"<li>{html.escape(x)}</li>" for x in headline) + "</ul><p>Per net:</p>"
+            + _table(census_mod.per_net(t, res.retrieval)) + "</section>")
     parts.append("<section id='figures'><h2>Figures</h2>"
                  + "".join(f"<figure id='fig-{n.removesuffix('.png')}'><h3>{html.escape(FIGURES[n][0])}</h3>"
                            + (f"<p class='missing'>({html.escape(why)})</p>" if why else

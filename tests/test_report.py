@@ -121,6 +121,9 @@ def test_the_census_section_and_census_txt_hold_the_census_modules_lines(built, 
     assert [x.split(":")[0] for x in lines] == ["stored", "stored", "census", "robustness", "robustness"]
     assert open(os.path.join(out, report.CENSUS_FILE)).read().splitlines() == lines
     assert all(html.unescape(x) in page.text["census"] for x in lines)
+    nets = rows(table(page, "census"))  # one row per net, its census counts adding up to its starts
+    assert len(nets) == 6 and all(sum(int(r[c]) for c in ("memory", "spurious point", "cycle", "diverged", "moving"))
+                                  == int(r["census starts"]) for r in nets)
     for png in ("stored_share.png", "census.png", "robustness.png"):
         assert os.path.getsize(os.path.join(out, png)) > 10_000
 
@@ -147,7 +150,7 @@ def test_settings_are_a_short_table_with_the_whole_record_one_link_away(built, s
 
 def test_every_column_of_every_table_is_explained_under_it(built):
     _, page, _ = built
-    assert len(page.tables) == 4
+    assert len(page.tables) == 5
     for t in page.tables:
         assert t["columns"] and t["legend"] is not None, t["section"]
         assert list(t["legend"]) == t["columns"], t["section"]
