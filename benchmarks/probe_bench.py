@@ -5,11 +5,12 @@
    The two must agree; the ratio is dense time / matrix-free time.
 2. The default trial (``TrialConfig()``): probe time vs training time, split into its parts,
    after one warm-up trial in the same process (as in a sweep, where workers are reused).
-3. n = 100: the ``headline-local`` preset's nets (fc width 512, depth 6, 25x25 images, 1,000 random
-   starts for the census), one per data set at n_train 100, seed 0: probes vs training (about 15
-   minutes on one core; ``--headline 0`` skips it).
+3. n = 100: a ``headline-local`` net (fc width 512, depth 6, 25x25 images, 1,000 random starts for
+   the census) at n_train 100, seed 0, trained and probed alone, its spectra timed both ways
+   (batched and ARPACK) on the trained net: probes vs training (about 5 minutes a data set on one
+   core; ``--headline lfw,photos,uniform`` for more, ``--headline ''`` for none).
 
-    python benchmarks/probe_bench.py [--threads 1] [--seeds 3] [--headline 1] [--out benchmarks/probe_bench.md]
+    python benchmarks/probe_bench.py [--threads 1] [--seeds 3] [--headline lfw] [--out benchmarks/probe_bench.md]
 """
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (sweeps run 1 per trial)")
     ap.add_argument("--seeds", type=int, default=3, help="default trials to time")
-    ap.add_argument("--headline", type=int, default=1, help="1: time the headline-local nets at n = 100; 0: skip")
+    ap.add_argument("--headline", default="lfw", help="data sets of the headline-local nets to time at n = 100")
     ap.add_argument("--out", help="also write the tables to this Markdown file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -104,7 +105,7 @@ def main() -> None:
     total = sum(t["probe_seconds"] for t in trials) / sum(t["train_seconds"] for t in trials)
     lines += ["", f"All seeds together: probes / train = {total:.2f} (median per seed {statistics.median(ratios):.2f})."]
     if args.headline:
-        lines += headline_rows()
+        lines += headline_rows(args.headline.split(","))
     text = "\n".join(lines)
     print(text)
     if args.out:
@@ -112,19 +113,24 @@ def main() -> None:
             fh.write("Written by `python benchmarks/probe_bench.py`.\n\n" + text + "\n")
 
 
-def headline_rows() -> list[str]:
-    """The headline-local preset's nets at n_train = 100, seed 0, one per data set, each trained and probed
-    alone (``run_trial``): its census included, the probes' share of the training time."""
-    grid = PRESETS["headline-local"]
-    cfgs = [c for c in grid.configs() if c.n_train == 100 and c.seed == 0]
-    lines = ["", "## n = 100: the headline-local nets (fc width 512, depth 6, 25x25 images), seed 0", "",
-             "| dataset | status | steps | train (s) | spectra (s) | iteration (s) | census starts | probes / train |",
-             "|---|---|---|---|---|---|---|---|"]
+def headline_rows(datasets: list[str]) -> list[str]:
+    """A headline-local net per data set at n_train = 100, seed 0, trained and probed alone (``run_trial``,
+    its census included), and its spectra at the training images timed again both ways on the trained net."""
+    cfgs = [c for c in PRESETS["headline-local"].configs() if c.n_train == 100 and c.seed == 0 and c.dataset in datasets]
+    lines = ["", "## n = 100: headline-local nets (fc width 512, depth 6, 25x25 images), seed 0, each alone", "",
+             "| dataset | status | steps | train (s) | spectra (s) | iteration (s) | census starts | probes / train | "
+             "spectra at x_i: batched (s) | ARPACK (s) | max rel. diff |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for cfg in cfgs:
-        t = run_trial(cfg).trial
+        r = run_trial(cfg, keep_model=True)
+        t, net = r.trial, r.model.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        t_b, (rho_b, s1_b) = time_it(lambda: probes.spectra(net, r.train_x, "batched"))
+        t_a, (rho_a, s1_a) = time_it(lambda: probes.spectra(net, r.train_x, "arpack"))
+        diff = max(np.max(np.abs(rho_b - rho_a) / rho_a), np.max(np.abs(s1_b - s1_a) / s1_a))
         lines.append(f"| {cfg.dataset} | {t['status']} | {t['steps']} | {t['train_seconds']:.1f} | "
                      f"{t['spectra_seconds']:.1f} | {t['iteration_seconds']:.1f} | {cfg.n_random_starts + cfg.n_heldout} | "
-                     f"{t['probe_seconds'] / t['train_seconds']:.2f} |")
+                     f"{t['probe_seconds'] / t['train_seconds']:.2f} | {t_b:.2f} | {t_a:.2f} | {diff:.1e} |")
     return lines
 
 
