@@ -55,8 +55,8 @@ boundary: setup
 headline: setup
 	$(BIN)/memsweep run --preset headline-local --out results/headline-local
 	$(BIN)/memsweep report results/headline-local --no-trajectories
-	$(BIN)/python -m analysis.snapshot --census results/headline-local docs/results/headline-local.parquet \
-	  docs/figures/headline
+	$(BIN)/python -m analysis.snapshot --census docs/results/headline-local.parquet docs/figures/headline \
+	  results/headline-local
 
 mutation: setup
 	$(BIN)/python -m pip install -q -e ".[mutation]"

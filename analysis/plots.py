@@ -818,8 +818,13 @@ def stored_share(trials: pd.DataFrame, x: str = "n_train", hue: str = "dataset")
     for ax, (title, g) in zip(axes, panels):
         stored_share_ax(g, x, hue, ax=ax)
         ax.set_title(title, fontsize=9)
+    from . import census
+    cells = census.stored(trials)
+    gone = [", ".join(f"{a}={r[a]}" for a in (hue, x) if a in cells) + f" ({r.n_usable} of {r.n_trials} usable)"
+            for _, r in cells[~cells.tested].iterrows()]
     fig.suptitle(f"Stored share: training images that are attractors, one dot per net ({_seeds(trials)}); "
-                 "dotted: median", fontsize=9)
+                 "dotted: median" + (f"\nnot shown, too few usable nets: {'; '.join(gone)}" if gone else ""),
+                 fontsize=9)
     return fig
 
 

@@ -4,8 +4,9 @@
     python -m analysis.snapshot RESULTS_DIR OUT.parquet      a results folder's trials table as one file
     python -m analysis.snapshot --boundary FIG.png TRIALS.parquet ...
                                                              the boundary figure of several runs
-    python -m analysis.snapshot --census RESULTS_DIR OUT.parquet FIG_PREFIX
-                                                             a census run: its trials, examples and
+    python -m analysis.snapshot --census OUT.parquet FIG_PREFIX RESULTS_DIR ...
+                                                             a census run (one folder, or the parts of
+                                                             its grid run apart): its trials, examples and
                                                              retrieval tables and its three figures
 
 REPRODUCTION.md quotes the report's verdict lines for each ``-local`` preset; the trials tables they
@@ -34,18 +35,24 @@ def snapshot(path: str, out: str) -> int:
     return len(trials)
 
 
-def census_snapshot(path: str, out: str, figures: str) -> list[str]:
+def census_snapshot(out: str, figures: str, *paths: str) -> list[str]:
     """The trials, examples and retrieval tables of a census run beside one another (OUT, OUT-examples,
-    OUT-retrieval), and its stored-share, census and robustness figures (FIGURES_stored_share.png, ...)."""
-    res = load(path)
+    OUT-retrieval), and its stored-share, census and robustness figures (FIGURES_stored_share.png, ...).
+    Several ``paths``: one grid run in parts (seeds apart, say), their tables put together; a trial in two
+    of them is an error."""
+    parts = [load(p) for p in paths]
+    t, ex, rt = (pd.concat([getattr(r, name) for r in parts], ignore_index=True)
+                 for name in ("trials", "examples", "retrieval"))
+    if t.trial_id.duplicated().any():
+        raise ValueError(f"trial {t.trial_id[t.trial_id.duplicated()].iloc[0]} is in more than one of {paths}")
     stem = out.removesuffix(".parquet")
-    snapshot(path, out)
-    res.examples.to_parquet(f"{stem}-examples.parquet", index=False)
-    res.retrieval.to_parquet(f"{stem}-retrieval.parquet", index=False)
-    t = res.trials
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    t.drop(columns=["error"]).to_parquet(out, index=False)
+    ex.to_parquet(f"{stem}-examples.parquet", index=False)
+    rt.to_parquet(f"{stem}-retrieval.parquet", index=False)
     drawn = {"stored_share": lambda: plots.stored_share(t),
-             "census": lambda: plots.census_bar(census.counts(t, res.retrieval)),
-             "robustness": lambda: plots.robustness(t, res.examples)}
+             "census": lambda: plots.census_bar(census.counts(t, rt)),
+             "robustness": lambda: plots.robustness(t, ex)}
     return [plots.savefig(draw(), f"{figures}_{name}.png") for name, draw in drawn.items()]
 
 
@@ -58,11 +65,11 @@ def boundary_figure(tables: list[str], out: str) -> str:
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--boundary":
         print(boundary_figure(sys.argv[3:], sys.argv[2]))
-    elif len(sys.argv) == 5 and sys.argv[1] == "--census":
+    elif len(sys.argv) >= 5 and sys.argv[1] == "--census":
         print("\n".join(census_snapshot(*sys.argv[2:])))
     elif len(sys.argv) == 3 and not sys.argv[1].startswith("-"):
         print(f"{snapshot(sys.argv[1], sys.argv[2])} trials -> {sys.argv[2]}")
     else:
         sys.exit("usage: python -m analysis.snapshot RESULTS_DIR OUT.parquet\n"
                  "       python -m analysis.snapshot --boundary FIG.png TRIALS.parquet ...\n"
-                 "       python -m analysis.snapshot --census RESULTS_DIR OUT.parquet FIG_PREFIX")
+                 "       python -m analysis.snapshot --census OUT.parquet FIG_PREFIX RESULTS_DIR ...")
