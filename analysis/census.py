@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from study import rules
 
@@ -117,6 +116,15 @@ class Correlation:
                 f"{self.flat} nets without spread left out; pooled over {self.examples} memories {self.pooled:+.2f}")
 
 
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the ranks, ties given their average rank (as
+    scipy.stats.spearmanr; written out so the analysis runs without scipy). NaN where a or b is constant."""
+    ra, rb = a.rank().to_numpy(float), b.rank().to_numpy(float)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def robustness(trials: pd.DataFrame, examples: pd.DataFrame) -> list[Correlation]:
     """For rho and sigma_1 at the memory: each net's (``evidence.tested_rows``) Spearman correlation between its examples' basin
     radius and that value, over its examples with a memory; their median across nets (``stats.median``);
@@ -131,8 +139,8 @@ def robustness(trials: pd.DataFrame, examples: pd.DataFrame) -> list[Correlation
             if len(g) < 3 or g.basin_radius.nunique() < 2 or g[col].nunique() < 2:
                 flat += 1
                 continue
-            per.append(sps.spearmanr(g.basin_radius, g[col]).statistic)
-        pooled = sps.spearmanr(e.basin_radius, e[col]).statistic if len(e) >= 3 else float("nan")
+            per.append(spearman(g.basin_radius, g[col]))
+        pooled = spearman(e.basin_radius, e[col]) if len(e) >= 3 else float("nan")
         out.append(Correlation(col, stats.median(np.array(per, dtype=float)), len(per), flat, float(pooled), len(e),
                                int((np.array(per) < 0).sum())))
     return out

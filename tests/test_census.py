@@ -86,3 +86,12 @@ def test_the_lines_name_every_cell_group_and_jacobian_quantity():
     out = census.lines(t, _examples(t), _retrieval(t))
     assert [x.split(":")[0] for x in out] == ["stored"] * 2 + ["census"] * 2 + ["robustness"] * 2
     assert out[2].startswith("census: arch=fc dataset=lfw n_train=100: 3030 starts of 3 nets: memory 59.9%")
+
+
+def test_spearman_is_scipys_with_ties_averaged():
+    from scipy import stats as sp
+    rng = np.random.default_rng(0)
+    a = pd.Series(rng.choice([0, 0.05, 0.1, 0.2, 0.4], 40))  # basin radii: few values, many ties
+    b = pd.Series(rng.normal(size=40) - 3 * a)
+    assert census.spearman(a, b) == pytest.approx(sp.spearmanr(a, b).statistic, abs=1e-12)
+    assert np.isnan(census.spearman(pd.Series([0.1] * 5), b[:5]))
