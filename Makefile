@@ -9,7 +9,7 @@
 #   make boundary   the boundary presets through `memsweep refine` (under 2 hours on 2 cores), their
 #               reports, the trials tables REPRODUCTION.md's boundary section quotes, and its figure
 #               (docs/figures/boundary.png: onset depth against width, natural and random images)
-#   make headline   the headline-local preset (about N on 2 cores), its report, and the tables and
+#   make headline   the headline-local preset (1 h 36 min on 2 cores, in two parts), its report, the tables and
 #               figures REPRODUCTION.md's headline section quotes (docs/results/headline-local*.parquet)
 # TORCH pins the torch that is installed first, so pip never pulls a multi-GB CUDA build by
 # accident; override it for a GPU machine, e.g.  make run TORCH="torch==2.13.0 --index-url ..."

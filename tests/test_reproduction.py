@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from analysis import boundary, claims, report
+from analysis import boundary, census, claims, report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = open(os.path.join(ROOT, "REPRODUCTION.md")).read()
@@ -55,3 +55,31 @@ def test_every_boundary_preset_has_its_onset_table_quoted():
 def test_quoted_onset_tables_equal_the_reports(preset, block):
     trials = pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}.parquet"))
     assert block.rstrip("\n") == report.onset_markdown(trials)
+
+
+# <!-- census: PRESET --> followed by a fenced block of the report's census.txt lines; the run's examples and
+# retrieval tables are kept beside its trials table (docs/results/PRESET-examples.parquet, -retrieval.parquet)
+CENSUS = re.findall(r"<!-- census: ([\w-]+) -->\n```[a-z]*\n(.*?)```", DOC, re.S)
+
+
+def test_the_headline_run_has_its_census_lines_and_table_quoted():
+    assert {p for p, _ in CENSUS} >= {"headline-local"} and {p for p, _ in NETS} >= {"headline-local"}
+
+
+@pytest.mark.parametrize("preset, block", CENSUS, ids=[p for p, _ in CENSUS])
+def test_quoted_census_lines_equal_the_reports(preset, block):
+    tables = {name: pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}{suffix}.parquet"))
+              for name, suffix in (("trials", ""), ("examples", "-examples"), ("retrieval", "-retrieval"))}
+    quoted = [line for line in block.splitlines() if line.strip()]
+    assert quoted and quoted == census.lines(tables["trials"], tables["examples"], tables["retrieval"])
+
+
+# <!-- census-nets: PRESET --> followed by the report's per-net census table as Markdown
+NETS = re.findall(r"<!-- census-nets: ([\w-]+) -->\n((?:\|.*\|\n)+)", DOC)
+
+
+@pytest.mark.parametrize("preset, block", NETS, ids=[p for p, _ in NETS])
+def test_quoted_census_tables_equal_the_reports(preset, block):
+    trials = pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}.parquet"))
+    retrieval = pd.read_parquet(os.path.join(ROOT, "docs", "results", f"{preset}-retrieval.parquet"))
+    assert block.rstrip("\n") == report.markdown(census.per_net(trials, retrieval))
