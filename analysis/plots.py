@@ -855,7 +855,7 @@ def census_ax(census_counts: pd.DataFrame, by: tuple[str, ...] = ("dataset", "n_
 def census_bar(census_counts: pd.DataFrame, by: tuple[str, ...] = ("dataset", "n_train")) -> plt.Figure:
     """``census_ax`` as a figure, titled with what it pools."""
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * max(3, len(census_counts.groupby(
-        [b for b in by if b in census_counts]).size())), 3.0))
+        [b for b in by if b in census_counts]).size())), 3.0), layout="constrained")
     census_ax(census_counts, by, ax=ax)
     fig.suptitle(f"Census: where iteration from held-out and random starts ended, pooled over "
                  f"{census_counts.trial_id.nunique()} nets (number of starts above each bar)", fontsize=9)
@@ -888,7 +888,7 @@ def robustness(trials: pd.DataFrame, examples: pd.DataFrame, hue: str = "dataset
     """Basin radius against rho and against sigma_1 at the memory, side by side (``robustness_ax``), each
     panel titled with ``census.robustness``' median per-net Spearman correlation and its interval."""
     from . import census
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4), sharey=True, layout="constrained")
     for ax, corr in zip(axes, census.robustness(trials, examples)):
         robustness_ax(trials, examples, corr.against, hue, ax=ax)
         ax.set_title(corr.summary().replace(" (", "\n(", 1), fontsize=8)
