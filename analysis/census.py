@@ -24,7 +24,7 @@ import pandas as pd
 
 from study import rules
 
-from . import evidence, stats
+from . import evidence, maps, stats
 
 CENSUS_STARTS = ("heldout", "random")  # starts that belong to no training image: the census counts these
 # the census's columns in this module's tables: one count per class of rules.CENSUS, in its order
@@ -70,7 +70,7 @@ def per_net(trials: pd.DataFrame, retrieval: pd.DataFrame) -> pd.DataFrame:
     census class's count of its starts, its distinct spurious points, and its probes' time over its training
     time (a batch of nets trained together charges each its share of the wall time)."""
     c = counts(trials, retrieval)
-    axes = [a for a in evidence.cell_axes(trials) if a in c and trials[a].nunique() > 1]
+    axes = [a for a in evidence.cell_axes(trials) if a in c and a in maps.varying(trials)]
     out = c[[*axes, "seed"]].copy()
     out["stored"] = c.attractor_frac.map(lambda v: f"{v:.2f}")
     out["census starts"] = c.starts
